@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const (
+	testNamespace = "leaselocker-test"
+	leaseUser     = "lease-user"
+)
+
+// writeKubeconfigs writes the same contexts twice: once referring to the
+// PKI files by path (relative to the kubeconfig's folder, as kubectl
+// resolves them) and once with every credential inline (*-data).
+//
+// Contexts: admin (client certificate, system:masters), lease (the
+// least-privilege user's token), lease-tokenfile (the same user through
+// tokenFile, for rotation tests).
+func writeKubeconfigs(dir, server string, p pki) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(p.dir, name))
+		check(err, "reading "+name)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	rel := func(name string) string {
+		r, err := filepath.Rel(dir, filepath.Join(p.dir, name))
+		check(err, "relative path")
+		return r
+	}
+
+	var byPath, inline strings.Builder
+	header := func(b *strings.Builder, caField string) {
+		fmt.Fprintf(b, `apiVersion: v1
+kind: Config
+current-context: admin
+clusters:
+- name: local
+  cluster:
+    server: %s
+    %s
+contexts:
+- name: admin
+  context: {cluster: local, user: admin, namespace: %s}
+- name: lease
+  context: {cluster: local, user: %s, namespace: %s}
+- name: lease-tokenfile
+  context: {cluster: local, user: %s-tokenfile, namespace: %s}
+users:
+`, server, caField, testNamespace, leaseUser, testNamespace, leaseUser, testNamespace)
+	}
+	header(&byPath, "certificate-authority: "+rel("ca.crt"))
+	fmt.Fprintf(&byPath, `- name: admin
+  user:
+    client-certificate: %s
+    client-key: %s
+- name: %s
+  user:
+    token: %s
+- name: %s-tokenfile
+  user:
+    tokenFile: %s
+`, rel("admin.crt"), rel("admin.key"), leaseUser, p.leaseToken, leaseUser, rel("lease.token"))
+
+	header(&inline, "certificate-authority-data: "+read("ca.crt"))
+	fmt.Fprintf(&inline, `- name: admin
+  user:
+    client-certificate-data: %s
+    client-key-data: %s
+- name: %s
+  user:
+    token: %s
+- name: %s-tokenfile
+  user:
+    tokenFile: %s
+`, read("admin.crt"), read("admin.key"), leaseUser, p.leaseToken, leaseUser, filepath.Join(p.dir, "lease.token"))
+
+	writeFile(filepath.Join(dir, "kubeconfig"), []byte(byPath.String()))
+	writeFile(filepath.Join(dir, "kubeconfig-inline"), []byte(inline.String()))
+}
