@@ -13,9 +13,12 @@ go_version=$(go env GOVERSION)
 k8s_version=$(go list -m -f "{{.Version}}" k8s.io/kubernetes)
 hash_of() { cat "$@" | { sha256sum; echo "$go_version"; } | sha256sum | cut -c1-16; }
 
-out="$LEASELOCKER_CACHE/cluster/kubernetes-$k8s_version-$(hash_of go.mod go.sum cmd/kube-apiserver/*.go cmd/etcd/*.go)"
+out="$LEASELOCKER_CACHE/cluster/kubernetes-$k8s_version-$(hash_of build.sh go.mod go.sum cmd/kube-apiserver/*.go cmd/etcd/*.go)"
 mkdir -p "$out"
-build_flags=(-trimpath -ldflags "-s -w")
+# Stamp the version as Kubernetes' own build does, so /version tells the truth.
+minor=${k8s_version#v1.}; minor=${minor%%.*}
+version_pkg=k8s.io/component-base/version
+build_flags=(-trimpath -ldflags "-s -w -X $version_pkg.gitVersion=$k8s_version -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor -X $version_pkg.gitTreeState=clean")
 
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -f "$out/.complete" ]; then
   log "control plane: kube-apiserver $k8s_version and etcd cached in $out"

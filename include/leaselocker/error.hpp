@@ -1,0 +1,84 @@
+// Error codes of leaselocker: Kubernetes API failures (from the server's
+// Status), transport failures, configuration errors, and the conditions that
+// group them (permanent, transient, timeout).
+#pragma once
+
+#include <boost/system/error_code.hpp>
+
+#include <string>
+#include <type_traits>
+
+namespace leaselocker {
+
+using boost::system::error_code;
+
+enum class error {
+    // The API server answered with a Status (HTTP code in parentheses).
+    bad_request = 1,        // 400
+    unauthorized,           // 401
+    forbidden,              // 403
+    not_found,              // 404
+    method_not_allowed,     // 405
+    already_exists,         // 409, reason AlreadyExists
+    conflict,               // 409: stale resourceVersion or precondition failed
+    gone,                   // 410: a watch's resourceVersion is too old
+    invalid,                // 422
+    too_many_requests,      // 429
+    internal_error,         // 500
+    service_unavailable,    // 503
+    server_timeout,         // 504, or reason ServerTimeout/Timeout
+    unexpected_status,      // any other non-2xx
+
+    // Talking to the server.
+    timeout,                // the request's deadline passed
+    tls,                    // handshake or certificate verification failed
+    connection,             // connect, reset, or closed mid-response
+    resolve,                // the server's host name could not be resolved
+    protocol,               // not valid HTTP
+    response_too_large,     // past the client's response-size limit
+    malformed_response,     // a body that is not the JSON object expected
+
+    // Configuration and credentials.
+    config_not_found,       // no kubeconfig / in-cluster environment
+    config_invalid,         // a file or field that cannot be used
+    credential_unavailable, // token file unreadable, exec plugin failed
+};
+
+// Classes of errors that callers act on.
+enum class condition {
+    permanent = 1, // retrying the same request cannot succeed
+    transient,     // worth retrying with back-off
+    timed_out,     // a deadline passed (ours or the server's)
+};
+
+const boost::system::error_category& error_category() noexcept;
+const boost::system::error_category& condition_category() noexcept;
+
+inline error_code make_error_code(error e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+inline boost::system::error_condition make_error_condition(condition c) noexcept {
+    return {static_cast<int>(c), condition_category()};
+}
+
+// Details of a failure: what the server said (its Status message, verbatim)
+// kept apart from what we add (which request, which file and field). Never
+// contains a secret.
+struct diagnostics {
+    std::string server_message;
+    std::string client_message;
+
+    void clear() {
+        server_message.clear();
+        client_message.clear();
+    }
+    // "client message: server message", for logs and exceptions.
+    std::string to_string() const;
+};
+
+} // namespace leaselocker
+
+template <>
+struct boost::system::is_error_code_enum<leaselocker::error> : std::true_type {};
+template <>
+struct boost::system::is_error_condition_enum<leaselocker::condition> : std::true_type {};

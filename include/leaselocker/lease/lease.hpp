@@ -1,0 +1,49 @@
+// The coordination.k8s.io/v1 Lease as leaselocker reads and writes it.
+#pragma once
+
+#include <leaselocker/lease/micro_time.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace leaselocker {
+
+struct lease_spec {
+    // Absent, null and "" all mean nobody holds the lease.
+    std::optional<std::string> holder_identity;
+    std::optional<std::int32_t> lease_duration_seconds;
+    std::optional<micro_time> acquire_time;
+    std::optional<micro_time> renew_time;
+    std::optional<std::int32_t> lease_transitions;
+    // Coordinated leader election (KEP-4355); kept as they are on write.
+    std::optional<std::string> strategy;
+    std::optional<std::string> preferred_holder;
+
+    bool held() const { return holder_identity && !holder_identity->empty(); }
+};
+
+struct object_meta {
+    std::string name;
+    std::string namespace_;
+    std::string uid;
+    std::string resource_version;
+    std::map<std::string, std::string> labels;
+    std::map<std::string, std::string> annotations;
+};
+
+struct lease {
+    object_meta metadata;
+    lease_spec spec;
+    // The object exactly as the server sent it (JSON). Encoding starts from
+    // it, so fields this model does not know survive a read-modify-write.
+    std::string raw;
+};
+
+// JSON codec. decode_lease returns nullopt (and says why in `why`) for a
+// body that is not a Lease object.
+std::string encode_lease(const lease& l);
+std::optional<lease> decode_lease(std::string_view json, std::string* why = nullptr);
+
+} // namespace leaselocker

@@ -1,0 +1,21 @@
+// Kubernetes MicroTime: RFC 3339 in UTC with microseconds, as client-go
+// writes it ("2026-08-20T10:29:19.123456Z").
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace leaselocker {
+
+using micro_time = std::chrono::sys_time<std::chrono::microseconds>;
+
+// Always UTC with exactly six fractional digits.
+std::string format_micro_time(micro_time t);
+
+// Lenient: any number of fractional digits (or none), 'Z'/'z' or a numeric
+// offset, 't' or ' ' as separator. nullopt for anything else.
+std::optional<micro_time> parse_micro_time(std::string_view text);
+
+} // namespace leaselocker

@@ -1,0 +1,11 @@
+// leaselocker: distributed locks on Kubernetes Leases, for Boost.Asio.
+#pragma once
+
+#include <leaselocker/config/cluster_config.hpp>
+#include <leaselocker/config/kubeconfig.hpp>
+#include <leaselocker/error.hpp>
+#include <leaselocker/lease/lease.hpp>
+#include <leaselocker/lease/lease_client.hpp>
+#include <leaselocker/lease/micro_time.hpp>
+#include <leaselocker/log.hpp>
+#include <leaselocker/transport/client.hpp>

@@ -1,0 +1,79 @@
+// The connection to one API server: HTTPS keep-alive connections in a small
+// pool, per-request deadlines, reconnects, bearer tokens reloaded from their
+// file. Bound to an executor; starts no thread. Safe to use from several
+// threads running the executor's context (all state is behind a strand).
+#pragma once
+
+#include <leaselocker/config/cluster_config.hpp>
+#include <leaselocker/log.hpp>
+#include <leaselocker/transport/http.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
+namespace leaselocker {
+
+namespace detail {
+class client_impl;
+}
+
+struct client_options {
+    // Deadline of one request when the request names none.
+    std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
+    // Keep-alive connections kept open at most; requests beyond queue.
+    std::size_t max_connections = 4;
+    // A larger response fails with error::response_too_large.
+    std::size_t max_response_bytes = 4 * 1024 * 1024;
+    // How often a token file is re-read (and at once after a 401).
+    std::chrono::seconds token_file_reload{60};
+    std::string user_agent = "leaselocker/0.1";
+    logger log;
+};
+
+class client {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    // Builds the TLS context from cfg; throws config_error if the CA, the
+    // client certificate or the key cannot be used, or the server URL is bad.
+    client(executor_type ex, cluster_config cfg, client_options opts = {});
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    executor_type get_executor() const noexcept;
+    const cluster_config& config() const noexcept;
+    const client_options& options() const noexcept;
+
+    // Sends one request and reads the whole response. Completes with an
+    // error only for transport failures (timeout, tls, connection, ...); an
+    // HTTP error status is a successful exchange.
+    //
+    // Cancellation: terminal, partial and total are all honoured and abort
+    // the exchange; its connection is closed (its state is unknown), the
+    // pool keeps working.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, http_response)) CompletionToken = boost::asio::deferred_t>
+    auto request(http_request req, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, http_response)>(
+            [](auto handler, detail::client_impl* impl, http_request req) {
+                start_request(impl, std::move(req), std::move(handler));
+            },
+            token, impl_.get(), std::move(req));
+    }
+
+    // Closes idle connections and aborts requests in flight.
+    void cancel();
+
+private:
+    static void start_request(detail::client_impl* impl, http_request req,
+                              boost::asio::any_completion_handler<void(error_code, http_response)> handler);
+    std::shared_ptr<detail::client_impl> impl_;
+};
+
+} // namespace leaselocker

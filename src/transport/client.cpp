@@ -1,0 +1,393 @@
+// The HTTP(S) transport: a small pool of keep-alive connections behind a
+// strand, one coroutine per request.
+#include <leaselocker/transport/client.hpp>
+
+#include "server_address.hpp"
+#include "tls_context.hpp"
+#include "token_source.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <charconv>
+#include <list>
+#include <set>
+
+namespace leaselocker {
+namespace detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using clock = std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+http::verb to_verb(http_method m) {
+    switch (m) {
+    case http_method::get: return http::verb::get;
+    case http_method::post: return http::verb::post;
+    case http_method::put: return http::verb::put;
+    case http_method::patch: return http::verb::patch;
+    case http_method::delete_: return http::verb::delete_;
+    }
+    return http::verb::get;
+}
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
+    unsigned long secs = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+    if (ec != std::errc() || p != v.data() + v.size()) return std::nullopt; // HTTP-date form: not used by Kubernetes
+    return std::chrono::seconds(secs);
+}
+
+} // namespace
+
+// One keep-alive connection. For http:// servers only the TCP layer is used.
+struct connection {
+    connection(const asio::any_io_executor& ex, asio::ssl::context& ctx) : stream(ex, ctx) {}
+    beast::ssl_stream<beast::tcp_stream> stream;
+    beast::flat_buffer buffer;
+    bool reused = false;
+
+    beast::tcp_stream& tcp() { return stream.next_layer(); }
+};
+
+class client_impl : public std::enable_shared_from_this<client_impl> {
+public:
+    client_impl(asio::any_io_executor ex, cluster_config cfg, client_options opts)
+        : executor_(std::move(ex)), strand_(asio::make_strand(executor_)), cfg_(std::move(cfg)), opts_(std::move(opts)),
+          address_(parse_server_address(cfg_.server, cfg_.source)), tls_(make_tls_context(cfg_)),
+          tokens_(cfg_, opts_.token_file_reload) {
+        if (opts_.max_connections == 0) opts_.max_connections = 1;
+    }
+
+    using handler_type = asio::any_completion_handler<void(error_code, http_response)>;
+
+    void start(http_request req, handler_type handler) {
+        // The caller's cancellation slot reaches the coroutine; its result is
+        // delivered through the handler's own executor (co_spawn posts, so
+        // never inside the initiating call).
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto handler_ex = asio::get_associated_executor(handler, executor_);
+        asio::co_spawn(strand_, run(shared_from_this(), std::move(req)),
+                       asio::bind_cancellation_slot(
+                           slot, asio::bind_executor(handler_ex, [h = std::move(handler)](std::exception_ptr e, outcome o) mutable {
+                               if (e) std::rethrow_exception(e);
+                               std::move(h)(o.ec, std::move(o.response));
+                           })));
+    }
+
+    // Aborts what is in flight and queued; with `for_good` (the client is
+    // going away) later requests fail too.
+    void cancel(bool for_good) {
+        asio::dispatch(strand_, [self = shared_from_this(), for_good] { self->abort_all(for_good); });
+    }
+
+    const asio::any_io_executor& executor() const { return executor_; }
+    const cluster_config& config() const { return cfg_; }
+    const client_options& options() const { return opts_; }
+
+private:
+    struct outcome {
+        error_code ec;
+        http_response response;
+    };
+
+    static awaitable<outcome> run(std::shared_ptr<client_impl> self, http_request req) {
+        // Any kind of cancellation aborts an exchange: it is one unit.
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        co_return co_await self->exchange(std::move(req));
+    }
+
+    awaitable<outcome> exchange(http_request req) {
+        const auto started = clock::now();
+        const auto deadline = started + (req.timeout.count() > 0 ? req.timeout : opts_.request_timeout);
+        outcome out;
+        auto fail = [&](error_code ec, std::string what) {
+            out.ec = ec;
+            if (req.diag) {
+                req.diag->clear();
+                req.diag->client_message = describe(req) + ": " + std::move(what);
+            }
+            opts_.log(log_level::debug, [&] { return describe(req) + " failed: " + out.ec.message(); });
+            return std::move(out);
+        };
+
+        bool reloaded_after_401 = false;
+        for (int attempt = 0;; ++attempt) {
+            error_code ec;
+            std::string failure;
+            auto token = tokens_.current(false, ec, failure);
+            if (ec) co_return fail(ec, failure);
+
+            auto conn = co_await acquire(deadline, ec);
+            if (ec) co_return fail(ec, ec == asio::error::operation_aborted ? "cancelled" : "no connection free before the deadline");
+
+            const bool reused = conn->reused;
+            http::response_parser<http::string_body> parser;
+            parser.body_limit(opts_.max_response_bytes);
+            // Named, not a temporary in the co_await: GCC 12 destroys class
+            // temporaries in a co_await operand twice (fixed in GCC 13).
+            auto message = make_message(req, token);
+            co_await transact(*conn, std::move(message), parser, deadline, ec, failure);
+
+            if (!ec) {
+                auto& msg = parser.get();
+                if (msg.keep_alive())
+                    release(std::move(conn));
+                else
+                    discard(std::move(conn));
+                if (msg.result_int() == 401 && !reloaded_after_401 && tokens_.reloadable()) {
+                    // A rotated token file: re-read it at once and try again.
+                    reloaded_after_401 = true;
+                    tokens_.current(true, ec, failure);
+                    if (!ec) continue;
+                }
+                out.response.status = msg.result_int();
+                out.response.content_type = std::string(msg[http::field::content_type]);
+                out.response.date = std::string(msg[http::field::date]);
+                if (auto ra = msg.find(http::field::retry_after); ra != msg.end())
+                    out.response.retry_after = parse_retry_after(ra->value());
+                out.response.body = std::move(msg.body());
+                opts_.log(log_level::debug, [&] {
+                    auto ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
+                    return describe(req) + " -> " + std::to_string(out.response.status) + " in " + std::to_string(ms) + " ms";
+                });
+                co_return out;
+            }
+            discard(std::move(conn));
+            // A keep-alive connection the server closed while it sat idle
+            // fails before any byte of a response: retry once on a new one.
+            // Safe for every verb the API uses: a replayed write is refused
+            // with a conflict by its resourceVersion / name.
+            const bool stale = reused && !parser.got_some() && attempt == 0 && clock::now() < deadline &&
+                               (ec == error::connection);
+            if (!stale) co_return fail(ec, failure);
+        }
+    }
+
+    std::string describe(const http_request& req) const {
+        return std::string(http::to_string(to_verb(req.method))) + " " + address_.base_path + req.target;
+    }
+
+    http::request<http::string_body> make_message(const http_request& req, std::string_view token) const {
+        http::request<http::string_body> msg{to_verb(req.method), address_.base_path + req.target, 11};
+        msg.set(http::field::host, address_.host_header);
+        msg.set(http::field::user_agent, opts_.user_agent);
+        msg.set(http::field::accept, "application/json");
+        if (!token.empty()) msg.set(http::field::authorization, std::string("Bearer ").append(token));
+        if (!req.body.empty()) {
+            msg.set(http::field::content_type, req.content_type);
+            msg.body() = req.body;
+        }
+        msg.keep_alive(true);
+        msg.prepare_payload();
+        return msg;
+    }
+
+    // Connect (if new), write the request, read the response, all before
+    // the deadline. On failure ec is one of our transport errors or
+    // operation_aborted, and failure says what happened.
+    awaitable<void> transact(connection& c, http::request<http::string_body> msg, http::response_parser<http::string_body>& parser,
+                             clock::time_point deadline, error_code& ec, std::string& failure) {
+        c.tcp().expires_at(deadline);
+        if (!c.reused) {
+            co_await connect(c, ec, failure);
+            if (ec) co_return;
+        }
+        c.reused = true;
+        auto io = [&](auto& stream) -> awaitable<error_code> {
+            auto [wec, wn] = co_await http::async_write(stream, msg, use_tuple);
+            if (wec) co_return wec;
+            auto [rec, rn] = co_await http::async_read(stream, c.buffer, parser, use_tuple);
+            co_return rec;
+        };
+        error_code raw = address_.tls ? co_await io(c.stream) : co_await io(c.tcp());
+        if (raw) classify(raw, address_.tls, ec, failure);
+        c.tcp().expires_never();
+    }
+
+    awaitable<void> connect(connection& c, error_code& ec, std::string& failure) {
+        auto endpoints = co_await resolve(ec, failure);
+        if (ec) co_return;
+        auto [cec, ep] = co_await c.tcp().async_connect(endpoints, use_tuple);
+        if (cec) {
+            classify(cec, false, ec, failure);
+            failure = "connecting to " + address_.host + ":" + std::to_string(address_.port) + ": " + failure;
+            co_return;
+        }
+        c.tcp().socket().set_option(asio::ip::tcp::no_delay(true));
+        if (!address_.tls) co_return;
+        prepare_tls(c.stream.native_handle(), cfg_, address_);
+        auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+        if (hec) {
+            if (hec == beast::error::timeout || hec == asio::error::operation_aborted) {
+                classify(hec, true, ec, failure);
+                co_return;
+            }
+            ec = error::tls;
+            failure = "TLS handshake with " + address_.host + ":" + std::to_string(address_.port) + " failed: " +
+                      tls_failure_reason(c.stream.native_handle(), hec);
+        }
+    }
+
+    // Host names are resolved without a thread (see resolver.hpp); IP
+    // literals need no resolution at all.
+    awaitable<std::vector<asio::ip::tcp::endpoint>> resolve(error_code& ec, std::string& failure) {
+        error_code parse_ec;
+        auto ip = asio::ip::make_address(address_.host_unbracketed(), parse_ec);
+        if (!parse_ec) co_return std::vector<asio::ip::tcp::endpoint>{{ip, address_.port}};
+        ec = error::resolve;
+        failure = "resolving \"" + address_.host + "\": host names are not supported yet; use an IP address";
+        co_return std::vector<asio::ip::tcp::endpoint>{};
+    }
+
+    static void classify(error_code raw, bool tls, error_code& ec, std::string& failure) {
+        if (raw == beast::error::timeout) {
+            ec = error::timeout;
+            failure = "deadline passed";
+        } else if (raw == asio::error::operation_aborted) {
+            ec = raw;
+            failure = "cancelled";
+        } else if (raw == http::error::body_limit || raw == http::error::header_limit || raw == http::error::buffer_overflow) {
+            ec = error::response_too_large;
+            failure = "response exceeds the size limit";
+        } else if (raw.category() == http::make_error_code(http::error::bad_version).category() &&
+                   raw != http::error::end_of_stream && raw != http::error::partial_message) {
+            ec = error::protocol;
+            failure = "invalid HTTP: " + raw.message();
+        } else if (tls && raw.category() == asio::error::get_ssl_category() && raw != asio::ssl::error::stream_truncated) {
+            ec = error::tls;
+            failure = "TLS error: " + raw.message();
+        } else {
+            ec = error::connection;
+            failure = raw.message();
+        }
+    }
+
+    // --- the pool -------------------------------------------------------
+
+    awaitable<std::unique_ptr<connection>> acquire(clock::time_point deadline, error_code& ec) {
+        const auto generation = generation_;
+        for (;;) {
+            if (closed_ || generation != generation_) {
+                ec = asio::error::operation_aborted;
+                co_return nullptr;
+            }
+            if (!idle_.empty()) {
+                auto c = std::move(idle_.back());
+                idle_.pop_back();
+                busy_.insert(c.get());
+                co_return c;
+            }
+            if (busy_.size() < opts_.max_connections) {
+                auto c = std::make_unique<connection>(strand_, *tls_);
+                busy_.insert(c.get());
+                co_return c;
+            }
+            // Wait for a connection to come back, or the deadline.
+            auto& timer = waiters_.emplace_back(strand_, deadline);
+            auto it = std::prev(waiters_.end());
+            auto [wec] = co_await timer.async_wait(use_tuple);
+            waiters_.erase(it);
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none) {
+                ec = asio::error::operation_aborted;
+                co_return nullptr;
+            }
+            if (!wec) {
+                ec = error::timeout;
+                co_return nullptr;
+            }
+        }
+    }
+
+    void release(std::unique_ptr<connection> c) {
+        busy_.erase(c.get());
+        if (!closed_) idle_.push_back(std::move(c));
+        wake_one();
+    }
+
+    void discard(std::unique_ptr<connection> c) {
+        busy_.erase(c.get());
+        error_code ignored;
+        c->tcp().socket().close(ignored);
+        wake_one();
+    }
+
+    void wake_one() {
+        if (!waiters_.empty()) waiters_.front().cancel();
+    }
+
+    void abort_all(bool for_good) {
+        closed_ = closed_ || for_good;
+        ++generation_;
+        idle_.clear();
+        for (auto* c : busy_) c->tcp().cancel();
+        for (auto& w : waiters_) w.cancel();
+    }
+
+    asio::any_io_executor executor_;
+    asio::strand<asio::any_io_executor> strand_;
+    cluster_config cfg_;
+    client_options opts_;
+    server_address address_;
+    std::unique_ptr<asio::ssl::context> tls_;
+    token_source tokens_;
+
+    std::vector<std::unique_ptr<connection>> idle_;
+    std::set<connection*> busy_;
+    std::list<asio::steady_timer> waiters_;
+    bool closed_ = false;
+    std::uint64_t generation_ = 0; // bumped by cancel(): queued requests abort
+};
+
+} // namespace detail
+
+client::client(executor_type ex, cluster_config cfg, client_options opts)
+    : impl_(std::make_shared<detail::client_impl>(std::move(ex), std::move(cfg), std::move(opts))) {}
+
+client::~client() {
+    impl_->cancel(true);
+}
+
+client::executor_type client::get_executor() const noexcept {
+    return impl_->executor();
+}
+
+const cluster_config& client::config() const noexcept {
+    return impl_->config();
+}
+
+const client_options& client::options() const noexcept {
+    return impl_->options();
+}
+
+void client::cancel() {
+    impl_->cancel(false);
+}
+
+void client::start_request(detail::client_impl* impl, http_request req,
+                           boost::asio::any_completion_handler<void(error_code, http_response)> handler) {
+    impl->start(std::move(req), std::move(handler));
+}
+
+} // namespace leaselocker

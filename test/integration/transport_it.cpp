@@ -1,0 +1,166 @@
+// The transport and the Lease API against the real local control plane:
+// TLS verified against the cluster's CA, both kubeconfig forms, a Lease
+// round trip, and the least-privilege identity's limits.
+#include "support/cluster_env.hpp"
+#include "support/printing.hpp"
+#include "support/run.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using test::cluster;
+using test::cluster_config_for;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::string read(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+asio::awaitable<std::pair<error_code, http_response>> get_version(client& c, diagnostics* diag = nullptr) {
+    // Named: GCC 12 mishandles class temporaries inside a co_await operand.
+    http_request req{.method = http_method::get, .target = "/version", .diag = diag};
+    auto [ec, resp] = co_await c.request(std::move(req), tuple_awaitable);
+    co_return std::pair{ec, resp};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(transport_it)
+
+BOOST_AUTO_TEST_CASE(reads_version_with_tls_verified_against_the_cluster_ca) {
+    for (bool inline_form : {false, true}) {
+        asio::io_context io;
+        client api{io.get_executor(), cluster_config_for("admin", inline_form)};
+        auto [ec, resp] = test::run(io, get_version(api));
+        BOOST_TEST_REQUIRE(!ec, ec.message());
+        BOOST_TEST(resp.status == 200u);
+        auto version = boost::json::parse(resp.body).as_object();
+        BOOST_TEST(version.at("gitVersion").as_string().starts_with("v1.36."));
+        BOOST_TEST(!resp.date.empty());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(keeps_the_connection_alive_across_requests) {
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease")};
+    auto statuses = test::run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+        std::vector<unsigned> out;
+        for (int i = 0; i < 5; ++i) {
+            auto [ec, resp] = co_await get_version(api);
+            BOOST_TEST_REQUIRE(!ec, ec.message());
+            out.push_back(resp.status);
+        }
+        co_return out;
+    }());
+    BOOST_TEST(statuses == std::vector<unsigned>(5, 200u), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(fails_closed_with_a_tls_error_against_the_wrong_ca) {
+    asio::io_context io;
+    auto cfg = cluster_config_for("admin");
+    cfg.certificate_authority_pem = read(cluster().pki("other-ca.crt"));
+    client api{io.get_executor(), cfg};
+    diagnostics diag;
+    auto [ec, resp] = test::run(io, get_version(api, &diag));
+    BOOST_TEST(ec == error::tls, ec.message());
+    BOOST_TEST(ec == condition::permanent);
+    BOOST_TEST(resp.status == 0u);
+    BOOST_TEST(diag.client_message.find("certificate verify failed") != std::string::npos, diag.client_message);
+}
+
+BOOST_AUTO_TEST_CASE(fails_closed_when_the_name_does_not_match_the_certificate) {
+    asio::io_context io;
+    auto cfg = cluster_config_for("admin");
+    cfg.tls_server_name = "wrong.example"; // the serving cert has 127.0.0.1 and localhost only
+    client api{io.get_executor(), cfg};
+    diagnostics diag;
+    auto [ec, resp] = test::run(io, get_version(api, &diag));
+    BOOST_TEST(ec == error::tls, ec.message());
+    BOOST_TEST(diag.client_message.find("certificate verify failed") != std::string::npos, diag.client_message);
+}
+
+BOOST_AUTO_TEST_CASE(lease_round_trip_create_then_get) {
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease")};
+    lease_client leases{api};
+    BOOST_TEST(leases.namespace_name() == cluster().namespace_name);
+
+    const auto acquired = micro_time{std::chrono::microseconds(1'790'000'000'123'456)};
+    lease wanted;
+    wanted.metadata.name = test::unique_name("round-trip");
+    wanted.metadata.labels = {{"app", "leaselocker-test"}};
+    wanted.spec.holder_identity = "holder-a";
+    wanted.spec.lease_duration_seconds = 15;
+    wanted.spec.acquire_time = acquired;
+    wanted.spec.renew_time = acquired + 1500ms;
+    wanted.spec.lease_transitions = 0;
+
+    auto [created, fetched] = test::run(io, [&]() -> asio::awaitable<std::pair<lease, lease>> {
+        diagnostics diag;
+        request_options opts{.diag = &diag};
+        auto [cec, c] = co_await leases.create(wanted, opts, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!cec, cec.message() << " " << diag.to_string());
+        auto [gec, g] = co_await leases.get(wanted.metadata.name, opts, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!gec, gec.message() << " " << diag.to_string());
+        co_return std::pair{c, g};
+    }());
+    BOOST_TEST(!created.metadata.uid.empty());
+    BOOST_TEST(!created.metadata.resource_version.empty());
+    BOOST_TEST(fetched.metadata.uid == created.metadata.uid);
+    BOOST_TEST(fetched.metadata.resource_version == created.metadata.resource_version);
+    BOOST_TEST(fetched.metadata.labels.at("app") == "leaselocker-test");
+    BOOST_TEST(*fetched.spec.holder_identity == "holder-a");
+    BOOST_TEST(*fetched.spec.lease_duration_seconds == 15);
+    BOOST_TEST((*fetched.spec.acquire_time == acquired));
+    BOOST_TEST((*fetched.spec.renew_time == acquired + 1500ms));
+    BOOST_TEST(*fetched.spec.lease_transitions == 0);
+    // The server stores what we sent to the microsecond, six digits in UTC.
+    BOOST_TEST(fetched.raw.find("\"acquireTime\":\"2026-09-21T") != std::string::npos, fetched.raw);
+}
+
+BOOST_AUTO_TEST_CASE(least_privilege_identity_gets_403_on_delete_and_in_another_namespace) {
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease")};
+    lease_client mine{api};
+    lease_client other{api, "default"};
+    auto name = test::unique_name("privilege");
+    auto [create_ec, delete_ec, other_ec, diag] = test::run(io, [&]() -> asio::awaitable<std::tuple<error_code, error_code, error_code, diagnostics>> {
+        lease l;
+        l.metadata.name = name;
+        auto [cec, created] = co_await mine.create(l, tuple_awaitable);
+        diagnostics d;
+        request_options opts{.diag = &d};
+        delete_preconditions none;
+        auto [dec] = co_await mine.remove(name, none, opts, tuple_awaitable);
+        auto [oec, ol] = co_await other.get(name, tuple_awaitable);
+        co_return std::tuple{cec, dec, oec, d};
+    }());
+    BOOST_TEST(!create_ec, create_ec.message());
+    BOOST_TEST(delete_ec == error::forbidden, delete_ec.message());
+    BOOST_TEST(delete_ec == condition::permanent);
+    BOOST_TEST(diag.server_message.find("cannot delete resource \"leases\"") != std::string::npos, diag.server_message);
+    BOOST_TEST(other_ec == error::forbidden, other_ec.message());
+
+    // The admin may delete it, so the limit is the identity's, not the server's.
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    lease_client admin_leases{admin};
+    auto [admin_delete] = test::run(io, admin_leases.remove(name, {}, tuple_awaitable));
+    BOOST_TEST(!admin_delete, admin_delete.message());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <chrono>
+
+namespace leaselocker::test {
+
+// Runs a coroutine on io until it finishes (bounded: a hung test fails
+// instead of hanging) and returns its result or rethrows its exception.
+template <class T>
+T run(boost::asio::io_context& io, boost::asio::awaitable<T> task, std::chrono::seconds limit = std::chrono::seconds(60)) {
+    auto result = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
+    io.restart();
+    io.run_for(limit);
+    if (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+        throw std::runtime_error("test coroutine did not finish in time");
+    return result.get();
+}
+
+} // namespace leaselocker::test
