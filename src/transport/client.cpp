@@ -132,6 +132,7 @@ private:
         };
 
         bool reloaded_after_401 = false;
+        int retries = 0;
         for (int attempt = 0;; ++attempt) {
             error_code ec;
             std::string failure;
@@ -167,6 +168,22 @@ private:
                 if (auto ra = msg.find(http::field::retry_after); ra != msg.end())
                     out.response.retry_after = parse_retry_after(ra->value());
                 out.response.body = std::move(msg.body());
+                // 429 (API Priority and Fairness) and 5xx with Retry-After:
+                // the server did not act; wait as told and send again, but
+                // only while that still fits before the deadline.
+                if (auto wait = retry_wait(out.response, retries); wait && clock::now() + *wait < deadline) {
+                    ++retries;
+                    opts_.log(log_level::debug, [&] {
+                        return describe(req) + " -> " + std::to_string(out.response.status) + ", retrying after " +
+                               std::to_string(wait->count()) + " ms";
+                    });
+                    asio::steady_timer timer(strand_, *wait);
+                    auto [tec] = co_await timer.async_wait(use_tuple);
+                    if (tec) co_return fail(tec, "cancelled while waiting to retry");
+                    out.response = {};
+                    attempt = -1; // a fresh stale-connection allowance per send
+                    continue;
+                }
                 opts_.log(log_level::debug, [&] {
                     auto ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
                     return describe(req) + " -> " + std::to_string(out.response.status) + " in " + std::to_string(ms) + " ms";
@@ -182,6 +199,15 @@ private:
                                (ec == error::connection);
             if (!stale) co_return fail(ec, failure);
         }
+    }
+
+    // How long to wait before sending again after this response, if at all.
+    static std::optional<std::chrono::milliseconds> retry_wait(const http_response& r, int retries) {
+        constexpr int max_retries = 10; // as client-go
+        if (!r.retry_after || retries >= max_retries) return std::nullopt;
+        if (r.status != 429 && (r.status < 500 || r.status > 599)) return std::nullopt;
+        // Retry-After: 0 must not turn into a busy loop.
+        return std::max<std::chrono::milliseconds>(*r.retry_after, std::chrono::milliseconds(50));
     }
 
     std::string describe(const http_request& req) const {
