@@ -6,6 +6,7 @@
 #include <leaselocker/error.hpp>
 #include <leaselocker/lease/lease.hpp>
 #include <leaselocker/lease/lease_client.hpp>
+#include <leaselocker/lease/lease_watch.hpp>
 #include <leaselocker/lease/micro_time.hpp>
 #include <leaselocker/log.hpp>
 #include <leaselocker/transport/client.hpp>

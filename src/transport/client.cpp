@@ -5,6 +5,7 @@
 #include "server_address.hpp"
 #include "tls_context.hpp"
 #include "token_source.hpp"
+#include "../detail/spawn.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -18,12 +19,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <charconv>
+#include <stdexcept>
 #include <list>
 #include <set>
 
@@ -59,6 +62,29 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view v) {
 
 } // namespace
 
+void classify(error_code raw, bool tls, error_code& ec, std::string& failure) {
+    if (raw == beast::error::timeout) {
+        ec = error::timeout;
+        failure = "deadline passed";
+    } else if (raw == asio::error::operation_aborted) {
+        ec = raw;
+        failure = "cancelled";
+    } else if (raw == http::error::body_limit || raw == http::error::header_limit || raw == http::error::buffer_overflow) {
+        ec = error::response_too_large;
+        failure = "response exceeds the size limit";
+    } else if (raw.category() == http::make_error_code(http::error::bad_version).category() &&
+               raw != http::error::end_of_stream && raw != http::error::partial_message) {
+        ec = error::protocol;
+        failure = "invalid HTTP: " + raw.message();
+    } else if (tls && raw.category() == asio::error::get_ssl_category() && raw != asio::ssl::error::stream_truncated) {
+        ec = error::tls;
+        failure = "TLS error: " + raw.message();
+    } else {
+        ec = error::connection;
+        failure = raw.message();
+    }
+}
+
 // One keep-alive connection. For http:// servers only the TCP layer is used.
 struct connection {
     connection(const asio::any_io_executor& ex, asio::ssl::context& ctx) : stream(ex, ctx) {}
@@ -67,6 +93,90 @@ struct connection {
     bool reused = false;
 
     beast::tcp_stream& tcp() { return stream.next_layer(); }
+};
+
+// A response body read incrementally on a connection of its own.
+class stream_impl : public std::enable_shared_from_this<stream_impl> {
+public:
+    stream_impl(std::unique_ptr<connection> conn, bool tls, asio::strand<asio::any_io_executor> strand, std::size_t max_line)
+        : conn_(std::move(conn)), tls_(tls), strand_(std::move(strand)), max_line_(max_line) {
+        parser_.body_limit(boost::none); // a watch has no end; lines are bounded instead
+    }
+
+    http::response_parser<http::buffer_body>& parser() { return parser_; }
+    connection& conn() { return *conn_; }
+    unsigned status = 0;
+    std::string error_body;
+
+    void start_read_line(std::chrono::milliseconds idle, asio::any_completion_handler<void(error_code, std::string)> h) {
+        spawn_for(strand_, read_line(shared_from_this(), idle), std::move(h));
+    }
+
+    void close() {
+        asio::dispatch(strand_, [self = shared_from_this()] {
+            error_code ignored;
+            self->conn_->tcp().socket().close(ignored);
+        });
+    }
+
+    // Reads body bytes until `pending_` holds a whole line (or the body ends).
+    // Returns false with ec set on failure or end.
+    awaitable<bool> fill(error_code& ec, std::chrono::milliseconds idle) {
+        if (parser_.is_done()) {
+            ec = asio::error::eof;
+            co_return false;
+        }
+        if (pending_.size() > max_line_) {
+            ec = error::response_too_large;
+            co_return false;
+        }
+        conn_->tcp().expires_after(idle);
+        parser_.get().body().data = chunk_;
+        parser_.get().body().size = sizeof chunk_;
+        auto read = [&](auto& stream) -> awaitable<error_code> {
+            auto [rec, n] = co_await http::async_read_some(stream, conn_->buffer, parser_, use_tuple);
+            co_return rec;
+        };
+        error_code raw = tls_ ? co_await read(conn_->stream) : co_await read(conn_->tcp());
+        pending_.append(chunk_, sizeof chunk_ - parser_.get().body().size);
+        conn_->tcp().expires_never();
+        if (raw == http::error::need_buffer) raw = {};
+        if (raw) {
+            std::string ignored;
+            classify(raw, tls_, ec, ignored);
+            co_return false;
+        }
+        co_return true;
+    }
+
+private:
+    static awaitable<std::pair<error_code, std::string>> read_line(std::shared_ptr<stream_impl> self, std::chrono::milliseconds idle) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        for (;;) {
+            if (auto nl = self->pending_.find('\n'); nl != std::string::npos) {
+                std::string line = self->pending_.substr(0, nl);
+                self->pending_.erase(0, nl + 1);
+                co_return std::pair{error_code{}, std::move(line)};
+            }
+            error_code ec;
+            if (!co_await self->fill(ec, idle)) {
+                error_code ignored;
+                self->conn_->tcp().socket().close(ignored);
+                co_return std::pair{ec, std::string{}};
+            }
+        }
+    }
+
+    std::unique_ptr<connection> conn_;
+    bool tls_;
+    asio::strand<asio::any_io_executor> strand_;
+    std::size_t max_line_;
+    http::response_parser<http::buffer_body> parser_;
+    std::string pending_;
+    char chunk_[8192];
+
+    friend class client_impl;
 };
 
 class client_impl : public std::enable_shared_from_this<client_impl> {
@@ -81,17 +191,11 @@ public:
     using handler_type = asio::any_completion_handler<void(error_code, http_response)>;
 
     void start(http_request req, handler_type handler) {
-        // The caller's cancellation slot reaches the coroutine; its result is
-        // delivered through the handler's own executor (co_spawn posts, so
-        // never inside the initiating call).
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        auto handler_ex = asio::get_associated_executor(handler, executor_);
-        asio::co_spawn(strand_, run(shared_from_this(), std::move(req)),
-                       asio::bind_cancellation_slot(
-                           slot, asio::bind_executor(handler_ex, [h = std::move(handler)](std::exception_ptr e, outcome o) mutable {
-                               if (e) std::rethrow_exception(e);
-                               std::move(h)(o.ec, std::move(o.response));
-                           })));
+        spawn_for(strand_, run(shared_from_this(), std::move(req)), std::move(handler));
+    }
+
+    void start_stream(http_request req, asio::any_completion_handler<void(error_code, response_stream)> handler) {
+        spawn_for(strand_, open_stream(shared_from_this(), std::move(req)), std::move(handler));
     }
 
     // Aborts what is in flight and queued; with `for_good` (the client is
@@ -110,11 +214,75 @@ private:
         http_response response;
     };
 
-    static awaitable<outcome> run(std::shared_ptr<client_impl> self, http_request req) {
+    static awaitable<std::pair<error_code, http_response>> run(std::shared_ptr<client_impl> self, http_request req) {
         // Any kind of cancellation aborts an exchange: it is one unit.
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
-        co_return co_await self->exchange(std::move(req));
+        auto out = co_await self->exchange(std::move(req));
+        co_return std::pair{out.ec, std::move(out.response)};
+    }
+
+    static awaitable<std::pair<error_code, response_stream>> open_stream(std::shared_ptr<client_impl> self, http_request req) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        co_return co_await self->open(std::move(req));
+    }
+
+    awaitable<std::pair<error_code, response_stream>> open(http_request req) {
+        const auto deadline = clock::now() + (req.timeout.count() > 0 ? req.timeout : opts_.request_timeout);
+        error_code ec;
+        std::string failure;
+        auto fail = [&](error_code e, std::string what) {
+            if (req.diag) {
+                req.diag->clear();
+                req.diag->client_message = describe(req) + ": " + std::move(what);
+            }
+            return std::pair{e, response_stream{}};
+        };
+        for (bool reloaded_after_401 = false;;) {
+            auto token = tokens_.current(false, ec, failure);
+            if (ec) co_return fail(ec, failure);
+            auto stream = std::make_shared<stream_impl>(std::make_unique<connection>(strand_, *tls_), address_.tls, strand_,
+                                                        opts_.max_response_bytes);
+            auto& c = stream->conn();
+            c.tcp().expires_at(deadline);
+            co_await connect(c, ec, failure);
+            if (ec) co_return fail(ec, failure);
+            auto message = make_message(req, token);
+            auto head = [&](auto& s) -> awaitable<error_code> {
+                auto [wec, wn] = co_await http::async_write(s, message, use_tuple);
+                if (wec) co_return wec;
+                auto [rec, rn] = co_await http::async_read_header(s, c.buffer, stream->parser(), use_tuple);
+                co_return rec;
+            };
+            error_code raw = address_.tls ? co_await head(c.stream) : co_await head(c.tcp());
+            if (raw) {
+                classify(raw, address_.tls, ec, failure);
+                co_return fail(ec, failure);
+            }
+            stream->status = stream->parser().get().result_int();
+            if (stream->status >= 200 && stream->status < 300) {
+                c.tcp().expires_never();
+                response_stream out;
+                out.impl_ = std::move(stream);
+                co_return std::pair{error_code{}, std::move(out)};
+            }
+            // An error status: its body is a Status, read whole (bounded).
+            while (!stream->parser().is_done()) {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+                if (!co_await stream->fill(ec, left)) break;
+            }
+            if (ec && ec != asio::error::eof) co_return fail(ec, "reading the error response");
+            stream->error_body = std::move(stream->pending_);
+            if (stream->status == 401 && !reloaded_after_401 && tokens_.reloadable()) {
+                reloaded_after_401 = true;
+                tokens_.current(true, ec, failure);
+                if (!ec) continue;
+            }
+            response_stream out;
+            out.impl_ = std::move(stream);
+            co_return std::pair{error_code{}, std::move(out)};
+        }
     }
 
     awaitable<outcome> exchange(http_request req) {
@@ -286,29 +454,6 @@ private:
         co_return std::vector<asio::ip::tcp::endpoint>{};
     }
 
-    static void classify(error_code raw, bool tls, error_code& ec, std::string& failure) {
-        if (raw == beast::error::timeout) {
-            ec = error::timeout;
-            failure = "deadline passed";
-        } else if (raw == asio::error::operation_aborted) {
-            ec = raw;
-            failure = "cancelled";
-        } else if (raw == http::error::body_limit || raw == http::error::header_limit || raw == http::error::buffer_overflow) {
-            ec = error::response_too_large;
-            failure = "response exceeds the size limit";
-        } else if (raw.category() == http::make_error_code(http::error::bad_version).category() &&
-                   raw != http::error::end_of_stream && raw != http::error::partial_message) {
-            ec = error::protocol;
-            failure = "invalid HTTP: " + raw.message();
-        } else if (tls && raw.category() == asio::error::get_ssl_category() && raw != asio::ssl::error::stream_truncated) {
-            ec = error::tls;
-            failure = "TLS error: " + raw.message();
-        } else {
-            ec = error::connection;
-            failure = raw.message();
-        }
-    }
-
     // --- the pool -------------------------------------------------------
 
     awaitable<std::unique_ptr<connection>> acquire(clock::time_point deadline, error_code& ec) {
@@ -409,6 +554,30 @@ const client_options& client::options() const noexcept {
 
 void client::cancel() {
     impl_->cancel(false);
+}
+
+void client::start_stream(detail::client_impl* impl, http_request req,
+                          boost::asio::any_completion_handler<void(error_code, response_stream)> handler) {
+    impl->start_stream(std::move(req), std::move(handler));
+}
+
+unsigned response_stream::status() const noexcept {
+    return impl_ ? impl_->status : 0;
+}
+
+const std::string& response_stream::error_body() const noexcept {
+    static const std::string none;
+    return impl_ ? impl_->error_body : none;
+}
+
+void response_stream::close() {
+    if (impl_) impl_->close();
+}
+
+void response_stream::start_read_line(detail::stream_impl* impl, std::chrono::milliseconds idle,
+                                      boost::asio::any_completion_handler<void(error_code, std::string)> handler) {
+    if (!impl) throw std::logic_error("response_stream::read_line on a stream that was never opened");
+    impl->start_read_line(idle, std::move(handler));
 }
 
 void client::start_request(detail::client_impl* impl, http_request req,

@@ -21,7 +21,42 @@ namespace leaselocker {
 
 namespace detail {
 class client_impl;
-}
+class stream_impl;
+} // namespace detail
+
+// A response read as it arrives, line by line (a watch). It holds a
+// connection of its own, closed when the last copy goes away.
+class response_stream {
+public:
+    response_stream() = default;
+
+    unsigned status() const noexcept;
+    // For a non-2xx status: the whole body (a Kubernetes Status).
+    const std::string& error_body() const noexcept;
+
+    // The next '\n'-terminated line of the body, without the '\n'.
+    // Precondition: the stream came from client::open_stream (else
+    // std::logic_error).
+    // error::timeout if no byte arrives for `idle`; boost::asio::error::eof
+    // when the server ends the response. Cancellation: any type; the stream
+    // is closed afterwards.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::string)) CompletionToken = boost::asio::deferred_t>
+    auto read_line(std::chrono::milliseconds idle, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, std::string)>(
+            [](auto handler, detail::stream_impl* impl, std::chrono::milliseconds idle) {
+                start_read_line(impl, idle, std::move(handler));
+            },
+            token, impl_.get(), idle);
+    }
+
+    void close();
+
+private:
+    friend class detail::client_impl;
+    static void start_read_line(detail::stream_impl* impl, std::chrono::milliseconds idle,
+                                boost::asio::any_completion_handler<void(error_code, std::string)> handler);
+    std::shared_ptr<detail::stream_impl> impl_;
+};
 
 struct client_options {
     // Deadline of one request when the request names none.
@@ -67,12 +102,26 @@ public:
             token, impl_.get(), std::move(req));
     }
 
+    // Sends a request and reads only the response head; the body is then
+    // read with response_stream::read_line. Uses a connection outside the
+    // pool. req.timeout bounds connecting and the head.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, response_stream)) CompletionToken = boost::asio::deferred_t>
+    auto open_stream(http_request req, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, response_stream)>(
+            [](auto handler, detail::client_impl* impl, http_request req) {
+                start_stream(impl, std::move(req), std::move(handler));
+            },
+            token, impl_.get(), std::move(req));
+    }
+
     // Closes idle connections and aborts requests in flight.
     void cancel();
 
 private:
     static void start_request(detail::client_impl* impl, http_request req,
                               boost::asio::any_completion_handler<void(error_code, http_response)> handler);
+    static void start_stream(detail::client_impl* impl, http_request req,
+                             boost::asio::any_completion_handler<void(error_code, response_stream)> handler);
     std::shared_ptr<detail::client_impl> impl_;
 };
 

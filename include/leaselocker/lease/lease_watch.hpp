@@ -1,0 +1,69 @@
+// A watch on one Lease: its changes as they happen, across reconnects.
+#pragma once
+
+#include <leaselocker/lease/lease_client.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace leaselocker {
+
+namespace detail {
+class lease_watch_impl;
+}
+
+enum class watch_event_type { added, modified, deleted };
+
+struct watch_event {
+    watch_event_type type = watch_event_type::modified;
+    lease object; // for deleted: the last state (or just the name after a re-list)
+};
+
+struct lease_watch_options {
+    // Asked of the server per watch request; it ends the watch then, and the
+    // watch is opened again from the last resourceVersion.
+    std::chrono::seconds server_timeout{300};
+    // No byte for this long (bookmarks arrive about every minute): the
+    // connection is presumed dead and the watch re-opened.
+    std::chrono::seconds idle_timeout{90};
+    // Deadline for opening each watch request.
+    std::chrono::milliseconds open_timeout{std::chrono::seconds(10)};
+};
+
+// Watches metadata.name=<name> in the lease_client's namespace, with
+// bookmarks. When the server ends the watch, it is re-opened from the last
+// resourceVersion seen (events and bookmarks). When that version is too old
+// (410 Gone) the object is read again with a GET and delivered as
+// `modified` (or `deleted` if it no longer exists), and watching resumes
+// from there. The first event of a watch started without a resourceVersion
+// is the object's current state (`added`), if it exists.
+//
+// One next() at a time. Cancellation of next(): any type; the watch
+// connection is closed and the next call opens a new one.
+class lease_watch {
+public:
+    lease_watch(lease_client& leases, std::string name, std::string resource_version = {}, lease_watch_options opts = {});
+    ~lease_watch();
+    lease_watch(const lease_watch&) = delete;
+    lease_watch& operator=(const lease_watch&) = delete;
+
+    // The next change. Errors: permanent ones (forbidden, ...) from the
+    // server; transport errors only when re-opening fails.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
+    auto next(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
+            [](auto handler, detail::lease_watch_impl* impl) { start_next(impl, std::move(handler)); }, token, impl_.get());
+    }
+
+    // The resourceVersion the watch continues from.
+    std::string resource_version() const;
+    // Closes the watch connection; a pending next() completes with operation_aborted.
+    void cancel();
+
+private:
+    static void start_next(detail::lease_watch_impl* impl, boost::asio::any_completion_handler<void(error_code, watch_event)> h);
+    std::shared_ptr<detail::lease_watch_impl> impl_;
+};
+
+} // namespace leaselocker

@@ -1,0 +1,204 @@
+#include <leaselocker/lease/lease_watch.hpp>
+
+#include "../detail/spawn.hpp"
+#include "lease_json.hpp"
+
+#include <leaselocker/detail/status.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace leaselocker {
+namespace detail {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+class lease_watch_impl : public std::enable_shared_from_this<lease_watch_impl> {
+public:
+    lease_watch_impl(lease_client& leases, std::string name, std::string rv, lease_watch_options opts)
+        : leases_(leases), name_(std::move(name)), rv_(std::move(rv)), opts_(opts),
+          strand_(asio::make_strand(leases.get_executor())) {}
+
+    void start_next(asio::any_completion_handler<void(error_code, watch_event)> h) {
+        spawn_for(strand_, next(shared_from_this()), std::move(h));
+    }
+
+    void cancel() {
+        asio::dispatch(strand_, [self = shared_from_this()] {
+            self->stream_.close();
+            self->stream_ = {};
+        });
+    }
+
+    std::string rv_;
+
+private:
+    using result = std::pair<error_code, watch_event>;
+
+    static asio::awaitable<result> next(std::shared_ptr<lease_watch_impl> self) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        auto out = co_await self->run();
+        if (out.first == asio::error::operation_aborted) {
+            self->stream_.close();
+            self->stream_ = {};
+        }
+        co_return out;
+    }
+
+    asio::awaitable<result> run() {
+        for (int reopened = 0;; ) {
+            if (stream_.status() == 0) {
+                error_code ec;
+                bool gone = false;
+                co_await open(ec, gone);
+                if (gone) co_return co_await relist();
+                if (ec) co_return result{ec, {}};
+            }
+            auto [ec, line] = co_await stream_.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.idle_timeout), use_tuple);
+            if (ec == asio::error::operation_aborted) co_return result{ec, {}};
+            if (ec) {
+                // The server ended the watch (its timeout, a restart) or the
+                // connection went quiet: continue from the last version.
+                stream_ = {};
+                if (++reopened > 3 && ec != asio::error::eof) co_return result{ec, {}};
+                continue;
+            }
+            reopened = 0;
+            if (line.empty()) continue;
+            auto parsed = parse_event(line);
+            if (parsed.gone) {
+                stream_.close();
+                stream_ = {};
+                co_return co_await relist();
+            }
+            if (parsed.ec) co_return result{parsed.ec, {}};
+            if (parsed.bookmark) continue;
+            co_return result{error_code{}, std::move(parsed.event)};
+        }
+    }
+
+    // GET ...?watch=true&fieldSelector=metadata.name=<name>&resourceVersion=<rv>
+    asio::awaitable<void> open(error_code& ec, bool& gone) {
+        std::string target = "/apis/coordination.k8s.io/v1/namespaces/" + leases_.namespace_name() +
+                             "/leases?watch=true&allowWatchBookmarks=true&fieldSelector=metadata.name%3D" + name_ +
+                             "&timeoutSeconds=" + std::to_string(opts_.server_timeout.count());
+        if (!rv_.empty()) target += "&resourceVersion=" + rv_;
+        http_request req{.method = http_method::get, .target = std::move(target), .timeout = opts_.open_timeout};
+        auto [oec, stream] = co_await leases_.get_client().open_stream(std::move(req), use_tuple);
+        if (oec) {
+            ec = oec;
+            co_return;
+        }
+        if (stream.status() == 410) {
+            gone = true;
+            co_return;
+        }
+        if (stream.status() < 200 || stream.status() >= 300) {
+            std::string message;
+            ec = status_to_error(stream.status(), stream.error_body(), message);
+            co_return;
+        }
+        stream_ = std::move(stream);
+    }
+
+    // After 410 Gone: read the object again and continue from its version.
+    asio::awaitable<result> relist() {
+        auto [ec, l] = co_await leases_.get(name_, use_tuple);
+        if (ec == error::not_found) {
+            rv_.clear(); // watch from now: a later create arrives as `added`
+            watch_event ev{watch_event_type::deleted, {}};
+            ev.object.metadata.name = name_;
+            co_return result{error_code{}, std::move(ev)};
+        }
+        if (ec) co_return result{ec, {}};
+        rv_ = l.metadata.resource_version;
+        co_return result{error_code{}, watch_event{watch_event_type::modified, std::move(l)}};
+    }
+
+    struct parsed_event {
+        error_code ec;
+        bool gone = false;
+        bool bookmark = false;
+        watch_event event;
+    };
+
+    parsed_event parse_event(const std::string& line) {
+        parsed_event out;
+        boost::system::error_code jec;
+        auto v = json::parse(line, jec);
+        const json::object* o = (!jec && v.is_object()) ? &v.get_object() : nullptr;
+        const json::value* type = o ? o->if_contains("type") : nullptr;
+        const json::value* object = o ? o->if_contains("object") : nullptr;
+        if (!type || !type->is_string() || !object || !object->is_object()) {
+            out.ec = error::malformed_response;
+            return out;
+        }
+        const auto& t = type->get_string();
+        if (t == "ERROR") {
+            const auto& status = object->get_object();
+            auto* code = status.if_contains("code");
+            if (code && code->is_int64() && code->get_int64() == 410) {
+                out.gone = true;
+                return out;
+            }
+            std::string message;
+            out.ec = status_to_error(code && code->is_int64() ? static_cast<unsigned>(code->get_int64()) : 500, json::serialize(status), message);
+            return out;
+        }
+        auto l = decode_lease_object(object->get_object(), json::serialize(object->get_object()), nullptr);
+        if (!l) {
+            out.ec = error::malformed_response;
+            return out;
+        }
+        if (!l->metadata.resource_version.empty()) rv_ = l->metadata.resource_version;
+        if (t == "BOOKMARK") {
+            out.bookmark = true;
+        } else if (t == "ADDED") {
+            out.event = watch_event{watch_event_type::added, std::move(*l)};
+        } else if (t == "MODIFIED") {
+            out.event = watch_event{watch_event_type::modified, std::move(*l)};
+        } else if (t == "DELETED") {
+            out.event = watch_event{watch_event_type::deleted, std::move(*l)};
+        } else {
+            out.ec = error::malformed_response;
+        }
+        return out;
+    }
+
+    lease_client& leases_;
+    std::string name_;
+    lease_watch_options opts_;
+    asio::strand<asio::any_io_executor> strand_;
+    response_stream stream_;
+};
+
+} // namespace detail
+
+lease_watch::lease_watch(lease_client& leases, std::string name, std::string resource_version, lease_watch_options opts)
+    : impl_(std::make_shared<detail::lease_watch_impl>(leases, std::move(name), std::move(resource_version), opts)) {}
+
+lease_watch::~lease_watch() {
+    impl_->cancel();
+}
+
+std::string lease_watch::resource_version() const {
+    return impl_->rv_;
+}
+
+void lease_watch::cancel() {
+    impl_->cancel();
+}
+
+void lease_watch::start_next(detail::lease_watch_impl* impl, boost::asio::any_completion_handler<void(error_code, watch_event)> h) {
+    impl->start_next(std::move(h));
+}
+
+} // namespace leaselocker

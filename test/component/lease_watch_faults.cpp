@@ -1,0 +1,122 @@
+// The watch's recovery paths, which a real server will not produce on
+// demand: the server ending the stream, bookmarks, 410 Gone.
+#include "support/printing.hpp"
+#include "support/run.hpp"
+#include "support/scripted_server.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using test::reply;
+
+namespace {
+
+std::string lease_json(const std::string& rv, const std::string& holder) {
+    return R"({"kind":"Lease","apiVersion":"coordination.k8s.io/v1","metadata":{"name":"w","namespace":"ns","resourceVersion":")" + rv +
+           R"("},"spec":{"holderIdentity":")" + holder + R"("}})";
+}
+std::string event(const std::string& type, const std::string& object) {
+    return R"({"type":")" + type + R"(","object":)" + object + "}\n";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(lease_watch_faults)
+
+BOOST_AUTO_TEST_CASE(resumes_from_bookmarks_and_relists_after_410) {
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    int watches = 0;
+    server.on_request([&](const test::recorded_request& r) -> reply {
+        if (r.target.find("watch=true") == std::string::npos) return {.body = lease_json("20", "after-gone")};
+        switch (++watches) {
+        case 1: // an event, a bookmark, then the server ends the watch
+            return {.body = event("MODIFIED", lease_json("10", "a")) +
+                            event("BOOKMARK", R"({"kind":"Lease","metadata":{"resourceVersion":"12"}})")};
+        case 2: // continuing from the bookmark is too old by now
+            return {.body = event("ERROR", R"({"kind":"Status","code":410,"reason":"Expired","message":"too old resource version"})")};
+        default:
+            return {.body = event("DELETED", lease_json("21", "after-gone"))};
+        }
+    });
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch watch{leases, "w"};
+    auto events = test::run(io, [&]() -> asio::awaitable<std::vector<watch_event>> {
+        std::vector<watch_event> out;
+        for (int i = 0; i < 3; ++i) {
+            auto [ec, ev] = co_await watch.next(asio::as_tuple(asio::use_awaitable));
+            BOOST_TEST_REQUIRE(!ec, ec.message());
+            out.push_back(ev);
+        }
+        co_return out;
+    }());
+    BOOST_TEST((events[0].type == watch_event_type::modified));
+    BOOST_TEST(*events[0].object.spec.holder_identity == "a");
+    BOOST_TEST((events[1].type == watch_event_type::modified)); // from the re-list GET
+    BOOST_TEST(*events[1].object.spec.holder_identity == "after-gone");
+    BOOST_TEST((events[2].type == watch_event_type::deleted));
+    BOOST_TEST(watch.resource_version() == "21");
+
+    const auto& reqs = server.requests();
+    BOOST_TEST_REQUIRE(reqs.size() == 4u);
+    BOOST_TEST(reqs[0].target.find("fieldSelector=metadata.name%3Dw") != std::string::npos, reqs[0].target);
+    BOOST_TEST(reqs[0].target.find("allowWatchBookmarks=true") != std::string::npos);
+    BOOST_TEST(reqs[0].target.find("resourceVersion=") == std::string::npos);
+    BOOST_TEST(reqs[1].target.find("resourceVersion=12") != std::string::npos, reqs[1].target); // from the bookmark
+    BOOST_TEST(reqs[2].target == "/apis/coordination.k8s.io/v1/namespaces/ns/leases/w");
+    BOOST_TEST(reqs[3].target.find("resourceVersion=20") != std::string::npos, reqs[3].target);
+}
+
+BOOST_AUTO_TEST_CASE(a_410_on_open_relists_and_a_vanished_lease_is_deleted) {
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    server.push({.status = 410, .body = R"({"kind":"Status","code":410,"reason":"Expired"})"});
+    server.push({.status = 404, .body = R"({"kind":"Status","code":404,"reason":"NotFound"})"});
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch watch{leases, "w", "5"};
+    auto [ec, ev] = test::run(io, watch.next(asio::as_tuple(asio::use_awaitable)));
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST((ev.type == watch_event_type::deleted));
+    BOOST_TEST(ev.object.metadata.name == "w");
+    BOOST_TEST(watch.resource_version().empty()); // watch from now on
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_event_is_an_error_not_a_crash) {
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    server.push({.body = "{\"type\":\"MODIFIED\",\"object\":[]}\nnot json\n"});
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch watch{leases, "w"};
+    auto [ec, ev] = test::run(io, watch.next(asio::as_tuple(asio::use_awaitable)));
+    BOOST_TEST(ec == error::malformed_response, ec.message());
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_next_closes_the_watch) {
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    server.push({.body = event("MODIFIED", lease_json("1", "a")), .how = reply::mode::slow_body,
+                 .byte_interval = std::chrono::milliseconds(500)});
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch watch{leases, "w"};
+    asio::cancellation_signal cancel;
+    asio::steady_timer timer(io, std::chrono::milliseconds(300));
+    timer.async_wait([&](error_code) { cancel.emit(asio::cancellation_type::terminal); });
+    auto start = std::chrono::steady_clock::now();
+    auto [ec, ev] = test::run(io, watch.next(asio::bind_cancellation_slot(cancel.slot(), asio::as_tuple(asio::use_awaitable))));
+    BOOST_TEST(ec == asio::error::operation_aborted, ec.message());
+    BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(2)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
