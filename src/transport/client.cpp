@@ -4,6 +4,7 @@
 
 #include "server_address.hpp"
 #include "tls_context.hpp"
+#include "exec_credential.hpp"
 #include "token_source.hpp"
 #include "../detail/spawn.hpp"
 
@@ -240,7 +241,7 @@ private:
             return std::pair{e, response_stream{}};
         };
         for (bool reloaded_after_401 = false;;) {
-            auto token = tokens_.current(false, ec, failure);
+            auto token = co_await credential(reloaded_after_401, deadline, ec, failure);
             if (ec) co_return fail(ec, failure);
             auto stream = std::make_shared<stream_impl>(std::make_unique<connection>(strand_, *tls_), address_.tls, strand_,
                                                         opts_.max_response_bytes);
@@ -274,16 +275,56 @@ private:
             }
             if (ec && ec != asio::error::eof) co_return fail(ec, "reading the error response");
             stream->error_body = std::move(stream->pending_);
-            if (stream->status == 401 && !reloaded_after_401 && tokens_.reloadable()) {
-                reloaded_after_401 = true;
-                tokens_.current(true, ec, failure);
-                if (!ec) continue;
+            if (stream->status == 401 && !reloaded_after_401 && credential_renewable()) {
+                reloaded_after_401 = true; // renewed before the next attempt
+                continue;
             }
             response_stream out;
             out.impl_ = std::move(stream);
             co_return std::pair{error_code{}, std::move(out)};
         }
     }
+
+    // The bearer token for the next request: from the token source, or from
+    // the exec plugin, run when there is no credential yet, when it is about
+    // to expire, or when `renew` (after a 401). Only one plugin run at a time.
+    awaitable<std::string> credential(bool renew, clock::time_point deadline, error_code& ec, std::string& failure) {
+        if (!cfg_.exec) co_return renew ? tokens_.current(true, ec, failure) : tokens_.current(false, ec, failure);
+        using namespace std::chrono;
+        auto fresh = [&] {
+            return exec_cred_ && (!exec_cred_->expiry || system_clock::now() + seconds(10) < *exec_cred_->expiry);
+        };
+        while (exec_running_) { // another request is running the plugin: wait for it
+            auto& timer = exec_waiters_.emplace_back(strand_, deadline);
+            auto it = std::prev(exec_waiters_.end());
+            auto [wec] = co_await timer.async_wait(use_tuple);
+            exec_waiters_.erase(it);
+            if (!wec) {
+                ec = error::timeout;
+                failure = "waiting for the exec credential plugin";
+                co_return std::string{};
+            }
+            renew = false; // the run we waited for is the renewal
+        }
+        if (!renew && fresh()) co_return std::string(exec_cred_->token.reveal());
+        exec_running_ = true;
+        auto cred = co_await run_exec_plugin(*cfg_.exec, cfg_, deadline, ec, failure);
+        exec_running_ = false;
+        for (auto& w : exec_waiters_) w.cancel();
+        if (ec) co_return std::string{};
+        if (!cred.client_certificate_pem.empty()) {
+            // New client certificate: new connections use it, old ones go.
+            auto with_cert = cfg_;
+            with_cert.client_certificate_pem = cred.client_certificate_pem;
+            with_cert.client_key_pem = cred.client_key_pem;
+            tls_ = make_tls_context(with_cert);
+            idle_.clear();
+        }
+        exec_cred_ = std::move(cred);
+        co_return std::string(exec_cred_->token.reveal());
+    }
+
+    bool credential_renewable() const { return tokens_.reloadable() || cfg_.exec.has_value(); }
 
     awaitable<outcome> exchange(http_request req) {
         const auto started = clock::now();
@@ -299,12 +340,13 @@ private:
             return std::move(out);
         };
 
-        bool reloaded_after_401 = false;
+        bool reloaded_after_401 = false, renew_credential = false;
         int retries = 0;
         for (int attempt = 0;; ++attempt) {
             error_code ec;
             std::string failure;
-            auto token = tokens_.current(false, ec, failure);
+            auto token = co_await credential(renew_credential, deadline, ec, failure);
+            renew_credential = false;
             if (ec) co_return fail(ec, failure);
 
             auto conn = co_await acquire(deadline, ec);
@@ -324,11 +366,11 @@ private:
                     release(std::move(conn));
                 else
                     discard(std::move(conn));
-                if (msg.result_int() == 401 && !reloaded_after_401 && tokens_.reloadable()) {
-                    // A rotated token file: re-read it at once and try again.
-                    reloaded_after_401 = true;
-                    tokens_.current(true, ec, failure);
-                    if (!ec) continue;
+                if (msg.result_int() == 401 && !reloaded_after_401 && credential_renewable()) {
+                    // A rotated token file or an expired plugin token: renew
+                    // at once and try again.
+                    reloaded_after_401 = renew_credential = true;
+                    continue;
                 }
                 out.response.status = msg.result_int();
                 out.response.content_type = std::string(msg[http::field::content_type]);
@@ -523,6 +565,9 @@ private:
     server_address address_;
     std::unique_ptr<asio::ssl::context> tls_;
     token_source tokens_;
+    std::optional<exec_credential> exec_cred_;
+    bool exec_running_ = false;
+    std::list<asio::steady_timer> exec_waiters_;
 
     std::vector<std::unique_ptr<connection>> idle_;
     std::set<connection*> busy_;
