@@ -5,6 +5,7 @@
 #include "server_address.hpp"
 #include "tls_context.hpp"
 #include "exec_credential.hpp"
+#include "resolver.hpp"
 #include "token_source.hpp"
 #include "../detail/spawn.hpp"
 
@@ -247,7 +248,7 @@ private:
                                                         opts_.max_response_bytes);
             auto& c = stream->conn();
             c.tcp().expires_at(deadline);
-            co_await connect(c, ec, failure);
+            co_await connect(c, deadline, ec, failure);
             if (ec) co_return fail(ec, failure);
             auto message = make_message(req, token);
             auto head = [&](auto& s) -> awaitable<error_code> {
@@ -446,7 +447,7 @@ private:
                              clock::time_point deadline, error_code& ec, std::string& failure) {
         c.tcp().expires_at(deadline);
         if (!c.reused) {
-            co_await connect(c, ec, failure);
+            co_await connect(c, deadline, ec, failure);
             if (ec) co_return;
         }
         c.reused = true;
@@ -461,10 +462,10 @@ private:
         c.tcp().expires_never();
     }
 
-    awaitable<void> connect(connection& c, error_code& ec, std::string& failure) {
-        auto endpoints = co_await resolve(ec, failure);
+    awaitable<void> connect(connection& c, clock::time_point deadline, error_code& ec, std::string& failure) {
+        auto addresses = co_await resolve(deadline, ec, failure);
         if (ec) co_return;
-        auto [cec, ep] = co_await c.tcp().async_connect(endpoints, use_tuple);
+        auto [cec, ep] = co_await c.tcp().async_connect(addresses, use_tuple);
         if (cec) {
             classify(cec, false, ec, failure);
             failure = "connecting to " + address_.host + ":" + std::to_string(address_.port) + ": " + failure;
@@ -487,13 +488,17 @@ private:
 
     // Host names are resolved without a thread (see resolver.hpp); IP
     // literals need no resolution at all.
-    awaitable<std::vector<asio::ip::tcp::endpoint>> resolve(error_code& ec, std::string& failure) {
+    awaitable<endpoints> resolve(clock::time_point deadline, error_code& ec, std::string& failure) {
         error_code parse_ec;
         auto ip = asio::ip::make_address(address_.host_unbracketed(), parse_ec);
-        if (!parse_ec) co_return std::vector<asio::ip::tcp::endpoint>{{ip, address_.port}};
-        ec = error::resolve;
-        failure = "resolving \"" + address_.host + "\": host names are not supported yet; use an IP address";
-        co_return std::vector<asio::ip::tcp::endpoint>{};
+        if (!parse_ec) co_return endpoints{{ip, address_.port}};
+        auto [rec, eps] = co_await asio::async_initiate<decltype(use_tuple), void(error_code, endpoints)>(
+            [&](auto handler) { async_resolve(strand_, address_.host, address_.port, deadline, std::move(handler)); }, use_tuple);
+        if (rec) {
+            ec = rec;
+            failure = "resolving \"" + address_.host + "\": " + (rec == error::timeout ? "deadline passed" : "no address found");
+        }
+        co_return eps;
     }
 
     // --- the pool -------------------------------------------------------
