@@ -187,4 +187,38 @@ BOOST_AUTO_TEST_CASE(a_rotated_token_file_is_picked_up_after_a_401) {
     BOOST_TEST(second == error::not_found, second.message());
 }
 
+BOOST_AUTO_TEST_CASE(the_real_token_never_appears_in_logs_or_errors) {
+    auto cfg = cluster_config_for("lease");
+    const std::string token(cfg.token.reveal());
+    BOOST_TEST_REQUIRE(token.size() > 16u);
+    std::vector<std::string> lines;
+    client_options opts;
+    opts.log = {.level = log_level::trace, .sink = [&](log_level, std::string_view l) { lines.emplace_back(l); }};
+    asio::io_context io;
+    client api{io.get_executor(), cfg, opts};
+    lease_client mine{api}, other{api, "default"};
+    auto name = test::unique_name("canary");
+    std::vector<std::string> errors;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        diagnostics d;
+        request_options o{.diag = &d};
+        auto record = [&](error_code ec) { errors.push_back(ec.message() + " | " + d.to_string()); };
+        auto [e1, l1] = co_await mine.get(name, o, tuple_awaitable); // 404
+        record(e1);
+        auto wanted = new_lease(name, "a");
+        auto [e2, created] = co_await mine.create(wanted, o, tuple_awaitable);
+        record(e2);
+        auto [e3, l3] = co_await mine.create(wanted, o, tuple_awaitable); // 409
+        record(e3);
+        delete_preconditions none;
+        auto [e4] = co_await mine.remove(name, none, o, tuple_awaitable); // 403
+        record(e4);
+        auto [e5, l5] = co_await other.get(name, o, tuple_awaitable); // 403
+        record(e5);
+    }());
+    BOOST_TEST(lines.size() >= 5u);
+    for (const auto& l : lines) BOOST_TEST(l.find(token) == std::string::npos, l);
+    for (const auto& e : errors) BOOST_TEST(e.find(token) == std::string::npos, e);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
