@@ -1,0 +1,94 @@
+// Layer 4: the election as a pure state machine. Given the record read from
+// the server, the local steady time it was read at, our identity and the
+// timing, it decides what to write or how long to wait; given the outcome
+// of our writes, it knows whether we hold the lock and until when. No
+// sockets, no timers: driven by lease_locker, tested on a manual clock.
+#pragma once
+
+#include <leaselocker/core/lock_record.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace leaselocker::core {
+
+using steady_time = std::chrono::steady_clock::time_point;
+using std::chrono::milliseconds;
+
+struct timing {
+    milliseconds lease_duration{std::chrono::seconds(15)};
+    milliseconds renew_deadline{std::chrono::seconds(10)};
+    milliseconds retry_period{std::chrono::seconds(2)};
+    // Judge another holder's expiry on our steady clock from when we first
+    // saw its record unchanged (true), or by its renewTime against our wall
+    // clock (false: sensitive to clock offset between hosts).
+    bool use_observed_time = true;
+    // Bound on the rate difference between our clock and the server's and
+    // other holders' (ρ): we trust a lease for L·(1−ρ)/(1+ρ) from when the
+    // write that granted or renewed it was sent.
+    double clock_rate_error = 0.01;
+};
+
+enum class next_step {
+    create,  // no object: create it with `record`
+    replace, // free, expired, or ours: write `record` over the observed version
+    wait,    // held by another: look again at `wake_at` (its expiry) or on a change
+};
+
+struct decision {
+    next_step step = next_step::wait;
+    lock_record record;
+    steady_time wake_at{};
+};
+
+class election {
+public:
+    // adopt_own_lease: at start-up, take a live lease that already carries
+    // our identity (a restarted holder) instead of waiting for it to expire.
+    election(std::string identity, timing t, bool adopt_own_lease = false);
+
+    const std::string& identity() const noexcept { return identity_; }
+    const timing& config() const noexcept { return timing_; }
+
+    // What to do about the record as read at `now` (nullopt: no object).
+    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now);
+
+    // Our write of `written` was accepted; it was sent at `sent_at`. A new
+    // grant or a renewal: either way we hold the lock until valid_until().
+    void accepted(const lock_record& written, steady_time sent_at);
+
+    // We no longer hold the lock (released, lost, taken over).
+    void relinquish();
+
+    bool holding() const noexcept { return holding_; }
+    // Until when our lease is ours for sure: from the send time of the last
+    // accepted write, shortened by the clock-rate bound. Epoch when not held.
+    steady_time valid_until() const noexcept;
+    // When renewing must have succeeded by, or the lock counts as lost
+    // (before valid_until, since renew_deadline < lease_duration).
+    steady_time renew_deadline() const noexcept;
+    const lock_record& held_record() const noexcept { return held_; }
+
+    // The record to write to renew (times now, all else unchanged).
+    lock_record renewal(micro_time wall_now) const;
+    // The record to write to release: holder "", duration 1 s, times now,
+    // transitions unchanged (as client-go writes it).
+    lock_record release(micro_time wall_now) const;
+
+private:
+    bool expired(steady_time now, micro_time wall_now) const;
+    lock_record grant(const std::optional<lock_record>& previous, micro_time wall_now) const;
+
+    std::string identity_;
+    timing timing_;
+    bool adopt_own_lease_;
+    // The record last seen and the local time it was first seen so.
+    std::optional<lock_record> observed_;
+    steady_time observed_at_{};
+    bool holding_ = false;
+    lock_record held_;
+    steady_time last_sent_{};
+};
+
+} // namespace leaselocker::core

@@ -1,0 +1,176 @@
+// The election core on a manual clock: no I/O, no sleeping.
+#include <leaselocker/core/election.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+using namespace leaselocker;
+using namespace leaselocker::core;
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct manual_clock {
+    steady_time now{seconds(1000)};
+    micro_time wall{sys_days{2026y / 11 / 26} + 10h};
+    void advance(milliseconds d) {
+        now += d;
+        wall += d;
+    }
+};
+
+lock_record held_by(const std::string& who, int transitions = 3, int duration = 15) {
+    return {who, duration, micro_time{sys_days{2026y / 11 / 26}}, micro_time{sys_days{2026y / 11 / 26} + 1h}, transitions};
+}
+
+const timing fast{.lease_duration = 15s, .renew_deadline = 10s, .retry_period = 2s};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(election)
+
+BOOST_AUTO_TEST_CASE(no_object_means_create_with_transitions_zero) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(std::nullopt, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::create));
+    BOOST_TEST(d.record.holder_identity == "me");
+    BOOST_TEST(d.record.lease_duration_seconds == 15);
+    BOOST_TEST(d.record.lease_transitions == 0);
+    BOOST_TEST((d.record.acquire_time == c.wall && d.record.renew_time == c.wall));
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_holder_is_free_at_once_and_transitions_grow) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(held_by("", 7), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.holder_identity == "me");
+    BOOST_TEST(d.record.lease_transitions == 8);
+}
+
+BOOST_AUTO_TEST_CASE(another_holder_expires_by_observed_time_only) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto record = held_by("other"); // renewTime an hour ago by our wall clock: ignored
+    auto d = e.observe(record, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 15s)); // exactly its duration from first sight
+    c.advance(14999ms);
+    BOOST_TEST((e.observe(record, c.now, c.wall).step == next_step::wait));
+    c.advance(1ms);
+    d = e.observe(record, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.lease_transitions == 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_renewal_by_the_holder_restarts_the_wait) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto record = held_by("other");
+    e.observe(record, c.now, c.wall);
+    c.advance(10s);
+    record.renew_time += 10s; // renewed
+    auto d = e.observe(record, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 15s));
+    c.advance(14s);
+    BOOST_TEST((e.observe(record, c.now, c.wall).step == next_step::wait));
+}
+
+BOOST_AUTO_TEST_CASE(the_records_own_duration_governs_its_expiry) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto record = held_by("other", 3, 2); // the holder asked for 2 s
+    BOOST_TEST((e.observe(record, c.now, c.wall).wake_at == c.now + 2s));
+    c.advance(2s);
+    BOOST_TEST((e.observe(record, c.now, c.wall).step == next_step::replace));
+}
+
+BOOST_AUTO_TEST_CASE(wall_clock_mode_trusts_renew_time) {
+    manual_clock c;
+    timing t = fast;
+    t.use_observed_time = false;
+    core::election e{"me", t};
+    auto stale = held_by("other"); // renewed an hour ago by our wall clock
+    stale.renew_time = c.wall - 1h;
+    BOOST_TEST((e.observe(stale, c.now, c.wall).step == next_step::replace));
+    auto fresh = held_by("other");
+    fresh.renew_time = c.wall - 5s;
+    auto d = e.observe(fresh, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 10s));
+}
+
+BOOST_AUTO_TEST_CASE(our_own_identity_at_start_up_is_not_adopted) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto mine = held_by("me"); // left by an earlier incarnation, maybe still running
+    BOOST_TEST((e.observe(mine, c.now, c.wall).step == next_step::wait));
+    c.advance(15s);
+    auto d = e.observe(mine, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.lease_transitions == 4); // a new grant, a new fencing token
+
+    core::election adopter{"me", fast, true};
+    d = adopter.observe(mine, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.lease_transitions == 4);
+}
+
+BOOST_AUTO_TEST_CASE(holding_renewing_and_validity) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(std::nullopt, c.now, c.wall);
+    const auto sent = c.now;
+    c.advance(20ms);
+    e.accepted(d.record, sent);
+    BOOST_TEST(e.holding());
+    // Trusted for L(1-ρ)/(1+ρ) from when the write was sent, not received.
+    BOOST_TEST((e.valid_until() < sent + 15s));
+    BOOST_TEST((e.valid_until() > sent + 14500ms));
+    BOOST_TEST((e.renew_deadline() == sent + 10s));
+    BOOST_TEST((e.renew_deadline() < e.valid_until()));
+
+    c.advance(2s);
+    auto r = e.renewal(c.wall);
+    BOOST_TEST((r.acquire_time == d.record.acquire_time));
+    BOOST_TEST((r.renew_time == c.wall));
+    BOOST_TEST(r.lease_transitions == d.record.lease_transitions);
+    e.accepted(r, c.now);
+    BOOST_TEST((e.renew_deadline() == c.now + 10s));
+
+    // Seen again as ours: renew on the fresh version.
+    auto again = e.observe(r, c.now, c.wall);
+    BOOST_TEST((again.step == next_step::replace));
+    BOOST_TEST(again.record.lease_transitions == r.lease_transitions);
+}
+
+BOOST_AUTO_TEST_CASE(a_takeover_ends_holding) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(std::nullopt, c.now, c.wall);
+    e.accepted(d.record, c.now);
+    auto theirs = d.record;
+    theirs.holder_identity = "other";
+    theirs.lease_transitions = 1;
+    auto after = e.observe(theirs, c.now, c.wall);
+    BOOST_TEST(!e.holding());
+    BOOST_TEST((after.step == next_step::wait));
+    BOOST_TEST((e.valid_until() == steady_time{}));
+}
+
+BOOST_AUTO_TEST_CASE(release_writes_what_client_go_writes) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(held_by("", 5), c.now, c.wall);
+    e.accepted(d.record, c.now);
+    c.advance(3s);
+    auto r = e.release(c.wall);
+    BOOST_TEST(r.holder_identity.empty());
+    BOOST_TEST(r.lease_duration_seconds == 1);
+    BOOST_TEST((r.acquire_time == c.wall && r.renew_time == c.wall));
+    BOOST_TEST(r.lease_transitions == 6); // unchanged by release
+}
+
+BOOST_AUTO_TEST_SUITE_END()
