@@ -35,6 +35,8 @@ public:
         case error::config_not_found: return "no Kubernetes configuration found";
         case error::config_invalid: return "invalid Kubernetes configuration";
         case error::credential_unavailable: return "credentials unavailable";
+        case error::lock_lost: return "the lock was lost";
+        case error::already_locking: return "a lock operation of this locker is already running";
         }
         return "unknown leaselocker error";
     }

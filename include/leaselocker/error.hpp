@@ -5,6 +5,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -42,6 +43,10 @@ enum class error {
     config_not_found,       // no kubeconfig / in-cluster environment
     config_invalid,         // a file or field that cannot be used
     credential_unavailable, // token file unreadable, exec plugin failed
+
+    // The locker.
+    lock_lost,              // a held lock was lost (renewal failed past the deadline, or taken over)
+    already_locking,        // lock/try_lock while another lock/try_lock of the same locker is running
 };
 
 // Classes of errors that callers act on.
@@ -74,6 +79,18 @@ struct diagnostics {
     }
     // "client message: server message", for logs and exceptions.
     std::string to_string() const;
+};
+
+// Thrown for configuration that cannot be used (kubeconfig loaders, client
+// and locker constructors): code() says what kind of failure, what() names
+// the file and field or the setting, never a secret.
+class config_error : public std::runtime_error {
+public:
+    config_error(error_code ec, const std::string& what) : std::runtime_error(what), code_(ec) {}
+    error_code code() const noexcept { return code_; }
+
+private:
+    error_code code_;
 };
 
 } // namespace leaselocker

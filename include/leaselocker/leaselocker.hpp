@@ -8,5 +8,7 @@
 #include <leaselocker/lease/lease_client.hpp>
 #include <leaselocker/lease/lease_watch.hpp>
 #include <leaselocker/lease/micro_time.hpp>
+#include <leaselocker/locker/lease_locker.hpp>
+#include <leaselocker/locker/resource_lock.hpp>
 #include <leaselocker/log.hpp>
 #include <leaselocker/transport/client.hpp>

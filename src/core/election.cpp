@@ -81,8 +81,7 @@ lock_record election::renewal(micro_time wall_now) const {
     return r;
 }
 
-lock_record election::release(micro_time wall_now) const {
-    lock_record r = held_;
+lock_record election::release(lock_record r, micro_time wall_now) {
     r.holder_identity.clear();
     r.lease_duration_seconds = 1;
     r.acquire_time = r.renew_time = wall_now;

@@ -31,4 +31,18 @@ void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, 
 }
 
 
+// The same for a coroutine yielding only an error_code, for a handler of
+// void(error_code).
+template <class Handler>
+void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, boost::asio::awaitable<boost::system::error_code> task, Handler handler) {
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    auto handler_ex = boost::asio::get_associated_executor(handler, strand);
+    boost::asio::co_spawn(strand, std::move(task),
+                          boost::asio::bind_cancellation_slot(
+                              slot, boost::asio::bind_executor(handler_ex, [h = std::move(handler)](std::exception_ptr e, boost::system::error_code ec) mutable {
+                                  if (e) std::rethrow_exception(e);
+                                  std::move(h)(ec);
+                              })));
+}
+
 } // namespace leaselocker::detail

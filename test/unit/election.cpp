@@ -166,7 +166,7 @@ BOOST_AUTO_TEST_CASE(release_writes_what_client_go_writes) {
     auto d = e.observe(held_by("", 5), c.now, c.wall);
     e.accepted(d.record, c.now);
     c.advance(3s);
-    auto r = e.release(c.wall);
+    auto r = core::election::release(e.held_record(), c.wall);
     BOOST_TEST(r.holder_identity.empty());
     BOOST_TEST(r.lease_duration_seconds == 1);
     BOOST_TEST((r.acquire_time == c.wall && r.renew_time == c.wall));

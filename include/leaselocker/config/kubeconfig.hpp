@@ -9,17 +9,6 @@
 
 namespace leaselocker {
 
-// Thrown by the loaders: code() says what kind of failure, what() names the
-// file and the field, never a secret.
-class config_error : public std::runtime_error {
-public:
-    config_error(error_code ec, const std::string& what) : std::runtime_error(what), code_(ec) {}
-    error_code code() const noexcept { return code_; }
-
-private:
-    error_code code_;
-};
-
 // One kubeconfig file; `context` empty means its current-context. Relative
 // paths inside it are resolved against the file's folder.
 cluster_config load_kubeconfig(const std::string& path, const std::string& context = {});

@@ -72,9 +72,10 @@ public:
 
     // The record to write to renew (times now, all else unchanged).
     lock_record renewal(micro_time wall_now) const;
-    // The record to write to release: holder "", duration 1 s, times now,
-    // transitions unchanged (as client-go writes it).
-    lock_record release(micro_time wall_now) const;
+    // The record that releases `held` (as read afresh from the server):
+    // holder "", duration 1 s, times now, transitions unchanged (as
+    // client-go writes it).
+    static lock_record release(lock_record held, micro_time wall_now);
 
 private:
     bool expired(steady_time now, micro_time wall_now) const;

@@ -1,0 +1,170 @@
+// Layer 5: lease_locker, a distributed lock on a Kubernetes Lease.
+//
+//   leaselocker::lease_locker locker{api, {"billing", "nightly-invoices"}};
+//   co_await locker.lock(asio::use_awaitable);
+//   ... guarded work, bound to locker.lost_slot() ...
+//   co_await locker.unlock(asio::use_awaitable);
+//
+// All operations run on the client's executor behind a strand; the locker
+// starts no thread. Renewal runs in the background while the lock is held.
+#pragma once
+
+#include <leaselocker/core/election.hpp>
+#include <leaselocker/locker/resource_lock.hpp>
+
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace leaselocker {
+
+namespace detail {
+class locker_impl;
+}
+
+struct lease_name {
+    std::string namespace_name; // empty: the client's default namespace
+    std::string name;           // lowercased, then checked as a DNS-1123 subdomain
+};
+
+struct lock_config {
+    // As client-go's defaults. Checked at construction:
+    // lease_duration > renew_deadline > 1.2 × retry_period, lease_duration >= 1 s.
+    std::chrono::milliseconds lease_duration{std::chrono::seconds(15)};
+    std::chrono::milliseconds renew_deadline{std::chrono::seconds(10)};
+    std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
+    // How long unlock_with_retry keeps trying.
+    std::chrono::milliseconds unlock_retry_period{std::chrono::seconds(10)};
+    // Release the lease when the locker is cancelled or destroyed while
+    // holding it, and after a loss. Only safe if the guarded work has
+    // stopped by then.
+    bool release_on_cancel = false;
+    // Judge other holders' expiry by our steady clock (see core::timing).
+    bool use_observed_time = true;
+    // Take a live lease that already carries our identity at start-up.
+    bool adopt_own_lease = false;
+    // Empty: "<hostname>_<random>". Two lockers must never share one.
+    std::string identity;
+    // For messages; empty: "namespace/name".
+    std::string name;
+    // Record Kubernetes Events on acquire and loss (needs create on events).
+    bool record_events = false;
+    // Called on the locker's strand when a held lock is lost.
+    std::function<void(error_code)> on_lost;
+    logger log;
+};
+
+// (lease uid, leaseTransitions) of the write that granted the lock:
+// strictly increasing per grant on one Lease. A protected resource accepts
+// a write only with a token not older than the newest it has seen; a new
+// uid means the Lease was recreated: a new epoch.
+struct fencing_token {
+    std::string epoch;
+    std::int64_t sequence = -1;
+
+    bool valid() const noexcept { return sequence >= 0; }
+    friend bool operator==(const fencing_token&, const fencing_token&) = default;
+};
+
+enum class unlock_result { released, not_held };
+
+class lease_locker {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    // Throws config_error (error::config_invalid) for a bad name or timing;
+    // nothing is sent then.
+    lease_locker(client& api, lease_name name, lock_config cfg = {});
+    // Over any resource lock (its identity is the locker's).
+    lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg = {});
+    // Cancels all work at once, never blocks. With release_on_cancel a held
+    // lease is released in the background: the client must outlive that
+    // (keep running its io_context).
+    ~lease_locker();
+    lease_locker(const lease_locker&) = delete;
+    lease_locker& operator=(const lease_locker&) = delete;
+
+    executor_type get_executor() const noexcept;
+
+    // Waits until the lock is held. Completes at once if already held.
+    // Permanent errors (forbidden, invalid, unauthorized, not found
+    // namespace) complete it; transient ones are retried with back-off.
+    // Cancellation: terminal, partial and total. Cancelled, it stops
+    // waiting and leaves no trace: a write in flight is finished, and if it
+    // granted the lock the lock is released before completing with
+    // operation_aborted.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto lock(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [](auto h, detail::locker_impl* impl) { start_lock(impl, std::move(h)); }, token, impl_.get());
+    }
+
+    // One attempt: read the lease and, if free or expired, take it (one or
+    // two round trips). Completes with true if now held. Cancellation: as lock.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = boost::asio::deferred_t>
+    auto try_lock(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
+            [](auto h, detail::locker_impl* impl) { start_try_lock(impl, std::move(h)); }, token, impl_.get());
+    }
+
+    // Stops renewing, reads the lease afresh and, if we are its holder,
+    // writes it free with that version (retried on conflict a few times).
+    // released, not_held (someone else's or free: nothing is written), or an
+    // error. Never clears somebody else's lease. Cancellation: none; every
+    // request is bounded by renew_deadline / 2.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
+    auto unlock(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
+            [](auto h, detail::locker_impl* impl) { start_unlock(impl, false, std::move(h)); }, token, impl_.get());
+    }
+
+    // unlock, retried on transient errors for unlock_retry_period.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
+    auto unlock_with_retry(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
+            [](auto h, detail::locker_impl* impl) { start_unlock(impl, true, std::move(h)); }, token, impl_.get());
+    }
+
+    // Completes with error::lock_lost when the held lock is lost, or
+    // operation_aborted when it is unlocked (or was not held).
+    // Cancellation: terminal, partial, total (completes with operation_aborted).
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto wait_lost(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [](auto h, detail::locker_impl* impl) { start_wait_lost(impl, std::move(h)); }, token, impl_.get());
+    }
+
+    // Emits terminal cancellation the moment a held lock is lost: bind the
+    // guarded work's completion to it. One operation at a time may be bound.
+    boost::asio::cancellation_slot lost_slot();
+
+    // Health: an error (lock_lost) if a lock we held was lost more than
+    // max_tolerable_expired ago and not taken again or unlocked since.
+    error_code check(std::chrono::milliseconds max_tolerable_expired) const;
+
+    bool held() const;
+    // Until when the lease is ours for sure (see core::election); the epoch
+    // of steady_clock when not held.
+    std::chrono::steady_clock::time_point valid_until() const;
+    fencing_token current_fencing_token() const;
+    const std::string& identity() const noexcept;
+    std::string describe() const;
+
+private:
+    static void start_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
+    static void start_try_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code, bool)> h);
+    static void start_unlock(detail::locker_impl* impl, bool retry,
+                             boost::asio::any_completion_handler<void(error_code, unlock_result)> h);
+    static void start_wait_lost(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
+
+    std::shared_ptr<detail::locker_impl> impl_;
+};
+
+// The default identity: "<hostname>_<8 random hex digits>".
+std::string default_identity();
+
+} // namespace leaselocker

@@ -1,0 +1,100 @@
+// The resource-lock interface (the seed's Interface): what lease_locker
+// needs of the object that stores the lock, and its Lease implementation.
+#pragma once
+
+#include <leaselocker/core/lock_record.hpp>
+#include <leaselocker/lease/lease_client.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace leaselocker {
+
+// lock_record <-> Lease spec. The spec's strategy and preferredHolder are
+// not part of the record; lease_lock keeps them on write.
+lease_spec to_lease_spec(const lock_record& r);
+lock_record to_lock_record(const lease_spec& spec);
+
+class resource_lock {
+public:
+    using executor_type = boost::asio::any_io_executor;
+    virtual ~resource_lock() = default;
+
+    // The current record (nullopt if the object does not exist) and the raw
+    // object as JSON. Errors as lease_client.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::optional<lock_record>, std::string)) CompletionToken = boost::asio::deferred_t>
+    auto get(request_options opts, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, std::optional<lock_record>, std::string)>(
+            [this](auto h, request_options o) { do_get(o, std::move(h)); }, token, opts);
+    }
+    // Creates the object holding `r` (error::already_exists if it exists).
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto create(lock_record r, request_options opts, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [this](auto h, lock_record rec, request_options o) { do_create(std::move(rec), o, std::move(h)); }, token, std::move(r), opts);
+    }
+    // Writes `r` over the version last read or written (error::conflict if
+    // the object changed since).
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto update(lock_record r, request_options opts, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [this](auto h, lock_record rec, request_options o) { do_update(std::move(rec), o, std::move(h)); }, token, std::move(r), opts);
+    }
+
+    // Records an event about the lock ("<identity> became leader"); best
+    // effort, never blocks, never fails the caller.
+    virtual void record_event(std::string_view message) = 0;
+    virtual std::string identity() const = 0;
+    // "namespace/name", for messages.
+    virtual std::string describe() const = 0;
+    // The epoch of the stored object (a Lease's uid): with leaseTransitions
+    // it makes the fencing token. Empty before the first read.
+    virtual std::string epoch() const = 0;
+    virtual executor_type get_executor() const = 0;
+
+protected:
+    virtual void do_get(request_options opts,
+                        boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) = 0;
+    virtual void do_create(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) = 0;
+    virtual void do_update(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) = 0;
+};
+
+struct lease_lock_options {
+    // Record Kubernetes Events (needs create on events in the namespace).
+    bool record_events = false;
+    logger log;
+};
+
+// A lock stored in a coordination.k8s.io/v1 Lease. Keeps the last version
+// it read or wrote, so update() is one PUT guarded by its resourceVersion,
+// and unknown fields, labels, strategy and preferredHolder survive.
+class lease_lock final : public resource_lock {
+public:
+    // Keeps a copy of `leases` (a client reference and a namespace).
+    lease_lock(const lease_client& leases, std::string name, std::string identity, lease_lock_options opts = {});
+
+    void record_event(std::string_view message) override;
+    std::string identity() const override { return identity_; }
+    std::string describe() const override { return leases_.namespace_name() + "/" + name_; }
+    std::string epoch() const override;
+    executor_type get_executor() const override { return leases_.get_executor(); }
+
+    const std::string& name() const noexcept { return name_; }
+    // The Lease as last read or written.
+    std::optional<lease> cached() const;
+
+private:
+    void do_get(request_options opts, boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) override;
+    void do_create(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) override;
+    void do_update(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) override;
+
+    struct state;
+    lease_client leases_;
+    std::string name_;
+    std::string identity_;
+    lease_lock_options opts_;
+    std::shared_ptr<state> state_;
+};
+
+} // namespace leaselocker

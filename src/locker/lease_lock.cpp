@@ -1,0 +1,130 @@
+#include <leaselocker/locker/resource_lock.hpp>
+
+#include <leaselocker/detail/continuation.hpp>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <mutex>
+
+namespace leaselocker {
+
+namespace asio = boost::asio;
+
+lease_spec to_lease_spec(const lock_record& r) {
+    lease_spec s;
+    s.holder_identity = r.holder_identity;
+    s.lease_duration_seconds = r.lease_duration_seconds;
+    s.acquire_time = r.acquire_time;
+    s.renew_time = r.renew_time;
+    s.lease_transitions = r.lease_transitions;
+    return s;
+}
+
+lock_record to_lock_record(const lease_spec& s) {
+    lock_record r;
+    r.holder_identity = s.holder_identity.value_or("");
+    r.lease_duration_seconds = s.lease_duration_seconds.value_or(0);
+    r.acquire_time = s.acquire_time.value_or(micro_time{});
+    r.renew_time = s.renew_time.value_or(micro_time{});
+    r.lease_transitions = s.lease_transitions.value_or(0);
+    return r;
+}
+
+struct lease_lock::state {
+    mutable std::mutex mutex;
+    std::optional<lease> cached;
+
+    void store(const lease& l) {
+        std::lock_guard lock(mutex);
+        cached = l;
+    }
+};
+
+lease_lock::lease_lock(const lease_client& leases, std::string name, std::string identity, lease_lock_options opts)
+    : leases_(leases), name_(std::move(name)), identity_(std::move(identity)), opts_(std::move(opts)), state_(std::make_shared<state>()) {}
+
+std::optional<lease> lease_lock::cached() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->cached;
+}
+
+std::string lease_lock::epoch() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->cached ? state_->cached->metadata.uid : std::string();
+}
+
+void lease_lock::do_get(request_options opts,
+                        asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) {
+    leases_.get(name_, opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease l) {
+        if (ec == error::not_found) {
+            std::lock_guard lock(s->mutex);
+            s->cached.reset();
+            return std::move(h)(error_code{}, std::nullopt, std::string{});
+        }
+        if (ec) return std::move(h)(ec, std::nullopt, std::string{});
+        s->store(l);
+        std::move(h)(ec, to_lock_record(l.spec), l.raw);
+    }));
+}
+
+void lease_lock::do_create(lock_record r, request_options opts, asio::any_completion_handler<void(error_code)> h) {
+    lease l;
+    l.metadata.name = name_;
+    l.spec = to_lease_spec(r);
+    leases_.create(std::move(l), opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease stored) {
+        if (!ec) s->store(stored);
+        std::move(h)(ec);
+    }));
+}
+
+void lease_lock::do_update(lock_record r, request_options opts, asio::any_completion_handler<void(error_code)> h) {
+    auto current = cached();
+    if (!current) { // nothing read yet: there is no version to write over
+        return asio::post(get_executor(), asio::append(std::move(h), make_error_code(error::conflict)));
+    }
+    auto spec = to_lease_spec(r);
+    // Kept as they are: coordinated leader election's fields.
+    spec.strategy = current->spec.strategy;
+    spec.preferred_holder = current->spec.preferred_holder;
+    current->spec = spec;
+    leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease stored) {
+        if (!ec) s->store(stored);
+        std::move(h)(ec);
+    }));
+}
+
+void lease_lock::record_event(std::string_view message) {
+    if (!opts_.record_events) return;
+    auto l = cached();
+    namespace json = boost::json;
+    const auto now = format_micro_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
+    const auto seconds_now = now.substr(0, 19) + "Z"; // Event timestamps are whole seconds
+    json::object involved{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"name", name_},
+                          {"namespace", leases_.namespace_name()}};
+    if (l) involved["uid"] = l->metadata.uid;
+    json::object event{{"apiVersion", "v1"},
+                       {"kind", "Event"},
+                       {"metadata", json::object{{"generateName", name_ + "."}}},
+                       {"involvedObject", std::move(involved)},
+                       {"reason", "LeaderElection"},
+                       {"message", std::string(message)},
+                       {"type", "Normal"},
+                       {"source", json::object{{"component", identity_}}},
+                       {"firstTimestamp", seconds_now},
+                       {"lastTimestamp", seconds_now},
+                       {"count", 1}};
+    http_request req{.method = http_method::post, .target = "/api/v1/namespaces/" + leases_.namespace_name() + "/events",
+                     .body = json::serialize(event)};
+    leases_.get_client().request(std::move(req), [log = opts_.log, what = std::string(message)](error_code ec, http_response resp) {
+        if (ec || resp.status >= 300)
+            log(log_level::warning, [&] {
+                return "recording event \"" + what + "\" failed: " + (ec ? ec.message() : "HTTP " + std::to_string(resp.status));
+            });
+    });
+}
+
+} // namespace leaselocker

@@ -1,0 +1,536 @@
+// lease_locker: drives the election core (layer 4) with a resource lock and
+// timers, on a strand of the client's executor.
+#include <leaselocker/locker/lease_locker.hpp>
+
+#include "../detail/spawn.hpp"
+
+#include <leaselocker/detail/names.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <list>
+#include <mutex>
+#include <random>
+#include <unistd.h>
+
+namespace leaselocker {
+namespace detail {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Writes are never cut off by the caller's cancellation: their outcome must
+// be known (an empty slot shields them).
+inline auto shielded() {
+    return asio::bind_cancellation_slot(asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable));
+}
+
+namespace {
+
+micro_time wall_now() {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+[[noreturn]] void invalid(const std::string& what) {
+    throw config_error(make_error_code(error::config_invalid), what);
+}
+
+void validate(const lock_config& c) {
+    using namespace std::chrono;
+    if (c.lease_duration < seconds(1)) invalid("lease_duration must be at least 1 s");
+    if (c.retry_period <= milliseconds(0)) invalid("retry_period must be positive");
+    if (!(c.lease_duration > c.renew_deadline)) invalid("lease_duration must be greater than renew_deadline");
+    if (!(c.renew_deadline.count() > 1.2 * c.retry_period.count()))
+        invalid("renew_deadline must be greater than 1.2 × retry_period");
+    if (c.unlock_retry_period < milliseconds(0)) invalid("unlock_retry_period must not be negative");
+}
+
+} // namespace
+
+class locker_impl : public std::enable_shared_from_this<locker_impl> {
+public:
+    locker_impl(std::unique_ptr<resource_lock> lock, lock_config cfg)
+        : cfg_(std::move(cfg)), lock_(std::move(lock)), strand_(asio::make_strand(lock_->get_executor())),
+          election_(lock_->identity(),
+                    core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time},
+                    cfg_.adopt_own_lease),
+          rng_(std::random_device{}()) {
+        validate(cfg_);
+        if (cfg_.name.empty()) cfg_.name = lock_->describe();
+    }
+
+    const lock_config& config() const { return cfg_; }
+    const std::string& identity() const { return election_.identity(); }
+    const asio::strand<asio::any_io_executor>& strand() const { return strand_; }
+    asio::cancellation_slot lost_slot() { return loss_signal_.slot(); }
+
+    // --- entry points (any thread) --------------------------------------
+
+    void start_lock(asio::any_completion_handler<void(error_code)> h) {
+        spawn_for(strand_, lock_op(shared_from_this()), std::move(h));
+    }
+    void start_try_lock(asio::any_completion_handler<void(error_code, bool)> h) {
+        spawn_for(strand_, try_lock_op(shared_from_this()), std::move(h));
+    }
+    void start_unlock(bool retry, asio::any_completion_handler<void(error_code, unlock_result)> h) {
+        spawn_for(strand_, unlock_op(shared_from_this(), retry), std::move(h));
+    }
+    void start_wait_lost(asio::any_completion_handler<void(error_code)> h) {
+        spawn_for(strand_, wait_lost_op(shared_from_this()), std::move(h));
+    }
+
+    // The locker object is going away: stop, and release if configured.
+    void shutdown() {
+        asio::dispatch(strand_, [self = shared_from_this()] {
+            self->shut_down_ = true;
+            if (self->acquire_timer_) self->acquire_timer_->cancel();
+            self->stop_renewing();
+            if (self->election_.holding() && self->cfg_.release_on_cancel) {
+                self->log(log_level::info, "released on destruction");
+                asio::co_spawn(self->strand_, release_in_background(self), asio::detached);
+            } else {
+                self->end_hold(asio::error::operation_aborted);
+            }
+        });
+    }
+
+    // --- snapshot for other threads --------------------------------------
+
+    struct snapshot {
+        bool held = false;
+        clock::time_point valid_until{};
+        fencing_token token;
+        clock::time_point lost_at{};
+        bool lost = false;
+    };
+    snapshot view() const {
+        std::lock_guard lock(view_mutex_);
+        return view_;
+    }
+
+private:
+    void publish() {
+        std::lock_guard lock(view_mutex_);
+        view_.held = election_.holding();
+        view_.valid_until = election_.valid_until();
+        if (view_.held) {
+            view_.token = {lock_->epoch(), election_.held_record().lease_transitions};
+            view_.lost = false;
+        }
+    }
+
+    void log(log_level level, const std::string& what) const {
+        cfg_.log(level, [&] { return "lease " + cfg_.name + " (" + identity() + "): " + what; });
+    }
+
+    request_options request_opts(clock::time_point deadline = clock::time_point::max()) const {
+        // Per request: at most renew_deadline / 2, and never past `deadline`.
+        auto limit = cfg_.renew_deadline / 2;
+        if (deadline != clock::time_point::max())
+            limit = std::min(limit, std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - clock::now())));
+        return request_options{.timeout = limit};
+    }
+
+    milliseconds jittered(milliseconds base, double spread) {
+        std::uniform_real_distribution<double> d(0.0, spread);
+        return milliseconds(static_cast<milliseconds::rep>(base.count() * (1.0 + d(rng_))));
+    }
+
+    static bool cancelled(const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; }
+
+    // --- acquiring ---------------------------------------------------------
+
+    enum class attempt_result { held, wait, retry_now, failed };
+
+    struct attempt {
+        attempt_result result = attempt_result::failed;
+        error_code ec;
+        clock::time_point wake_at{};
+    };
+
+    // One read and, if the lease is ours to take, one write.
+    awaitable<attempt> try_once() {
+        auto [gec, record, raw] = co_await lock_->get(request_opts(), use_tuple);
+        if (gec) co_return attempt{attempt_result::failed, gec};
+        const auto now = clock::now();
+        auto d = election_.observe(record, now, wall_now());
+        if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
+        const auto sent = clock::now();
+        error_code wec;
+        if (d.step == core::next_step::create) {
+            std::tie(wec) = co_await lock_->create(d.record, request_opts(), shielded());
+            if (wec == error::already_exists) co_return attempt{attempt_result::retry_now};
+        } else {
+            std::tie(wec) = co_await lock_->update(d.record, request_opts(), shielded());
+            if (wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
+        }
+        if (wec) co_return attempt{attempt_result::failed, wec};
+        election_.accepted(d.record, sent);
+        co_return attempt{attempt_result::held};
+    }
+
+    // Shared by lock and try_lock. Returns whether held.
+    awaitable<std::pair<error_code, bool>> acquire(bool once) {
+        if (election_.holding()) co_return std::pair{error_code{}, true};
+        if (shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+        if (acquiring_) co_return std::pair{make_error_code(error::already_locking), false};
+        acquiring_ = true;
+        struct reset {
+            bool& flag;
+            ~reset() { flag = false; }
+        } guard{acquiring_};
+
+        milliseconds backoff = cfg_.retry_period;
+        for (int conflicts = 0;;) {
+            auto a = co_await try_once();
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (shut_down_ && a.result == attempt_result::held) {
+                co_await release(false);
+                co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+            }
+            if (a.result == attempt_result::held) {
+                if (cancelled(cs)) { // granted after all, but nobody wants it now
+                    co_await release(false);
+                    co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+                }
+                on_acquired();
+                co_return std::pair{error_code{}, true};
+            }
+            if (cancelled(cs)) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+            if (a.result == attempt_result::failed && a.ec == condition::permanent) {
+                log(log_level::error, "acquiring failed: " + a.ec.message());
+                co_return std::pair{a.ec, false};
+            }
+            if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
+            if (once) co_return std::pair{a.result == attempt_result::failed ? a.ec : error_code{}, false};
+            conflicts = 0;
+
+            // Wait: until the holder's lease expires (exactly), or the next
+            // poll for a release; back off on transient errors.
+            auto wait = jittered(cfg_.retry_period, 1.2);
+            if (a.result == attempt_result::failed) {
+                log(log_level::warning, "acquiring: " + a.ec.message() + "; retrying");
+                wait = jittered(backoff, 0.5);
+                backoff = std::min(backoff * 2, cfg_.lease_duration);
+            } else {
+                backoff = cfg_.retry_period;
+            }
+            auto until = clock::now() + wait;
+            if (a.result == attempt_result::wait) until = std::min(until, a.wake_at);
+            asio::steady_timer timer(strand_, until);
+            acquire_timer_ = &timer; // shutdown() cancels it
+            auto [tec] = co_await timer.async_wait(use_tuple);
+            acquire_timer_ = nullptr;
+            if (tec || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+        }
+    }
+
+    static awaitable<error_code> lock_op(std::shared_ptr<locker_impl> self) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        auto [ec, held] = co_await self->acquire(false);
+        co_return ec;
+    }
+
+    static awaitable<std::pair<error_code, bool>> try_lock_op(std::shared_ptr<locker_impl> self) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        co_return co_await self->acquire(true);
+    }
+
+    void on_acquired() {
+        ++generation_;
+        publish();
+        log(log_level::info, "acquired, fencing token " + std::to_string(election_.held_record().lease_transitions));
+        lock_->record_event(identity() + " became leader");
+        asio::co_spawn(strand_, renew_loop(shared_from_this(), generation_),
+                       asio::bind_cancellation_slot(renew_stop_.slot(), asio::detached));
+    }
+
+    // --- holding -----------------------------------------------------------
+
+    // Renews every retry_period (jittered a little); a renewal is one PUT
+    // with the cached version. Only a conflict or an unknown outcome costs a
+    // GET. If no renewal succeeds by the renew deadline, or the lease turns
+    // out to be someone else's, the lock is lost.
+    static awaitable<void> renew_loop(std::shared_ptr<locker_impl> self, std::uint64_t generation) {
+        auto& e = self->election_;
+        auto current = [&] { return self->generation_ == generation && e.holding(); };
+        bool need_read = false;
+        for (;;) {
+            asio::steady_timer tick(self->strand_, self->jittered(self->cfg_.retry_period, 0.1) - self->cfg_.retry_period / 10);
+            auto [tec] = co_await tick.async_wait(use_tuple);
+            if (tec || !current()) co_return;
+
+            error_code last;
+            for (;;) { // attempts until success or the renew deadline
+                const auto deadline = std::min(e.renew_deadline(), e.valid_until());
+                if (clock::now() >= deadline) {
+                    co_return self->lose(last ? last : make_error_code(error::timeout), "no renewal succeeded within renew_deadline");
+                }
+                if (need_read) {
+                    auto [gec, record, raw] = co_await self->lock_->get(self->request_opts(deadline), shielded());
+                    if (!current()) co_return;
+                    if (gec) {
+                        last = gec;
+                        if (gec == condition::permanent) co_return self->lose(gec, "reading the lease: " + gec.message());
+                        co_await self->pause(deadline);
+                        continue;
+                    }
+                    auto d = e.observe(record, clock::now(), wall_now());
+                    if (!e.holding() || d.step != core::next_step::replace)
+                        co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (record ? record->holder_identity : "nobody (deleted)"));
+                    need_read = false;
+                }
+                const auto sent = clock::now();
+                auto record = e.renewal(wall_now());
+                auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
+                if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
+                if (!uec) {
+                    e.accepted(record, sent);
+                    self->publish();
+                    break;
+                }
+                last = uec;
+                if (uec == condition::permanent) co_return self->lose(uec, "renewing: " + uec.message());
+                // A conflict, or an outcome we cannot know: read before writing again.
+                need_read = true;
+                if (uec != error::conflict) co_await self->pause(deadline);
+            }
+        }
+    }
+
+    awaitable<void> pause(clock::time_point deadline) {
+        auto until = std::min(deadline, clock::now() + cfg_.retry_period / 4);
+        asio::steady_timer t(strand_, until);
+        co_await t.async_wait(use_tuple);
+    }
+
+    // Loss first: the signal, the waiters and the callback, at once; then
+    // (if configured) a release.
+    void lose(error_code why, const std::string& what) {
+        log(log_level::warning, "lost: " + what);
+        election_.relinquish();
+        ++generation_;
+        {
+            std::lock_guard lock(view_mutex_);
+            view_.lost = true;
+            view_.lost_at = clock::now();
+        }
+        publish();
+        loss_signal_.emit(asio::cancellation_type::terminal);
+        end_hold(make_error_code(error::lock_lost));
+        if (cfg_.on_lost) cfg_.on_lost(why);
+        lock_->record_event(identity() + " stopped leading");
+        if (cfg_.release_on_cancel) asio::co_spawn(strand_, release_in_background(shared_from_this()), asio::detached);
+    }
+
+    void stop_renewing() {
+        ++generation_;
+        renew_stop_.emit(asio::cancellation_type::terminal);
+    }
+
+    // Completes everyone waiting for a loss.
+    void end_hold(error_code ec) {
+        for (auto& w : lost_waiters_) {
+            w.result = ec;
+            w.timer.cancel();
+        }
+    }
+
+    struct lost_waiter {
+        asio::steady_timer timer;
+        error_code result;
+    };
+
+    static awaitable<error_code> wait_lost_op(std::shared_ptr<locker_impl> self) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        if (!self->election_.holding()) co_return make_error_code(asio::error::operation_aborted);
+        auto& w = self->lost_waiters_.emplace_back(lost_waiter{asio::steady_timer(self->strand_, clock::time_point::max()), {}});
+        auto it = std::prev(self->lost_waiters_.end());
+        co_await w.timer.async_wait(use_tuple);
+        error_code result = w.result ? w.result : make_error_code(asio::error::operation_aborted);
+        self->lost_waiters_.erase(it);
+        co_return result;
+    }
+
+    // --- releasing ---------------------------------------------------------
+
+    // Fresh read; if we are the holder, write it free over that version;
+    // retried a few times on conflict (a renewal of ours may land between).
+    awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient) {
+        stop_renewing();
+        const auto give_up = clock::now() + cfg_.unlock_retry_period;
+        error_code last;
+        for (int attempt = 0; attempt < 5 || (retry_transient && clock::now() < give_up); ++attempt) {
+            if (attempt > 0 && last != error::conflict) {
+                if (!retry_transient || clock::now() >= give_up) break;
+                co_await pause(give_up);
+            }
+            auto [gec, record, raw] = co_await lock_->get(request_opts(), shielded());
+            if (gec) {
+                last = gec;
+                if (gec == condition::permanent) break;
+                continue;
+            }
+            if (!record || record->holder_identity != identity()) {
+                finish_release();
+                co_return std::pair{error_code{}, unlock_result::not_held};
+            }
+            // Release keeps the transitions of the record on the server.
+            auto freed = core::election::release(*record, wall_now());
+            auto [uec] = co_await lock_->update(freed, request_opts(), shielded());
+            if (!uec) {
+                finish_release();
+                log(log_level::info, "released");
+                co_return std::pair{error_code{}, unlock_result::released};
+            }
+            last = uec;
+            if (uec == condition::permanent) break;
+        }
+        // Not released: we may still be named holder until the lease expires.
+        finish_release();
+        log(log_level::warning, "release failed: " + last.message());
+        co_return std::pair{last ? last : make_error_code(error::conflict), unlock_result::not_held};
+    }
+
+    void finish_release() {
+        election_.relinquish();
+        {
+            std::lock_guard lock(view_mutex_);
+            view_.lost = false;
+        }
+        publish();
+        end_hold(asio::error::operation_aborted);
+    }
+
+    static awaitable<std::pair<error_code, unlock_result>> unlock_op(std::shared_ptr<locker_impl> self, bool retry) {
+        co_return co_await self->release(retry);
+    }
+
+    static awaitable<void> release_in_background(std::shared_ptr<locker_impl> self) {
+        co_await self->release(false);
+    }
+
+    lock_config cfg_;
+    std::unique_ptr<resource_lock> lock_;
+    asio::strand<asio::any_io_executor> strand_;
+    core::election election_;
+    std::minstd_rand rng_;
+    bool acquiring_ = false;
+    bool shut_down_ = false;
+    asio::steady_timer* acquire_timer_ = nullptr; // the acquire loop's wait, if waiting
+    std::uint64_t generation_ = 0; // bumped when a hold begins or ends
+    asio::cancellation_signal renew_stop_;
+    asio::cancellation_signal loss_signal_;
+    std::list<lost_waiter> lost_waiters_;
+
+    mutable std::mutex view_mutex_;
+    snapshot view_;
+
+public:
+    error_code check(milliseconds tolerance) const {
+        auto v = view();
+        if (v.lost && clock::now() > v.lost_at + tolerance) return make_error_code(error::lock_lost);
+        return {};
+    }
+};
+
+} // namespace detail
+
+std::string default_identity() {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::random_device rd;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%08x", rd());
+    return std::string(host) + "_" + suffix;
+}
+
+namespace {
+
+std::unique_ptr<resource_lock> make_lease_lock(client& api, lease_name name, const lock_config& cfg) {
+    std::transform(name.name.begin(), name.name.end(), name.name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!detail::is_dns1123_subdomain(name.name))
+        throw config_error(make_error_code(error::config_invalid),
+                           "lease name \"" + name.name + "\" is not a valid DNS-1123 subdomain (lowercase letters, digits, '-', '.')");
+    if (!name.namespace_name.empty() && !detail::is_dns1123_label(name.namespace_name))
+        throw config_error(make_error_code(error::config_invalid), "namespace \"" + name.namespace_name + "\" is not a valid DNS-1123 label");
+    lease_client leases{api, name.namespace_name};
+    return std::make_unique<lease_lock>(leases, name.name, cfg.identity.empty() ? default_identity() : cfg.identity,
+                                        lease_lock_options{.record_events = cfg.record_events, .log = cfg.log});
+}
+
+} // namespace
+
+lease_locker::lease_locker(client& api, lease_name name, lock_config cfg)
+    : lease_locker(make_lease_lock(api, std::move(name), cfg), cfg) {} // a copy: argument order is unspecified
+
+lease_locker::lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg)
+    : impl_(std::make_shared<detail::locker_impl>(std::move(lock), std::move(cfg))) {}
+
+lease_locker::~lease_locker() {
+    impl_->shutdown();
+}
+
+lease_locker::executor_type lease_locker::get_executor() const noexcept {
+    return impl_->strand();
+}
+
+boost::asio::cancellation_slot lease_locker::lost_slot() {
+    return impl_->lost_slot();
+}
+
+error_code lease_locker::check(std::chrono::milliseconds max_tolerable_expired) const {
+    return impl_->check(max_tolerable_expired);
+}
+
+bool lease_locker::held() const {
+    return impl_->view().held;
+}
+
+std::chrono::steady_clock::time_point lease_locker::valid_until() const {
+    return impl_->view().valid_until;
+}
+
+fencing_token lease_locker::current_fencing_token() const {
+    auto v = impl_->view();
+    return v.held ? v.token : fencing_token{};
+}
+
+const std::string& lease_locker::identity() const noexcept {
+    return impl_->identity();
+}
+
+std::string lease_locker::describe() const {
+    return impl_->config().name;
+}
+
+void lease_locker::start_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h) {
+    impl->start_lock(std::move(h));
+}
+void lease_locker::start_try_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code, bool)> h) {
+    impl->start_try_lock(std::move(h));
+}
+void lease_locker::start_unlock(detail::locker_impl* impl, bool retry,
+                                boost::asio::any_completion_handler<void(error_code, unlock_result)> h) {
+    impl->start_unlock(retry, std::move(h));
+}
+void lease_locker::start_wait_lost(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h) {
+    impl->start_wait_lost(std::move(h));
+}
+
+} // namespace leaselocker

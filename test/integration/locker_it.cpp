@@ -1,0 +1,222 @@
+// lease_locker against the real control plane, with short leases.
+#include "support/cluster_env.hpp"
+#include "support/printing.hpp"
+#include "support/run.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using test::cluster_config_for;
+using clock_type = std::chrono::steady_clock;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// Short but valid: 3 s > 2 s > 1.2 × 0.5 s.
+lock_config fast(const std::string& identity) {
+    return {.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .unlock_retry_period = 3s, .identity = identity};
+}
+
+asio::awaitable<void> sleep_for(clock_type::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+struct fixture {
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease")};
+    lease_client leases{api};
+    std::string name = test::unique_name("locker");
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(locker_it)
+
+BOOST_FIXTURE_TEST_CASE(lock_then_unlock, fixture) {
+    lease_locker locker{api, {"", name}, fast("solo")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        auto [lec] = co_await locker.lock(tuple_awaitable);
+        BOOST_TEST_REQUIRE(!lec, lec.message());
+        BOOST_TEST(locker.held());
+        BOOST_TEST((locker.valid_until() > clock_type::now() + 2s));
+        auto token = locker.current_fencing_token();
+        BOOST_TEST(token.valid());
+        BOOST_TEST(token.sequence == 0); // created
+        BOOST_TEST(!token.epoch.empty());
+
+        lease l = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(*l.spec.holder_identity == "solo");
+        BOOST_TEST(*l.spec.lease_duration_seconds == 3);
+        BOOST_TEST(l.metadata.uid == token.epoch);
+
+        co_await sleep_for(1500ms); // a few renewals
+        BOOST_TEST(locker.held());
+        lease renewed = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST((*renewed.spec.renew_time > *l.spec.renew_time));
+        BOOST_TEST(*renewed.spec.lease_transitions == 0); // unchanged by renewals
+
+        auto [uec, result] = co_await locker.unlock(tuple_awaitable);
+        BOOST_TEST(!uec, uec.message());
+        BOOST_TEST((result == unlock_result::released));
+        BOOST_TEST(!locker.held());
+        lease freed = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(freed.spec.holder_identity.value_or("") == "");
+        BOOST_TEST(*freed.spec.lease_duration_seconds == 1);
+        BOOST_TEST(*freed.spec.lease_transitions == 0);
+
+        auto [again, result2] = co_await locker.unlock(tuple_awaitable);
+        BOOST_TEST(!again);
+        BOOST_TEST((result2 == unlock_result::not_held));
+
+        // Taken again: a new grant, a new fencing token.
+        auto [lec2] = co_await locker.lock(tuple_awaitable);
+        BOOST_TEST_REQUIRE(!lec2);
+        BOOST_TEST(locker.current_fencing_token().sequence == 1);
+        co_await locker.unlock(asio::use_awaitable);
+    }());
+}
+
+BOOST_FIXTURE_TEST_CASE(lockers_in_one_process_take_turns, fixture) {
+    constexpr int lockers = 4, rounds = 3;
+    struct interval {
+        clock_type::time_point from, to;
+        std::int64_t token;
+    };
+    std::vector<interval> held;
+    std::vector<std::unique_ptr<lease_locker>> all;
+    for (int i = 0; i < lockers; ++i) all.push_back(std::make_unique<lease_locker>(api, lease_name{"", name}, fast("turn-" + std::to_string(i))));
+    int finished = 0;
+    for (auto& l : all) {
+        asio::co_spawn(io, [&, locker = l.get()]() -> asio::awaitable<void> {
+            for (int r = 0; r < rounds; ++r) {
+                auto [ec] = co_await locker->lock(tuple_awaitable);
+                BOOST_TEST_REQUIRE(!ec, ec.message());
+                interval iv{clock_type::now(), {}, locker->current_fencing_token().sequence};
+                co_await sleep_for(100ms);
+                iv.to = clock_type::now();
+                BOOST_TEST(locker->held());
+                auto [uec, res] = co_await locker->unlock(tuple_awaitable);
+                BOOST_TEST(!uec, uec.message());
+                BOOST_TEST((res == unlock_result::released));
+                held.push_back(iv);
+            }
+            ++finished;
+        }, asio::detached);
+    }
+    test::run(io, [&]() -> asio::awaitable<void> {
+        while (finished < lockers) co_await sleep_for(50ms);
+    }(), std::chrono::seconds(120));
+    BOOST_TEST_REQUIRE(held.size() == std::size_t(lockers * rounds));
+    std::sort(held.begin(), held.end(), [](auto& a, auto& b) { return a.from < b.from; });
+    for (std::size_t i = 1; i < held.size(); ++i) {
+        BOOST_TEST((held[i].from >= held[i - 1].to), "overlap at " << i);
+        BOOST_TEST(held[i].token > held[i - 1].token); // every grant its own, increasing token
+    }
+}
+
+BOOST_FIXTURE_TEST_CASE(try_lock_does_not_wait, fixture) {
+    lease_locker a{api, {"", name}, fast("a")}, b{api, {"", name}, fast("b")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await a.lock(asio::use_awaitable);
+        auto start = clock_type::now();
+        auto [ec, got] = co_await b.try_lock(tuple_awaitable);
+        BOOST_TEST(!ec, ec.message());
+        BOOST_TEST(!got);
+        BOOST_TEST((clock_type::now() - start < 1s));
+        // Unlock by a non-holder changes nothing.
+        lease before = co_await leases.get(name, asio::use_awaitable);
+        auto [uec, res] = co_await b.unlock(tuple_awaitable);
+        BOOST_TEST((res == unlock_result::not_held));
+        lease after = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(*after.spec.holder_identity == "a");
+        BOOST_TEST((after.spec.lease_transitions == before.spec.lease_transitions));
+
+        co_await a.unlock(asio::use_awaitable);
+        auto [ec2, got2] = co_await b.try_lock(tuple_awaitable);
+        BOOST_TEST(got2); // free at once after a release
+        co_await b.unlock(asio::use_awaitable);
+    }());
+}
+
+BOOST_FIXTURE_TEST_CASE(unlock_right_after_renewals_still_releases, fixture) {
+    // Renewing every ~0.3 s: unlock races a renewal in flight now and then;
+    // a stale version must never make the release fail.
+    auto cfg = fast("racer");
+    cfg.retry_period = 300ms;
+    lease_locker locker{api, {"", name}, cfg};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 8; ++i) {
+            co_await locker.lock(asio::use_awaitable);
+            co_await sleep_for(std::chrono::milliseconds(250 + 20 * i));
+            auto [uec, res] = co_await locker.unlock(tuple_awaitable);
+            BOOST_TEST(!uec, uec.message());
+            BOOST_TEST((res == unlock_result::released), "round " << i);
+        }
+    }(), std::chrono::seconds(60));
+}
+
+BOOST_FIXTURE_TEST_CASE(cancelling_a_waiting_lock_leaves_no_trace, fixture) {
+    lease_locker holder{api, {"", name}, fast("holder")}, waiter{api, {"", name}, fast("waiter")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await holder.lock(asio::use_awaitable);
+        asio::cancellation_signal cancel;
+        error_code waited;
+        bool done = false;
+        waiter.lock(asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec) {
+            waited = ec;
+            done = true;
+        }));
+        co_await sleep_for(700ms);
+        cancel.emit(asio::cancellation_type::total);
+        while (!done) co_await sleep_for(10ms);
+        BOOST_TEST(waited == asio::error::operation_aborted, waited.message());
+        co_await holder.unlock(asio::use_awaitable);
+        lease freed = co_await leases.get(name, asio::use_awaitable);
+        co_await sleep_for(2s); // a live waiter would have taken the free lease by now
+        lease later = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(later.metadata.resource_version == freed.metadata.resource_version);
+        BOOST_TEST(!waiter.held());
+    }());
+}
+
+BOOST_FIXTURE_TEST_CASE(permanent_errors_complete_at_once, fixture) {
+    test::run(io, [&]() -> asio::awaitable<void> {
+        lease_locker elsewhere{api, {"default", name}, fast("x")}; // RBAC: leases only in the test namespace
+        auto start = clock_type::now();
+        auto [ec] = co_await elsewhere.lock(tuple_awaitable);
+        BOOST_TEST(ec == error::forbidden, ec.message());
+        BOOST_TEST((clock_type::now() - start < 1s));
+
+        client admin{io.get_executor(), cluster_config_for("admin")};
+        lease_locker nowhere{admin, {"no-such-namespace", name}, fast("x")};
+        auto [ec2] = co_await nowhere.lock(tuple_awaitable);
+        BOOST_TEST(ec2 == error::not_found, ec2.message());
+    }());
+}
+
+BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request, fixture) {
+    BOOST_CHECK_THROW(lease_locker(api, {"", "bad_name"}), config_error);
+    BOOST_CHECK_THROW(lease_locker(api, {"Bad_NS", "ok"}), config_error);
+    BOOST_CHECK_THROW(lease_locker(api, {"", name}, {.lease_duration = 2s, .renew_deadline = 2s}), config_error);
+    BOOST_CHECK_THROW(lease_locker(api, {"", name}, {.lease_duration = 15s, .renew_deadline = 2s, .retry_period = 2s}), config_error);
+    BOOST_CHECK_THROW(lease_locker(api, {"", name}, {.lease_duration = 900ms, .renew_deadline = 500ms, .retry_period = 100ms}), config_error);
+    // Names are lowercased first, as the seed does.
+    lease_locker upper{api, {"", "Mixed-CASE"}, fast("u")};
+    BOOST_TEST(upper.describe().find("mixed-case") != std::string::npos, upper.describe());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
