@@ -219,4 +219,85 @@ BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request
     BOOST_TEST(upper.describe().find("mixed-case") != std::string::npos, upper.describe());
 }
 
+BOOST_FIXTURE_TEST_CASE(a_takeover_is_reported_as_loss_first, fixture) {
+    std::vector<std::string> order;
+    auto cfg = fast("victim");
+    cfg.on_lost = [&](error_code ec) { order.push_back("callback:" + ec.message()); };
+    lease_locker victim{api, {"", name}, cfg};
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    lease_client admin_leases{admin};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await victim.lock(asio::use_awaitable);
+        BOOST_TEST(!victim.check(0ms));
+        // Guarded work bound to the loss signal, and an operation waiting for loss.
+        asio::steady_timer guarded_work(io, std::chrono::hours(1));
+        guarded_work.async_wait(asio::bind_cancellation_slot(victim.lost_slot(), [&](error_code ec) {
+            order.push_back("work:" + ec.message());
+        }));
+        bool lost_done = false;
+        victim.wait_lost([&](error_code ec) {
+            order.push_back(ec == error::lock_lost ? "wait_lost:lock_lost" : "wait_lost:" + ec.message());
+            lost_done = true;
+        });
+        // Someone with more rights writes another holder over it.
+        lease current = co_await admin_leases.get(name, asio::use_awaitable);
+        current.spec.holder_identity = "usurper";
+        current.spec.lease_transitions = *current.spec.lease_transitions + 1;
+        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!rec, rec.message());
+        const auto taken = clock_type::now();
+        while (!lost_done && clock_type::now() - taken < 5s) co_await sleep_for(20ms);
+        BOOST_TEST(lost_done);
+        BOOST_TEST(order.size() == 3u); // all at once
+        // Reported at the next renewal (every ~0.5 s), well before our lease could run out.
+        BOOST_TEST((clock_type::now() - taken < 1500ms));
+        BOOST_TEST(!victim.held());
+        BOOST_TEST(!victim.current_fencing_token().valid());
+        co_await sleep_for(50ms);
+        BOOST_TEST(victim.check(10ms) == error::lock_lost);
+        // Unlock after a loss: the lease is someone else's, nothing is written.
+        auto [uec, res] = co_await victim.unlock(tuple_awaitable);
+        BOOST_TEST((res == unlock_result::not_held));
+        lease after = co_await admin_leases.get(name, asio::use_awaitable);
+        BOOST_TEST(*after.spec.holder_identity == "usurper");
+        BOOST_TEST(!victim.check(0ms)); // unlocked: healthy again
+    }());
+    // All three fired together at the loss, before anything else (the
+    // unlock came later and wrote nothing).
+    BOOST_TEST_REQUIRE(order.size() == 3u);
+    std::sort(order.begin(), order.end());
+    BOOST_TEST(order[0].starts_with("callback:"));
+    BOOST_TEST(order[1] == "wait_lost:lock_lost");
+    BOOST_TEST(order[2] == "work:" + make_error_code(asio::error::operation_aborted).message()); // the guarded work was cancelled
+}
+
+BOOST_FIXTURE_TEST_CASE(cut_off_from_the_server_the_holder_reports_loss_before_its_lease_can_expire, fixture) {
+    lease_locker holder{api, {"", name}, fast("cut-off")};
+    auto control = [](const std::string& action) {
+        auto cmd = std::string(LEASELOCKER_LLCLUSTER) + " apiserver " + action + " --dir " + test::cluster().dir;
+        BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, cmd);
+    };
+    clock_type::time_point valid_before{}, lost_at{};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await holder.lock(asio::use_awaitable);
+        co_await sleep_for(700ms);
+        valid_before = holder.valid_until();
+        bool lost = false;
+        holder.wait_lost([&](error_code) {
+            lost = true;
+            lost_at = clock_type::now();
+        });
+        control("stop");
+        while (!lost && clock_type::now() < valid_before + 2s) co_await sleep_for(20ms);
+    }(), std::chrono::seconds(60));
+    control("start");
+    BOOST_TEST_REQUIRE((lost_at != clock_type::time_point{}));
+    // The last renewal before the stop was sent at most one retry period
+    // before valid_before was read; loss comes at its renew deadline (2 s
+    // after it), which is before its lease (3 s after it) can expire.
+    BOOST_TEST((lost_at < valid_before), "lost " << std::chrono::duration<double>(lost_at - valid_before).count() << " s after validity ended");
+    BOOST_TEST((lost_at > valid_before - 3s));
+    BOOST_TEST(!holder.held());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
