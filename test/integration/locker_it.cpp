@@ -6,6 +6,10 @@
 #include <leaselocker/leaselocker.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,6 +19,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <fstream>
+#include <thread>
 
 namespace asio = boost::asio;
 using namespace leaselocker;
@@ -298,6 +304,85 @@ BOOST_FIXTURE_TEST_CASE(cut_off_from_the_server_the_holder_reports_loss_before_i
     BOOST_TEST((lost_at < valid_before), "lost " << std::chrono::duration<double>(lost_at - valid_before).count() << " s after validity ended");
     BOOST_TEST((lost_at > valid_before - 3s));
     BOOST_TEST(!holder.held());
+}
+
+BOOST_FIXTURE_TEST_CASE(every_operation_with_every_token_and_no_thread_of_ours, fixture) {
+    auto threads = [] {
+        std::ifstream status("/proc/self/status");
+        for (std::string line; std::getline(status, line);)
+            if (line.starts_with("Threads:")) return std::stoi(line.substr(8));
+        return -1;
+    };
+    const int before = threads();
+    lease_locker locker{api, {"", name}, fast("tokens")};
+    auto strand = asio::make_strand(io);
+
+    // Callback bound to a strand: runs there, never inside the initiating call.
+    bool initiating = true, done = false;
+    locker.lock(asio::bind_executor(strand, [&](error_code ec) {
+        BOOST_TEST(!ec, ec.message());
+        BOOST_TEST(!initiating);
+        BOOST_TEST(strand.running_in_this_thread());
+        done = true;
+    }));
+    initiating = false;
+    for (int i = 0; i < 200 && !done; ++i) io.run_one_for(50ms);
+    BOOST_TEST_REQUIRE(done);
+    BOOST_TEST(threads() == before); // renewing now, still no thread
+
+    // deferred: nothing happens until invoked.
+    auto op = locker.try_lock(asio::deferred);
+    done = false;
+    std::move(op)([&](error_code ec, bool held) {
+        BOOST_TEST(!ec);
+        BOOST_TEST(held); // already ours
+        done = true;
+    });
+    for (int i = 0; i < 200 && !done; ++i) io.run_one_for(50ms);
+    BOOST_TEST(done);
+
+    // use_future from a thread that does not run the io_context.
+    auto work = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    auto released = locker.unlock(asio::use_future);
+    BOOST_TEST((released.get() == unlock_result::released));
+    auto again = locker.unlock_with_retry(asio::use_future);
+    BOOST_TEST((again.get() == unlock_result::not_held));
+    work.reset();
+    runner.join();
+}
+
+BOOST_FIXTURE_TEST_CASE(events_are_recorded_when_asked, fixture) {
+    auto cfg = fast("eventful");
+    cfg.record_events = true;
+    lease_locker locker{api, {"", name}, cfg};
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    auto body = test::run(io, [&]() -> asio::awaitable<std::string> {
+        co_await locker.lock(asio::use_awaitable);
+        co_await sleep_for(500ms);
+        co_await locker.unlock(asio::use_awaitable);
+        http_request req{.target = "/api/v1/namespaces/" + test::cluster().namespace_name +
+                                   "/events?fieldSelector=involvedObject.name%3D" + name};
+        auto resp = co_await admin.request(std::move(req), asio::use_awaitable);
+        co_return resp.body;
+    }());
+    BOOST_TEST(body.find("eventful became leader") != std::string::npos, body);
+    BOOST_TEST(body.find("\"reason\":\"LeaderElection\"") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(release_on_cancel_releases_when_the_locker_goes_away, fixture) {
+    auto cfg = fast("short-lived");
+    cfg.release_on_cancel = true;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        {
+            lease_locker locker{api, {"", name}, cfg};
+            co_await locker.lock(asio::use_awaitable);
+        } // destroyed while holding: never blocks, releases in the background
+        co_await sleep_for(1s);
+        lease after = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(after.spec.holder_identity.value_or("") == "");
+        BOOST_TEST(*after.spec.lease_duration_seconds == 1);
+    }());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
