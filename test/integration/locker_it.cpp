@@ -19,6 +19,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <fstream>
 #include <thread>
 
@@ -132,6 +134,42 @@ BOOST_FIXTURE_TEST_CASE(lockers_in_one_process_take_turns, fixture) {
         BOOST_TEST((held[i].from >= held[i - 1].to), "overlap at " << i);
         BOOST_TEST(held[i].token > held[i - 1].token); // every grant its own, increasing token
     }
+}
+
+BOOST_AUTO_TEST_CASE(lockers_on_a_multi_threaded_io_context_take_turns) {
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease")};
+    const auto name = test::unique_name("threads");
+    constexpr int lockers = 3, rounds = 2;
+    std::mutex mutex;
+    std::vector<std::pair<clock_type::time_point, clock_type::time_point>> held;
+    std::atomic<int> finished{0}, failures{0};
+    std::vector<std::unique_ptr<lease_locker>> all;
+    for (int i = 0; i < lockers; ++i)
+        all.push_back(std::make_unique<lease_locker>(api, lease_name{"", name}, fast("mt-" + std::to_string(i))));
+    for (auto& l : all) {
+        asio::co_spawn(io, [&, locker = l.get()]() -> asio::awaitable<void> {
+            for (int r = 0; r < rounds; ++r) {
+                auto [ec] = co_await locker->lock(tuple_awaitable);
+                if (ec) ++failures;
+                auto from = clock_type::now();
+                co_await sleep_for(100ms);
+                auto to = clock_type::now();
+                auto [uec, res] = co_await locker->unlock(tuple_awaitable);
+                if (uec || res != unlock_result::released) ++failures;
+                std::lock_guard lock(mutex);
+                held.emplace_back(from, to);
+            }
+            ++finished;
+        }, asio::detached);
+    }
+    std::thread second([&] { io.run_for(std::chrono::seconds(60)); });
+    io.run_for(std::chrono::seconds(60));
+    second.join();
+    BOOST_TEST(finished.load() == lockers);
+    BOOST_TEST(failures.load() == 0);
+    std::sort(held.begin(), held.end());
+    for (std::size_t i = 1; i < held.size(); ++i) BOOST_TEST((held[i].first >= held[i - 1].second), "overlap at " << i);
 }
 
 BOOST_FIXTURE_TEST_CASE(try_lock_does_not_wait, fixture) {

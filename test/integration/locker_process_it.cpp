@@ -6,11 +6,15 @@
 #include <leaselocker/leaselocker.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <thread>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
@@ -78,6 +82,22 @@ BOOST_AUTO_TEST_SUITE(locker_process_it)
 BOOST_AUTO_TEST_CASE(processes_take_turns_without_overlap) {
     const auto lease = test::unique_name("procs");
     constexpr int processes = 3, rounds = 4;
+    // A recorder watches the Lease: the server's own history of it.
+    std::vector<lock_record> history;
+    asio::io_context watch_io;
+    client watch_api{watch_io.get_executor(), test::cluster_config_for("lease")};
+    lease_client watch_leases{watch_api};
+    lease_watch recorder{watch_leases, lease};
+    asio::co_spawn(watch_io, [&]() -> asio::awaitable<void> {
+        for (;;) {
+            auto [ec, ev] = co_await recorder.next(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            history.push_back(to_lock_record(ev.object.spec));
+        }
+    }, asio::detached);
+    auto watch_work = asio::make_work_guard(watch_io);
+    std::thread watcher([&] { watch_io.run_for(std::chrono::seconds(120)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500)); // the watch is open before anyone writes
     std::vector<std::unique_ptr<child>> children;
     for (int i = 0; i < processes; ++i)
         children.push_back(std::make_unique<child>(lease, "proc-" + std::to_string(i), std::vector<std::string>{"rounds", std::to_string(rounds)}));
@@ -103,6 +123,24 @@ BOOST_AUTO_TEST_CASE(processes_take_turns_without_overlap) {
         BOOST_TEST(all[i].from >= all[i - 1].to, "overlapping holders at " << i);
         BOOST_TEST(all[i].token > all[i - 1].token);
     }
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(500)); // the last events arrive
+    asio::post(watch_io, [&] { recorder.cancel(); });
+    watch_work.reset();
+    watcher.join();
+    // Server order: leaseTransitions never decreases, and grows with every
+    // grant: each time a holder appears after a release or another holder.
+    BOOST_TEST_REQUIRE(history.size() >= std::size_t(processes * rounds * 2));
+    int grants = 0;
+    for (std::size_t i = 1; i < history.size(); ++i) {
+        const auto &prev = history[i - 1], &cur = history[i];
+        BOOST_TEST(cur.lease_transitions >= prev.lease_transitions, "transitions went back at event " << i);
+        if (!cur.holder_identity.empty() && cur.holder_identity != prev.holder_identity) {
+            ++grants;
+            BOOST_TEST(cur.lease_transitions == prev.lease_transitions + 1, "grant without a new token at event " << i);
+        }
+    }
+    BOOST_TEST(grants == processes * rounds - 1); // the first grant is the create
 }
 
 BOOST_AUTO_TEST_CASE(a_killed_holder_is_replaced_after_the_lease_duration_not_before) {
