@@ -3,6 +3,7 @@
 #include <leaselocker/detail/continuation.hpp>
 
 #include <boost/asio/append.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
@@ -37,6 +38,9 @@ lock_record to_lock_record(const lease_spec& s) {
 struct lease_lock::state {
     mutable std::mutex mutex;
     std::optional<lease> cached;
+    // Opened on the first next_change from the version cached then, and
+    // dropped after an error so the next call opens it from the newest.
+    std::unique_ptr<lease_watch> watch;
 
     void store(const lease& l) {
         std::lock_guard lock(mutex);
@@ -94,6 +98,30 @@ void lease_lock::do_update(lock_record r, request_options opts, asio::any_comple
     leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease stored) {
         if (!ec) s->store(stored);
         std::move(h)(ec);
+    }));
+}
+
+void resource_lock::do_next_change(asio::any_completion_handler<void(error_code, std::optional<lock_record>)> h) {
+    asio::post(get_executor(), asio::append(std::move(h), make_error_code(asio::error::operation_not_supported), std::optional<lock_record>{}));
+}
+
+void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, std::optional<lock_record>)> h) {
+    if (!state_->watch) {
+        auto current = cached();
+        state_->watch = std::make_unique<lease_watch>(leases_, name_, current ? current->metadata.resource_version : std::string());
+    }
+    state_->watch->next(detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, watch_event ev) {
+        if (ec) {
+            s->watch.reset();
+            return std::move(h)(ec, std::nullopt);
+        }
+        if (ev.type == watch_event_type::deleted) {
+            std::lock_guard lock(s->mutex);
+            s->cached.reset();
+            return std::move(h)(ec, std::nullopt);
+        }
+        s->store(ev.object);
+        std::move(h)(ec, to_lock_record(ev.object.spec));
     }));
 }
 

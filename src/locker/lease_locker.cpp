@@ -160,12 +160,17 @@ private:
         clock::time_point wake_at{};
     };
 
-    // One read and, if the lease is ours to take, one write.
-    awaitable<attempt> try_once() {
-        auto [gec, record, raw] = co_await lock_->get(request_opts(), use_tuple);
-        if (gec) co_return attempt{attempt_result::failed, gec};
-        const auto now = clock::now();
-        auto d = election_.observe(record, now, wall_now());
+    // One read (unless the watch already delivered the current version)
+    // and, if the lease is ours to take, one write.
+    awaitable<attempt> try_once(bool use_watched) {
+        if (!use_watched) {
+            auto [gec, got, raw] = co_await lock_->get(request_opts(), use_tuple);
+            if (gec) co_return attempt{attempt_result::failed, gec};
+            latest_ = std::move(got);
+        }
+        // Judged now: a change restarts the holder's clock from now, which
+        // is at or after the moment it happened (the safe side).
+        auto d = election_.observe(latest_, clock::now(), wall_now());
         if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock::now();
         error_code wec;
@@ -187,14 +192,19 @@ private:
         if (shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
         if (acquiring_) co_return std::pair{make_error_code(error::already_locking), false};
         acquiring_ = true;
-        struct reset {
-            bool& flag;
-            ~reset() { flag = false; }
-        } guard{acquiring_};
+        struct reset { // not acquiring any more; not holding either: no watch
+            locker_impl& self;
+            ~reset() {
+                self.acquiring_ = false;
+                if (!self.election_.holding()) self.stop_watching();
+            }
+        } guard{*this};
 
         milliseconds backoff = cfg_.retry_period;
+        bool use_watched = false;
         for (int conflicts = 0;;) {
-            auto a = co_await try_once();
+            auto a = co_await try_once(use_watched);
+            use_watched = false;
             auto cs = co_await asio::this_coro::cancellation_state;
             if (shut_down_ && a.result == attempt_result::held) {
                 co_await release(false);
@@ -216,9 +226,23 @@ private:
             if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
             if (once) co_return std::pair{a.result == attempt_result::failed ? a.ec : error_code{}, false};
             conflicts = 0;
+            ensure_watching();
 
-            // Wait: until the holder's lease expires (exactly), or the next
-            // poll for a release; back off on transient errors.
+            // Wait until the holder's lease expires (exactly, by a timer) or
+            // the watch delivers a change (a release, a renewal). Only while
+            // the watch is down: poll every retry_period; back off on errors.
+            if (a.result == attempt_result::wait && watch_up_) {
+                asio::steady_timer timer(strand_, a.wake_at);
+                acquire_timer_ = &timer; // a watch event or shutdown() cancels it
+                auto [tec] = co_await timer.async_wait(use_tuple);
+                acquire_timer_ = nullptr;
+                auto wcs = co_await asio::this_coro::cancellation_state;
+                if (cancelled(wcs) || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+                // Woken by a change, or at the expiry of a record the watch
+                // says is unchanged: decide on the latest version, no read.
+                use_watched = watch_up_;
+                continue;
+            }
             auto wait = jittered(cfg_.retry_period, 1.2);
             if (a.result == attempt_result::failed) {
                 log(log_level::warning, "acquiring: " + a.ec.message() + "; retrying");
@@ -233,7 +257,9 @@ private:
             acquire_timer_ = &timer; // shutdown() cancels it
             auto [tec] = co_await timer.async_wait(use_tuple);
             acquire_timer_ = nullptr;
-            if (tec || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+            auto pcs = co_await asio::this_coro::cancellation_state;
+            if (cancelled(pcs) || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+            use_watched = false; // polling: read again
         }
     }
 
@@ -253,10 +279,62 @@ private:
     void on_acquired() {
         ++generation_;
         publish();
+        ensure_watching(); // a takeover is then seen at once
         log(log_level::info, "acquired, fencing token " + std::to_string(election_.held_record().lease_transitions));
         lock_->record_event(identity() + " became leader");
         asio::co_spawn(strand_, renew_loop(shared_from_this(), generation_),
                        asio::bind_cancellation_slot(renew_stop_.slot(), asio::detached));
+    }
+
+    // --- the watch -----------------------------------------------------------
+
+    // While acquiring or holding, a watch on the object (where the resource
+    // lock supports one) delivers each new version: a waiter wakes on a
+    // release, a holder learns of a takeover at once.
+    void ensure_watching() {
+        if (watch_stop_ || shut_down_ || !lock_->supports_watch()) return;
+        watch_stop_ = std::make_shared<asio::cancellation_signal>();
+        watch_up_ = true; // until it fails: opening it is part of the first next_change
+        asio::co_spawn(strand_, watch_loop(shared_from_this(), watch_stop_),
+                       asio::bind_cancellation_slot(watch_stop_->slot(), asio::detached));
+    }
+
+    void stop_watching() {
+        if (!watch_stop_) return;
+        watch_stop_->emit(asio::cancellation_type::terminal);
+        watch_stop_.reset();
+        watch_up_ = false;
+    }
+
+    static awaitable<void> watch_loop(std::shared_ptr<locker_impl> self, std::shared_ptr<asio::cancellation_signal> stop) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        auto stopped = [&] { return self->watch_stop_ != stop || self->shut_down_; };
+        while (!stopped()) {
+            auto [ec, record] = co_await self->lock_->next_change(use_tuple);
+            if (stopped()) break;
+            if (ec) { // down: the acquire loop polls until it is back
+                self->watch_up_ = false;
+                if (self->acquire_timer_) self->acquire_timer_->cancel(); // switch to polling now
+                self->log(log_level::debug, "watch interrupted: " + ec.message());
+                asio::steady_timer t(self->strand_, self->cfg_.retry_period);
+                co_await t.async_wait(use_tuple);
+                continue;
+            }
+            self->watch_up_ = true;
+            self->on_change(std::move(record));
+        }
+    }
+
+    void on_change(std::optional<lock_record> record) {
+        const bool taken = !record || record->holder_identity != identity();
+        latest_ = std::move(record);
+        if (election_.holding()) {
+            if (taken) lose(make_error_code(error::lock_lost), latest_ ? "taken over by " + latest_->holder_identity + " (seen on the watch)"
+                                                                      : "the lease was deleted (seen on the watch)");
+            return;
+        }
+        if (acquire_timer_) acquire_timer_->cancel();
     }
 
     // --- holding -----------------------------------------------------------
@@ -323,6 +401,7 @@ private:
     void lose(error_code why, const std::string& what) {
         log(log_level::warning, "lost: " + what);
         election_.relinquish();
+        stop_watching();
         ++generation_;
         {
             std::lock_guard lock(view_mutex_);
@@ -340,6 +419,7 @@ private:
     void stop_renewing() {
         ++generation_;
         renew_stop_.emit(asio::cancellation_type::terminal);
+        stop_watching();
     }
 
     // Completes everyone waiting for a loss.
@@ -433,6 +513,10 @@ private:
     bool acquiring_ = false;
     bool shut_down_ = false;
     asio::steady_timer* acquire_timer_ = nullptr; // the acquire loop's wait, if waiting
+    std::shared_ptr<asio::cancellation_signal> watch_stop_; // set while a watch loop runs
+    bool watch_up_ = false;
+    // The newest version known: from the last read, or delivered by the watch.
+    std::optional<lock_record> latest_;
     std::uint64_t generation_ = 0; // bumped when a hold begins or ends
     asio::cancellation_signal renew_stop_;
     asio::cancellation_signal loss_signal_;

@@ -263,6 +263,7 @@ private:
                 co_return fail(ec, failure);
             }
             stream->status = stream->parser().get().result_int();
+            opts_.log(log_level::debug, [&] { return describe(req) + " -> " + std::to_string(stream->status) + " (streaming)"; });
             if (stream->status >= 200 && stream->status < 300) {
                 c.tcp().expires_never();
                 response_stream out;

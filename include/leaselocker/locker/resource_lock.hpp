@@ -4,6 +4,7 @@
 
 #include <leaselocker/core/lock_record.hpp>
 #include <leaselocker/lease/lease_client.hpp>
+#include <leaselocker/lease/lease_watch.hpp>
 
 #include <memory>
 #include <optional>
@@ -42,6 +43,18 @@ public:
             [this](auto h, lock_record rec, request_options o) { do_update(std::move(rec), o, std::move(h)); }, token, std::move(r), opts);
     }
 
+    // Waits for the next version of the object after the one last read,
+    // written or delivered (nullopt: deleted), pushed by the server. That
+    // version becomes the one update() writes over. Only where
+    // supports_watch(); otherwise completes with operation_not_supported.
+    // Cancellation: any type (the watch connection closes).
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::optional<lock_record>)) CompletionToken = boost::asio::deferred_t>
+    auto next_change(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, std::optional<lock_record>)>(
+            [this](auto h) { do_next_change(std::move(h)); }, token);
+    }
+    virtual bool supports_watch() const { return false; }
+
     // Records an event about the lock ("<identity> became leader"); best
     // effort, never blocks, never fails the caller.
     virtual void record_event(std::string_view message) = 0;
@@ -58,6 +71,7 @@ protected:
                         boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) = 0;
     virtual void do_create(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) = 0;
     virtual void do_update(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) = 0;
+    virtual void do_next_change(boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>)> h);
 };
 
 struct lease_lock_options {
@@ -88,6 +102,8 @@ private:
     void do_get(request_options opts, boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) override;
     void do_create(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) override;
     void do_update(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) override;
+    void do_next_change(boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>)> h) override;
+    bool supports_watch() const override { return true; }
 
     struct state;
     lease_client leases_;
