@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs inside `llcluster run` (cluster.env in the environment): each
+# measurement for both implementations, one JSON line each into raw.jsonl.
+set -euo pipefail
+raw="$BENCH_RESULTS/raw.jsonl"
+: > "$BENCH_RESULTS/clientgo.log" # client-go's own log lines
+: > "$raw"
+kc=$LEASELOCKER_TEST_KUBECONFIG
+pki="$LEASELOCKER_CLUSTER_DIR/pki"
+log() { printf '[%s] bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Lease requests counted by the server itself (apiserver_request_total).
+lease_requests() {
+  curl -s --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$LEASELOCKER_TEST_SERVER/metrics" |
+    awk '/^apiserver_request_total\{/ && /resource="leases"/ { s += $NF } END { printf "%d\n", s }'
+}
+
+log "graceful handoffs: $BENCH_HANDOFFS each"
+"$BENCH_OURS" handoff "$kc" bench-handoff-ll "$BENCH_HANDOFFS" >> "$raw"
+"$BENCH_CLIENTGO" handoff -kubeconfig "$kc" -lease bench-handoff-cg -n "$BENCH_HANDOFFS" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+
+log "uncontended acquisitions: 20 each"
+"$BENCH_OURS" acquire "$kc" bench-acquire-ll 20 >> "$raw"
+"$BENCH_CLIENTGO" acquire -kubeconfig "$kc" -lease bench-acquire-cg -n 20 >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+
+# Requests per minute: one holder alone, then with 4 waiting candidates.
+rate() { # impl lease start-command...
+  local impl=$1 lease=$2; shift 2
+  local pids=()
+  "$@" "$lease" holder >/dev/null 2>&1 & pids+=($!)
+  sleep 3
+  local m0; m0=$(lease_requests); sleep "$BENCH_WINDOW"; local m1; m1=$(lease_requests)
+  for i in 1 2 3 4; do "$@" "$lease" "waiter-$i" >/dev/null 2>&1 & pids+=($!); done
+  sleep 3
+  local m2; m2=$(lease_requests); sleep "$BENCH_WINDOW"; local m3; m3=$(lease_requests)
+  kill -9 "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  printf '{"impl":"%s","what":"requests","window_s":%s,"holder_requests":%s,"with_waiters_requests":%s,"waiters":4}\n' \
+    "$impl" "$BENCH_WINDOW" "$((m1 - m0))" "$((m3 - m2))" >> "$raw"
+}
+ours_hold() { "$BENCH_OURS" hold "$kc" "$1" "$2"; }
+clientgo_hold() { "$BENCH_CLIENTGO" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
+log "request rates: ${BENCH_WINDOW} s windows"
+rate leaselocker bench-rate-ll ours_hold
+rate client-go bench-rate-cg clientgo_hold
+log "done"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmarks leaselocker side by side with client-go's leader election, in
+# one run, against one local control plane, with the same timings (lease
+# 3 s, renew deadline 2 s, retry period 0.5 s).
+#
+#   bash bench/run.sh            full: 200 handoffs each, 30 s request-count windows (~10 min)
+#   bash bench/run.sh --quick    smoke: 10 handoffs, 8 s windows (~2 min)
+#
+# Results: build/bench-results/results.json (machine-readable) and
+# results.md (the table with ratios), printed at the end.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/tools/lib.sh"
+build_dir=${BUILD_DIR:-$root/build}
+handoffs=200 window=30
+if [ "${1:-}" = "--quick" ]; then handoffs=10 window=8; fi
+
+bash "$root/tools/setup.sh"
+cluster_bin=$(bash "$root/test/cluster/build.sh" | tail -n 1)
+cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} \
+  -DLEASELOCKER_CLUSTER_BIN="$cluster_bin" -DLEASELOCKER_BUILD_BENCH=ON >/dev/null
+run_with_progress "C++ build" "(ninja in $build_dir)" cmake --build "$build_dir" --target leaselocker_bench >/dev/null
+
+# The Go peer, in its own module so it does not move the control plane's deps.
+peers_out="$LEASELOCKER_CACHE/bench-peers/$(cat "$root"/bench/peers/go.{mod,sum} "$root"/bench/peers/clientgo/*.go | sha256sum | cut -c1-16)"
+if [ ! -x "$peers_out/clientgo" ]; then
+  log "bench: building the client-go peer (cached afterwards in $peers_out)"
+  (cd "$root/bench/peers" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
+    run_with_progress "client-go peer build" "(go build; cached afterwards)" go build -o "$peers_out/" ./clientgo)
+fi
+
+results="$build_dir/bench-results"
+mkdir -p "$results"
+export BENCH_HANDOFFS=$handoffs BENCH_WINDOW=$window BENCH_RESULTS=$results
+export BENCH_OURS="$build_dir/bench/leaselocker_bench" BENCH_CLIENTGO="$peers_out/clientgo"
+"$cluster_bin/llcluster" run --dir "$build_dir/bench-cluster" -- bash "$root/bench/measure.sh"
+python3 "$root/bench/report.py" "$results/raw.jsonl" "$results/results.json" "$results/results.md"
+cat "$results/results.md"
