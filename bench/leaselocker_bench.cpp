@@ -3,7 +3,12 @@
 //
 //   leaselocker_bench handoff KUBECONFIG LEASE N   graceful handoffs between two lockers: unlock -> the waiter holds
 //   leaselocker_bench acquire KUBECONFIG LEASE N   uncontended lock() of N fresh leases
-//   leaselocker_bench hold    KUBECONFIG LEASE ID  lock and hold (or wait) until killed
+//   leaselocker_bench hold    KUBECONFIG LEASE ID  lock and hold (or wait) until killed; prints "held" once held
+//   leaselocker_bench failover KUBECONFIG LEASE N  N times: a holder process is SIGKILLed, a waiter takes over;
+//                                                  samples are (takeover - kill) - lease duration
+//   leaselocker_bench renew   KUBECONFIG LEASE S   hold for S seconds; samples are the renewals' PUT latencies
+//   leaselocker_bench scale   KUBECONFIG PREFIX N S  N leases held and renewed by this process on one
+//                                                  thread for S seconds (lease 60 s, renew 40 s, retry 10 s)
 //
 // It checks its own correctness: every handoff is a new grant (the fencing
 // token grows by one) and a locker is never told it holds while the other does.
@@ -11,8 +16,13 @@
 
 #include <boost/asio.hpp>
 
+#include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -35,10 +45,37 @@ double ms_since(clock_type::time_point t0) {
     return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
 }
 
-void print(const std::string& what, const std::vector<double>& samples, int violations) {
-    std::printf("{\"impl\":\"leaselocker\",\"what\":\"%s\",\"violations\":%d,\"samples_ms\":[", what.c_str(), violations);
+void print(const std::string& what, const std::vector<double>& samples, int violations, const std::string& extra = "") {
+    std::printf("{\"impl\":\"leaselocker\",\"what\":\"%s\",\"violations\":%d,%s\"samples_ms\":[", what.c_str(), violations,
+                extra.c_str());
     for (std::size_t i = 0; i < samples.size(); ++i) std::printf("%s%.3f", i ? "," : "", samples[i]);
     std::printf("]}\n");
+}
+
+// "PUT ... -> 200 in 1.23 ms" from the client's debug log: a renewal's latency.
+logger put_latencies(std::vector<double>& out) {
+    return {.level = log_level::debug, .sink = [&out](log_level, std::string_view line) {
+        if (!line.starts_with("PUT ")) return;
+        if (auto in = line.rfind(" in "); in != std::string_view::npos) out.push_back(std::atof(std::string(line.substr(in + 4)).c_str()));
+    }};
+}
+
+double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+long resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    long pages = 0, resident = 0;
+    statm >> pages >> resident;
+    return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+asio::awaitable<void> sleep_for(clock_type::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
 }
 
 } // namespace
@@ -57,8 +94,98 @@ int main(int argc, char** argv) {
 
     if (mode == "hold") {
         lease_locker locker{api, {"", lease}, with_identity(argv[4])};
-        asio::co_spawn(io, locker.lock(asio::use_awaitable), asio::detached);
+        locker.lock([](error_code ec) {
+            std::printf(ec ? "failed\n" : "held\n");
+            std::fflush(stdout);
+        });
         io.run();
+        return 0;
+    }
+    if (mode == "renew") {
+        std::vector<double> puts;
+        client timed{io.get_executor(), load_kubeconfig(argv[2], "lease"), {.log = put_latencies(puts)}};
+        lease_locker locker{timed, {"", lease}, with_identity("ll-renew")};
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            co_await locker.lock(asio::use_awaitable);
+            puts.clear(); // the acquiring write is not a renewal
+            co_await sleep_for(std::chrono::seconds(std::atoi(argv[4])));
+            co_await locker.unlock(asio::use_awaitable);
+            puts.pop_back(); // nor is the release
+        }, asio::detached);
+        io.run();
+        print("renew", puts, 0);
+        return 0;
+    }
+    if (mode == "scale") {
+        const int count = std::atoi(argv[4]);
+        const int seconds = argc > 5 ? std::atoi(argv[5]) : 120;
+        int renewals = 0, lost = 0, acquired = 0;
+        client counting{io.get_executor(), load_kubeconfig(argv[2], "lease"),
+                        {.log = {.level = log_level::debug, .sink = [&](log_level, std::string_view l) { renewals += l.starts_with("PUT "); }}}};
+        const long rss_before = resident_bytes();
+        std::vector<std::unique_ptr<lease_locker>> lockers;
+        for (int i = 0; i < count; ++i) {
+            lock_config c{.lease_duration = 60s, .renew_deadline = 40s, .retry_period = 10s, .identity = "ll-scale"};
+            c.on_lost = [&](error_code) { ++lost; };
+            lockers.push_back(std::make_unique<lease_locker>(counting, lease_name{"", lease + "-" + std::to_string(i)}, c));
+        }
+        double cpu0 = 0, cpu1 = 0;
+        int renewals0 = 0, renewals1 = 0;
+        long rss_held = 0;
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            for (auto& l : lockers) l->lock([&](error_code ec) { acquired += !ec; });
+            while (acquired < count) co_await sleep_for(100ms);
+            rss_held = resident_bytes();
+            cpu0 = cpu_seconds();
+            renewals0 = renewals;
+            co_await sleep_for(std::chrono::seconds(seconds));
+            cpu1 = cpu_seconds();
+            renewals1 = renewals;
+            for (auto& l : lockers) co_await l->unlock(asio::use_awaitable);
+        }, asio::detached);
+        io.run();
+        const int renewed = renewals1 - renewals0;
+        char extra[256];
+        std::snprintf(extra, sizeof extra,
+                      "\"leases\":%d,\"seconds\":%d,\"renewals\":%d,\"cpu_us_per_renew\":%.2f,\"bytes_per_lease\":%ld,\"missed_deadlines\":%d,",
+                      count, seconds, renewed, renewed ? (cpu1 - cpu0) * 1e6 / renewed : 0.0, (rss_held - rss_before) / count, lost);
+        print("scale", {}, lost, extra);
+        return lost ? 3 : 0;
+    }
+    if (mode == "failover") {
+        const int n = std::atoi(argv[4]);
+        for (int i = 0; i < n; ++i) {
+            const std::string name = lease + "-" + std::to_string(i);
+            int fds[2];
+            if (::pipe(fds) != 0) return 1;
+            pid_t holder = ::fork();
+            if (holder == 0) {
+                ::dup2(fds[1], STDOUT_FILENO);
+                ::execl(argv[0], argv[0], "hold", argv[2], name.c_str(), "victim", nullptr);
+                ::_exit(127);
+            }
+            ::close(fds[1]);
+            char line[16] = {};
+            if (::read(fds[0], line, sizeof line - 1) <= 0 || std::string(line).rfind("held", 0) != 0) return 1;
+            ::close(fds[0]);
+            lease_locker heir{api, {"", name}, with_identity("heir")};
+            clock_type::time_point killed{}, took{};
+            asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+                asio::steady_timer kill(io, 1s);
+                kill.async_wait([&](error_code) {
+                    killed = clock_type::now();
+                    ::kill(holder, SIGKILL);
+                });
+                co_await heir.lock(asio::use_awaitable);
+                took = clock_type::now();
+                co_await heir.unlock(asio::use_awaitable);
+            }, asio::detached);
+            io.restart();
+            io.run();
+            ::waitpid(holder, nullptr, 0);
+            samples.push_back(std::chrono::duration<double, std::milli>(took - killed - timing.lease_duration).count());
+        }
+        print("failover", samples, 0);
         return 0;
     }
     const int n = std::atoi(argv[4]);

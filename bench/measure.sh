@@ -23,6 +23,17 @@ log "uncontended acquisitions: 20 each"
 "$BENCH_OURS" acquire "$kc" bench-acquire-ll 20 >> "$raw"
 "$BENCH_CLIENTGO" acquire -kubeconfig "$kc" -lease bench-acquire-cg -n 20 >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
 
+log "crash failover: $BENCH_FAILOVERS each (holder SIGKILLed)"
+"$BENCH_OURS" failover "$kc" bench-failover-ll "$BENCH_FAILOVERS" >> "$raw"
+"$BENCH_CLIENTGO" failover -kubeconfig "$kc" -lease bench-failover-cg -n "$BENCH_FAILOVERS" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+
+log "renew latency: holding ${BENCH_WINDOW} s each"
+"$BENCH_OURS" renew "$kc" bench-renew-ll "$BENCH_WINDOW" >> "$raw"
+"$BENCH_CLIENTGO" renew -kubeconfig "$kc" -lease bench-renew-cg -seconds "$BENCH_WINDOW" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+
+log "scale: $BENCH_SCALE_LEASES leases held by one process, one thread, for $BENCH_SCALE_SECONDS s"
+"$BENCH_OURS" scale "$kc" bench-scale "$BENCH_SCALE_LEASES" "$BENCH_SCALE_SECONDS" >> "$raw"
+
 # Requests per minute: one holder alone, then with 4 waiting candidates.
 rate() { # impl lease start-command...
   local impl=$1 lease=$2; shift 2

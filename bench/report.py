@@ -18,7 +18,9 @@ def main(raw_path, json_path, md_path):
     results = {}
     for r in rows:
         key = (r["what"], r["impl"])
-        if "samples_ms" in r:
+        if r["what"] == "scale":
+            results[key] = {k: r[k] for k in ("leases", "seconds", "renewals", "cpu_us_per_renew", "bytes_per_lease", "missed_deadlines")}
+        elif "samples_ms" in r:
             s = r["samples_ms"]
             results[key] = {"n": len(s), "p50_ms": pct(s, 50), "p99_ms": pct(s, 99), "max_ms": max(s) if s else None,
                             "violations": r.get("violations", 0)}
@@ -40,17 +42,25 @@ def main(raw_path, json_path, md_path):
         peer = results.get((what, "client-go"), {}).get(field)
         if ours is None or peer is None:
             return "n/a"
-        if ours == 0:
-            return "∞ (ours 0)" if peer else "="
+        if ours <= 0 or peer <= 0:  # e.g. failover minus lease duration: a difference says more
+            return f"{peer - ours:+.1f} ms"
         return f"{peer / ours:.1f}×"
 
     lines = ["| measure | leaselocker | client-go | client-go / ours |", "|---|---|---|---|"]
-    for what, label in (("handoff", "graceful handoff"), ("acquire", "uncontended acquire")):
+    for what, label in (("handoff", "graceful handoff"), ("failover", "crash failover minus lease duration"),
+                        ("acquire", "uncontended acquire"), ("renew", "renew")):
         for field in ("p50_ms", "p99_ms"):
             lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | {cell(what, 'client-go', field)} | {ratio(what, field)} |")
     for field, label in (("per_held_lease_per_min", "requests/min per held lease"),
                          ("per_waiter_per_min", "requests/min per waiting candidate")):
         lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | {cell('requests', 'client-go', field)} | {ratio('requests', field)} |")
+    sc = results.get(("scale", "leaselocker"))
+    if sc:
+        lines.append("")
+        lines.append(f"Scale (leaselocker only): {sc['leases']} leases held and renewed by one process on one thread for "
+                     f"{sc['seconds']} s (lease 60 s, renew deadline 40 s, retry 10 s): {sc['renewals']} renewals, "
+                     f"{sc['cpu_us_per_renew']} µs client CPU per renewal, {sc['bytes_per_lease']} bytes resident per lease, "
+                     f"{sc['missed_deadlines']} missed renew deadlines.")
     n = results.get(("handoff", "leaselocker"), {}).get("n", 0)
     v = results.get(("handoff", "leaselocker"), {}).get("violations", 0)
     lines.append("")

@@ -3,8 +3,8 @@
 # one run, against one local control plane, with the same timings (lease
 # 3 s, renew deadline 2 s, retry period 0.5 s).
 #
-#   bash bench/run.sh            full: 200 handoffs each, 30 s request-count windows (~10 min)
-#   bash bench/run.sh --quick    smoke: 10 handoffs, 8 s windows (~2 min)
+#   bash bench/run.sh            full: 200 handoffs, 20 failovers each, 30 s windows, 1,000 leases for 120 s (~20 min)
+#   bash bench/run.sh --quick    smoke: 10 handoffs, 3 failovers, 8 s windows, 100 leases for 20 s (~3 min)
 #
 # Results: build/bench-results/results.json (machine-readable) and
 # results.md (the table with ratios), printed at the end.
@@ -12,8 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/tools/lib.sh"
 build_dir=${BUILD_DIR:-$root/build}
-handoffs=200 window=30
-if [ "${1:-}" = "--quick" ]; then handoffs=10 window=8; fi
+handoffs=200 window=30 failovers=20 scale_leases=1000 scale_seconds=120
+if [ "${1:-}" = "--quick" ]; then handoffs=10 window=8 failovers=3 scale_leases=100 scale_seconds=20; fi
 
 bash "$root/tools/setup.sh"
 cluster_bin=$(bash "$root/test/cluster/build.sh" | tail -n 1)
@@ -31,7 +31,8 @@ fi
 
 results="$build_dir/bench-results"
 mkdir -p "$results"
-export BENCH_HANDOFFS=$handoffs BENCH_WINDOW=$window BENCH_RESULTS=$results
+export BENCH_HANDOFFS=$handoffs BENCH_WINDOW=$window BENCH_RESULTS=$results BENCH_FAILOVERS=$failovers
+export BENCH_SCALE_LEASES=$scale_leases BENCH_SCALE_SECONDS=$scale_seconds
 export BENCH_OURS="$build_dir/bench/leaselocker_bench" BENCH_CLIENTGO="$peers_out/clientgo"
 "$cluster_bin/llcluster" run --dir "$build_dir/bench-cluster" -- bash "$root/bench/measure.sh"
 python3 "$root/bench/report.py" "$results/raw.jsonl" "$results/results.json" "$results/results.md"

@@ -3,15 +3,22 @@
 //
 //	clientgo handoff  -kubeconfig F -lease NAME -n N   graceful handoffs (ReleaseOnCancel), one JSON line
 //	clientgo acquire  -kubeconfig F -lease NAME -n N   uncontended acquisitions of fresh leases
-//	clientgo hold     -kubeconfig F -lease NAME -identity ID   campaign and hold until killed
+//	clientgo hold     -kubeconfig F -lease NAME -identity ID   campaign and hold until killed; prints "held"
+//	clientgo failover -kubeconfig F -lease NAME -n N   holder process SIGKILLed, a waiter takes over;
+//	                                                   samples are (takeover - kill) - lease duration
+//	clientgo renew    -kubeconfig F -lease NAME -seconds S   hold for S s; samples are the renewals' PUT latencies
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,7 +37,28 @@ var (
 	leaseDur   = flag.Duration("lease-duration", 3*time.Second, "")
 	renewDl    = flag.Duration("renew-deadline", 2*time.Second, "")
 	retry      = flag.Duration("retry-period", 500*time.Millisecond, "")
+	seconds    = flag.Int("seconds", 30, "how long renew holds")
 )
+
+// putTimer records the latency of every PUT (a renewal) the client sends.
+type putTimer struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	ms   []float64
+}
+
+func (t *putTimer) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	if r.Method == http.MethodPut {
+		t.mu.Lock()
+		t.ms = append(t.ms, float64(time.Since(start).Microseconds())/1000)
+		t.mu.Unlock()
+	}
+	return resp, err
+}
+
+var timer = &putTimer{}
 
 func clientset() *kubernetes.Clientset {
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
@@ -41,6 +69,7 @@ func clientset() *kubernetes.Clientset {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = 1000, 1000
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { timer.next = rt; return timer }
 	return kubernetes.NewForConfigOrDie(cfg)
 }
 
@@ -109,8 +138,48 @@ func main() {
 			<-done
 		}
 	case "hold":
-		candidate(context.Background(), cs, *leaseName, *identity, make(chan time.Time, 1))
+		started := make(chan time.Time, 1)
+		go func() { <-started; fmt.Println("held") }()
+		candidate(context.Background(), cs, *leaseName, *identity, started)
 		return
+	case "renew":
+		started := make(chan time.Time, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { candidate(ctx, cs, *leaseName, "cg-renew", started); close(done) }()
+		<-started
+		timer.mu.Lock()
+		timer.ms = nil // the acquiring write is not a renewal
+		timer.mu.Unlock()
+		time.Sleep(time.Duration(*seconds) * time.Second)
+		timer.mu.Lock()
+		samples = append(samples, timer.ms...)
+		timer.mu.Unlock()
+		cancel()
+		<-done
+	case "failover":
+		for n := 0; n < *count; n++ {
+			name := fmt.Sprintf("%s-%d", *leaseName, n)
+			holder := exec.Command(os.Args[0], "hold", "-kubeconfig", *kubeconfig, "-lease", name, "-identity", "victim")
+			out, _ := holder.StdoutPipe()
+			if err := holder.Start(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			bufio.NewReader(out).ReadString('\n') // "held"
+			started := make(chan time.Time, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { candidate(ctx, cs, name, "heir", started); close(done) }()
+			time.Sleep(time.Second)
+			killed := time.Now()
+			holder.Process.Kill()
+			holder.Wait()
+			took := <-started
+			samples = append(samples, float64(took.Sub(killed).Microseconds())/1000-float64(leaseDur.Milliseconds()))
+			cancel()
+			<-done
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "usage: clientgo handoff|acquire|hold [flags]")
 		os.Exit(2)
