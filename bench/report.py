@@ -37,13 +37,13 @@ def main(raw_path, json_path, md_path):
         v = results.get((what, impl), {}).get(field)
         return "n/a" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 
-    def ratio(what, field):
+    def ratio(what, field, unit="ms"):
         ours = results.get((what, "leaselocker"), {}).get(field)
         peer = results.get((what, "client-go"), {}).get(field)
         if ours is None or peer is None:
             return "n/a"
         if ours <= 0 or peer <= 0:  # e.g. failover minus lease duration: a difference says more
-            return f"{peer - ours:+.1f} ms"
+            return f"{peer - ours:+.1f} {unit}"
         return f"{peer / ours:.1f}×"
 
     lines = ["| measure | leaselocker | client-go | client-go / ours |", "|---|---|---|---|"]
@@ -53,7 +53,7 @@ def main(raw_path, json_path, md_path):
             lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | {cell(what, 'client-go', field)} | {ratio(what, field)} |")
     for field, label in (("per_held_lease_per_min", "requests/min per held lease"),
                          ("per_waiter_per_min", "requests/min per waiting candidate")):
-        lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | {cell('requests', 'client-go', field)} | {ratio('requests', field)} |")
+        lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | {cell('requests', 'client-go', field)} | {ratio('requests', field, '/min')} |")
     sc = results.get(("scale", "leaselocker"))
     if sc:
         lines.append("")
