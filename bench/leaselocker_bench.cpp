@@ -7,8 +7,9 @@
 //   leaselocker_bench failover KUBECONFIG LEASE N  N times: a holder process is SIGKILLed, a waiter takes over;
 //                                                  samples are (takeover - kill) - lease duration
 //   leaselocker_bench renew   KUBECONFIG LEASE S   hold for S seconds; samples are the renewals' PUT latencies
-//   leaselocker_bench scale   KUBECONFIG PREFIX N S  N leases held and renewed by this process on one
-//                                                  thread for S seconds (lease 60 s, renew 40 s, retry 10 s)
+//   leaselocker_bench scale   KUBECONFIG PREFIX N S [nowatch]  N leases held and renewed by this process on
+//                                                  one thread for S seconds (lease 60 s, renew 40 s, retry 10 s);
+//                                                  nowatch: lock_config::use_watch = false
 //
 // It checks its own correctness: every handoff is a new grant (the fencing
 // token grows by one) and a locker is never told it holds while the other does.
@@ -119,13 +120,14 @@ int main(int argc, char** argv) {
     if (mode == "scale") {
         const int count = std::atoi(argv[4]);
         const int seconds = argc > 5 ? std::atoi(argv[5]) : 120;
+        const bool watch = !(argc > 6 && std::string(argv[6]) == "nowatch");
         int renewals = 0, lost = 0, acquired = 0;
         client counting{io.get_executor(), load_kubeconfig(argv[2], "lease"),
                         {.log = {.level = log_level::debug, .sink = [&](log_level, std::string_view l) { renewals += l.starts_with("PUT "); }}}};
         const long rss_before = resident_bytes();
         std::vector<std::unique_ptr<lease_locker>> lockers;
         for (int i = 0; i < count; ++i) {
-            lock_config c{.lease_duration = 60s, .renew_deadline = 40s, .retry_period = 10s, .identity = "ll-scale"};
+            lock_config c{.lease_duration = 60s, .renew_deadline = 40s, .retry_period = 10s, .use_watch = watch, .identity = "ll-scale"};
             c.on_lost = [&](error_code) { ++lost; };
             lockers.push_back(std::make_unique<lease_locker>(counting, lease_name{"", lease + "-" + std::to_string(i)}, c));
         }
@@ -147,8 +149,8 @@ int main(int argc, char** argv) {
         const int renewed = renewals1 - renewals0;
         char extra[256];
         std::snprintf(extra, sizeof extra,
-                      "\"leases\":%d,\"seconds\":%d,\"renewals\":%d,\"cpu_us_per_renew\":%.2f,\"bytes_per_lease\":%ld,\"missed_deadlines\":%d,",
-                      count, seconds, renewed, renewed ? (cpu1 - cpu0) * 1e6 / renewed : 0.0, (rss_held - rss_before) / count, lost);
+                      "\"leases\":%d,\"seconds\":%d,\"watch\":%s,\"renewals\":%d,\"cpu_us_per_renew\":%.2f,\"bytes_per_lease\":%ld,\"missed_deadlines\":%d,",
+                      count, seconds, watch ? "true" : "false", renewed, renewed ? (cpu1 - cpu0) * 1e6 / renewed : 0.0, (rss_held - rss_before) / count, lost);
         print("scale", {}, lost, extra);
         return lost ? 3 : 0;
     }

@@ -292,7 +292,7 @@ private:
     // lock supports one) delivers each new version: a waiter wakes on a
     // release, a holder learns of a takeover at once.
     void ensure_watching() {
-        if (watch_stop_ || shut_down_ || !lock_->supports_watch()) return;
+        if (watch_stop_ || shut_down_ || watch_refused_ || !cfg_.use_watch || !lock_->supports_watch()) return;
         watch_stop_ = std::make_shared<asio::cancellation_signal>();
         watch_up_ = true; // until it fails: opening it is part of the first next_change
         asio::co_spawn(strand_, watch_loop(shared_from_this(), watch_stop_),
@@ -316,6 +316,12 @@ private:
             if (ec) { // down: the acquire loop polls until it is back
                 self->watch_up_ = false;
                 if (self->acquire_timer_) self->acquire_timer_->cancel(); // switch to polling now
+                if (ec == condition::permanent) { // e.g. no watch permission: poll from now on
+                    self->log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead");
+                    self->watch_refused_ = true;
+                    if (self->watch_stop_ == stop) self->watch_stop_.reset();
+                    break;
+                }
                 self->log(log_level::debug, "watch interrupted: " + ec.message());
                 asio::steady_timer t(self->strand_, self->cfg_.retry_period);
                 co_await t.async_wait(use_tuple);
@@ -515,6 +521,7 @@ private:
     asio::steady_timer* acquire_timer_ = nullptr; // the acquire loop's wait, if waiting
     std::shared_ptr<asio::cancellation_signal> watch_stop_; // set while a watch loop runs
     bool watch_up_ = false;
+    bool watch_refused_ = false; // permanently: poll instead
     // The newest version known: from the last read, or delivered by the watch.
     std::optional<lock_record> latest_;
     std::uint64_t generation_ = 0; // bumped when a hold begins or ends

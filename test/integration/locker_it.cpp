@@ -209,6 +209,36 @@ BOOST_FIXTURE_TEST_CASE(a_waiter_is_woken_by_the_watch_and_does_not_poll, fixtur
     }());
 }
 
+BOOST_AUTO_TEST_CASE(without_watch_permission_waiters_poll) {
+    // The identity may get/create/update leases but not watch them: the
+    // watch is refused once (403) and the waiter polls every retry_period.
+    asio::io_context io;
+    int watch_requests = 0;
+    client_options counting;
+    counting.log = {.level = log_level::debug, .sink = [&](log_level, std::string_view line) {
+        if (line.find("watch=true") != std::string_view::npos && line.find(" -> ") != std::string_view::npos) ++watch_requests;
+    }};
+    client api{io.get_executor(), cluster_config_for("lease-no-watch"), counting};
+    const auto name = test::unique_name("nowatch");
+    lease_locker a{api, {"", name}, fast("nw-a")}, b{api, {"", name}, fast("nw-b")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await a.lock(asio::use_awaitable);
+        bool acquired = false;
+        b.lock([&](error_code ec) {
+            BOOST_TEST(!ec, ec.message());
+            acquired = true;
+        });
+        co_await sleep_for(2s);
+        const auto released = clock_type::now();
+        co_await a.unlock(asio::use_awaitable);
+        while (!acquired && clock_type::now() - released < 5s) co_await sleep_for(10ms);
+        BOOST_TEST(acquired); // found by polling: within about 2.2 retry periods
+        BOOST_TEST((clock_type::now() - released < 2s));
+        co_await b.unlock(asio::use_awaitable);
+    }());
+    BOOST_TEST(watch_requests == 2); // refused once per locker, never asked again
+}
+
 BOOST_FIXTURE_TEST_CASE(try_lock_does_not_wait, fixture) {
     lease_locker a{api, {"", name}, fast("a")}, b{api, {"", name}, fast("b")};
     test::run(io, [&]() -> asio::awaitable<void> {

@@ -47,6 +47,11 @@ struct lock_config {
     bool use_observed_time = true;
     // Take a live lease that already carries our identity at start-up.
     bool adopt_own_lease = false;
+    // Watch the Lease while waiting (woken by a release at once) and while
+    // holding (a takeover seen at once). false: poll every retry_period as
+    // client-go does (one connection less per lease). A watch refused for
+    // good (403: no watch permission) turns into polling by itself.
+    bool use_watch = true;
     // Empty: "<hostname>_<random>". Two lockers must never share one.
     std::string identity;
     // For messages; empty: "namespace/name".

@@ -217,6 +217,16 @@ func (c *cluster) bootstrap() error {
 			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta("lease-locker"),
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "lease-locker"},
 			"subjects": []map[string]any{{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": leaseUser}}}},
+		// A user without the watch verb: lockers must fall back to polling.
+		{rbac + "/roles", map[string]any{
+			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("lease-no-watch"),
+			"rules": []map[string]any{
+				{"apiGroups": []string{"coordination.k8s.io"}, "resources": []string{"leases"}, "verbs": []string{"get", "create", "update"}},
+			}}},
+		{rbac + "/rolebindings", map[string]any{
+			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta("lease-no-watch"),
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "lease-no-watch"},
+			"subjects": []map[string]any{{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": noWatchUser}}}},
 	}
 	for _, s := range steps {
 		if err := c.create(s.path, s.obj); err != nil {

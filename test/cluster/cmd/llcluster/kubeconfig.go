@@ -11,6 +11,7 @@ import (
 const (
 	testNamespace = "leaselocker-test"
 	leaseUser     = "lease-user"
+	noWatchUser   = "lease-no-watch"
 )
 
 // writeKubeconfigs writes the same contexts twice: once referring to the
@@ -19,7 +20,7 @@ const (
 //
 // Contexts: admin (client certificate, system:masters), lease (the
 // least-privilege user's token), lease-tokenfile (the same user through
-// tokenFile, for rotation tests).
+// tokenFile, for rotation tests), lease-no-watch (may not watch leases).
 func writeKubeconfigs(dir, server string, p pki) {
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(p.dir, name))
@@ -49,8 +50,13 @@ contexts:
   context: {cluster: local, user: %s, namespace: %s}
 - name: lease-tokenfile
   context: {cluster: local, user: %s-tokenfile, namespace: %s}
+- name: lease-no-watch
+  context: {cluster: local, user: %s, namespace: %s}
 users:
-`, server, caField, testNamespace, leaseUser, testNamespace, leaseUser, testNamespace)
+- name: %s
+  user:
+    token: %s
+`, server, caField, testNamespace, leaseUser, testNamespace, leaseUser, testNamespace, noWatchUser, testNamespace, noWatchUser, p.noWatchToken)
 	}
 	header(&byPath, "certificate-authority: "+rel("ca.crt"))
 	fmt.Fprintf(&byPath, `- name: admin

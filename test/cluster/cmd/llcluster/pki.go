@@ -133,9 +133,10 @@ var loopbackIPs = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
 // needs it makes material for negative TLS tests: a CA that signed nothing
 // the server presents, and server certificates with a wrong name or expired.
 type pki struct {
-	dir        string
-	adminToken string
-	leaseToken string
+	dir          string
+	adminToken   string
+	leaseToken   string
+	noWatchToken string
 }
 
 func makePKI(dir string) pki {
@@ -158,10 +159,11 @@ func makePKI(dir string) pki {
 	writeFile(filepath.Join(dir, "sa.key"), keyPEM(sa))
 	writeFile(filepath.Join(dir, "sa.pub"), publicKeyPEM(sa))
 
-	p := pki{dir: dir, adminToken: randomToken(), leaseToken: randomToken()}
+	p := pki{dir: dir, adminToken: randomToken(), leaseToken: randomToken(), noWatchToken: randomToken()}
 	writeFile(filepath.Join(dir, "tokens.csv"), []byte(
 		p.adminToken+",admin-token,admin-token-uid,\"system:masters\"\n"+
-			p.leaseToken+","+leaseUser+",lease-user-uid\n"))
+			p.leaseToken+","+leaseUser+",lease-user-uid\n"+
+			p.noWatchToken+","+noWatchUser+",lease-no-watch-uid\n"))
 	writeFile(filepath.Join(dir, "lease.token"), []byte(p.leaseToken+"\n"))
 	return p
 }
