@@ -55,7 +55,7 @@ BOOST_AUTO_TEST_CASE(reads_version_with_tls_verified_against_the_cluster_ca) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(keeps_the_connection_alive_across_requests) {
+BOOST_AUTO_TEST_CASE(five_requests_in_a_row_on_one_client) {
     asio::io_context io;
     client api{io.get_executor(), cluster_config_for("lease")};
     auto statuses = test::run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
