@@ -7,7 +7,8 @@
 #   bash tools/test.sh [ctest arguments...]     e.g. -L unit, -R transport
 #
 # Then the same suite again built with AddressSanitizer and
-# UndefinedBehaviorSanitizer (leaks included), in $BUILD_DIR-asan.
+# UndefinedBehaviorSanitizer (leaks included), in $BUILD_DIR-asan, and the
+# multi-threaded tests with ThreadSanitizer, in $BUILD_DIR-tsan.
 #
 # Environment: BUILD_DIR (default build), LEASELOCKER_CACHE (default
 # ~/.cache/leaselocker), LEASELOCKER_SKIP_SANITIZERS=1 to skip the second pass.
@@ -26,9 +27,10 @@ t=$SECONDS
 cluster_bin=$(bash "$root/test/cluster/build.sh" | tail -n 1)
 cluster_time=$((SECONDS - t))
 
-# build_and_test DIR LABEL [cmake args...]: configure, build, run the suite.
+# build_and_test DIR LABEL TESTS [cmake args...]: configure, build, run the
+# tests matching the regex TESTS (all: ".").
 build_and_test() {
-  local dir=$1 label=$2; shift 2
+  local dir=$1 label=$2 tests=$3; shift 3
   stage "C++ build ($label)"
   local t=$SECONDS
   cmake -S "$root" -B "$dir" -G Ninja -DLEASELOCKER_CLUSTER_BIN="$cluster_bin" "$@" >/dev/null
@@ -37,17 +39,31 @@ build_and_test() {
   stage "tests ($label)"
   t=$SECONDS
   # Long chaos profiles and benchmarks have their own commands (see README).
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 -LE 'bench|long' "${ctest_args[@]}" || status=1
+  local out="$dir/ctest-summary.txt"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 -LE 'bench|long' -R "$tests" "${ctest_args[@]}" \
+    | tee "$out" || status=1
+  # "100% tests passed, 0 tests failed out of 23"
+  local line; line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1 || true)
+  local failed_here; failed_here=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  local total_here; total_here=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+  total_passed=$((total_passed + ${total_here:-0} - ${failed_here:-0}))
+  total_failed=$((total_failed + ${failed_here:-0}))
+  [ -n "$line" ] || status=1
   test_times+=("$label $((SECONDS - t)) s")
 }
 
-status=0
+status=0 total_passed=0 total_failed=0
 build_times=() test_times=() ctest_args=("$@")
-build_and_test "$build_dir" "plain" -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo}
+build_and_test "$build_dir" "plain" . -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo}
 if [ "${LEASELOCKER_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  build_and_test "$build_dir-asan" "ASan+UBSan" -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=address,undefined \
+  build_and_test "$build_dir-asan" "ASan+UBSan" . -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=address,undefined \
     -DLEASELOCKER_BUILD_BENCH=OFF
+  # ThreadSanitizer on the tests that run an io_context on several threads
+  # or complete futures on another thread.
+  export TSAN_OPTIONS=halt_on_error=1
+  build_and_test "$build_dir-tsan" "TSan" "multithreaded|completion_tokens|integration.locker_it" \
+    -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=thread -DLEASELOCKER_BUILD_BENCH=OFF -DLEASELOCKER_BUILD_EXAMPLES=OFF
 fi
 
 integration_count=$(ctest --test-dir "$build_dir" -N -L integration | sed -n 's/^Total Tests: //p')
@@ -66,4 +82,6 @@ fi
 
 log "timings: control plane ${cluster_time} s; C++ build: ${build_times[*]}; tests: ${test_times[*]}; total $((SECONDS - started)) s"
 if [ "$status" -eq 0 ]; then log "all tests passed"; else log "tests FAILED"; fi
+# Summed over the plain and sanitizer passes:
+echo "tests: $total_passed passed, $total_failed failed"
 exit "$status"
