@@ -5,44 +5,85 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <exception>
+#include <memory>
 #include <utility>
 
 namespace leaselocker::detail {
 
-// Runs a coroutine yielding (error_code, T) on `strand` for a handler of
-// void(error_code, T): the handler's cancellation slot reaches the
-// coroutine, and the result is delivered through the handler's executor
-// (co_spawn posts, so never inside the initiating call).
-template <class T, class Handler>
-void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, boost::asio::awaitable<std::pair<boost::system::error_code, T>> task, Handler handler) {
+// Cancellation plumbing shared by both spawn_for forms. Asio 1.81's
+// co_spawn forwards cancellation to a handler with an associated executor by
+// posting a raw pointer to its own signal, which dangles once the coroutine
+// has finished (a use-after-free ThreadSanitizer found). So co_spawn gets a
+// plain handler and a signal of ours, kept alive by a shared_ptr; the
+// caller's cancellation reaches it on the strand, never after completion;
+// the result is dispatched to the handler's executor by us.
+struct spawn_cancellation {
+    boost::asio::cancellation_signal signal;
+    bool done = false;
+};
+
+template <class Handler>
+std::shared_ptr<spawn_cancellation> connect_cancellation(const boost::asio::strand<boost::asio::any_io_executor>& strand,
+                                                         Handler& handler) {
+    auto state = std::make_shared<spawn_cancellation>();
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    auto handler_ex = boost::asio::get_associated_executor(handler, strand);
-    boost::asio::co_spawn(strand, std::move(task),
-                   boost::asio::bind_cancellation_slot(
-                       slot, boost::asio::bind_executor(handler_ex, [h = std::move(handler)](std::exception_ptr e, std::pair<boost::system::error_code, T> r) mutable {
-                           if (e) std::rethrow_exception(e);
-                           std::move(h)(r.first, std::move(r.second));
-                       })));
+    if (slot.is_connected())
+        slot.assign([state, strand](boost::asio::cancellation_type type) {
+            boost::asio::dispatch(strand, [state, type] {
+                if (!state->done) state->signal.emit(type);
+            });
+        });
+    return state;
 }
 
+template <class Handler, class... Args>
+void complete_on_handler_executor(const boost::asio::strand<boost::asio::any_io_executor>& strand, Handler handler,
+                                  spawn_cancellation& state, Args... args) {
+    state.done = true;
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.clear();
+    auto ex = boost::asio::get_associated_executor(handler, strand);
+    boost::asio::dispatch(ex, [h = std::move(handler), args...]() mutable { std::move(h)(std::move(args)...); });
+}
+
+// Runs a coroutine yielding (error_code, T) on `strand` for a handler of
+// void(error_code, T): the handler's cancellation reaches the coroutine, and
+// the result is delivered through the handler's executor (co_spawn posts the
+// start, so never inside the initiating call).
+template <class T, class Handler>
+void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand,
+               boost::asio::awaitable<std::pair<boost::system::error_code, T>> task, Handler handler) {
+    auto state = connect_cancellation(strand, handler);
+    auto& signal = state->signal;
+    boost::asio::co_spawn(strand, std::move(task),
+                          boost::asio::bind_cancellation_slot(
+                              signal.slot(), [h = std::move(handler), state, strand](std::exception_ptr e,
+                                                                                      std::pair<boost::system::error_code, T> r) mutable {
+                                  if (e) std::rethrow_exception(e);
+                                  complete_on_handler_executor(strand, std::move(h), *state, r.first, std::move(r.second));
+                              }));
+}
 
 // The same for a coroutine yielding only an error_code, for a handler of
 // void(error_code).
 template <class Handler>
-void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, boost::asio::awaitable<boost::system::error_code> task, Handler handler) {
-    auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    auto handler_ex = boost::asio::get_associated_executor(handler, strand);
+void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, boost::asio::awaitable<boost::system::error_code> task,
+               Handler handler) {
+    auto state = connect_cancellation(strand, handler);
+    auto& signal = state->signal;
     boost::asio::co_spawn(strand, std::move(task),
                           boost::asio::bind_cancellation_slot(
-                              slot, boost::asio::bind_executor(handler_ex, [h = std::move(handler)](std::exception_ptr e, boost::system::error_code ec) mutable {
+                              signal.slot(), [h = std::move(handler), state, strand](std::exception_ptr e, boost::system::error_code ec) mutable {
                                   if (e) std::rethrow_exception(e);
-                                  std::move(h)(ec);
-                              })));
+                                  complete_on_handler_executor(strand, std::move(h), *state, ec);
+                              }));
 }
 
 } // namespace leaselocker::detail
