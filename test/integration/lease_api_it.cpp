@@ -1,6 +1,7 @@
 // The Lease API against the real kube-apiserver, as the least-privilege
 // identity: CRUD, conflicts, validation, watch, token-file rotation.
 #include "support/cluster_env.hpp"
+#include "support/lease_fixture.hpp"
 #include "support/printing.hpp"
 #include "support/run.hpp"
 #include "support/temp_dir.hpp"
@@ -19,6 +20,7 @@ namespace asio = boost::asio;
 using namespace leaselocker;
 using namespace std::chrono_literals;
 using test::cluster_config_for;
+using fixture = test::lease_fixture;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -31,13 +33,6 @@ lease new_lease(const std::string& name, const std::string& holder) {
     l.spec.lease_transitions = 0;
     return l;
 }
-
-struct fixture {
-    asio::io_context io;
-    client api{io.get_executor(), cluster_config_for("lease")};
-    lease_client leases{api};
-    std::string name = test::unique_name("api");
-};
 
 } // namespace
 

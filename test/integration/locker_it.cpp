@@ -1,5 +1,6 @@
 // lease_locker against the real control plane, with short leases.
 #include "support/cluster_env.hpp"
+#include "support/lease_fixture.hpp"
 #include "support/printing.hpp"
 #include "support/run.hpp"
 
@@ -28,6 +29,7 @@ namespace asio = boost::asio;
 using namespace leaselocker;
 using namespace std::chrono_literals;
 using test::cluster_config_for;
+using fixture = test::lease_fixture;
 using clock_type = std::chrono::steady_clock;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
@@ -42,13 +44,6 @@ asio::awaitable<void> sleep_for(clock_type::duration d) {
     asio::steady_timer t(co_await asio::this_coro::executor, d);
     co_await t.async_wait(asio::use_awaitable);
 }
-
-struct fixture {
-    asio::io_context io;
-    client api{io.get_executor(), cluster_config_for("lease")};
-    lease_client leases{api};
-    std::string name = test::unique_name("locker");
-};
 
 } // namespace
 
