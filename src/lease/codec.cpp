@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
+
 namespace leaselocker {
 
 namespace json = boost::json;
@@ -167,4 +169,16 @@ std::optional<lease> decode_lease_object(const json::object& o, std::string raw,
 }
 
 } // namespace detail
+std::optional<std::uint64_t> resource_version_number(std::string_view rv) {
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+    if (rv.empty() || ec != std::errc{} || end != rv.data() + rv.size()) return std::nullopt;
+    return n;
+}
+
+bool newer_resource_version(std::string_view a, std::string_view b) {
+    auto x = resource_version_number(a), y = resource_version_number(b);
+    return !x || !y || *x > *y;
+}
+
 } // namespace leaselocker

@@ -23,7 +23,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 class lease_watch_impl : public std::enable_shared_from_this<lease_watch_impl> {
 public:
     lease_watch_impl(lease_client& leases, std::string name, std::string rv, lease_watch_options opts)
-        : leases_(leases), name_(std::move(name)), rv_(std::move(rv)), opts_(opts),
+        : rv_(std::move(rv)), leases_(leases), name_(std::move(name)), opts_(opts),
           strand_(asio::make_strand(leases.get_executor())) {}
 
     void start_next(asio::any_completion_handler<void(error_code, watch_event)> h) {
@@ -85,11 +85,11 @@ private:
         }
     }
 
-    // GET ...?watch=true&fieldSelector=metadata.name=<name>&resourceVersion=<rv>
+    // GET ...?watch=true[&fieldSelector=metadata.name=<name>]&resourceVersion=<rv>
     asio::awaitable<void> open(error_code& ec, bool& gone) {
         std::string target = "/apis/coordination.k8s.io/v1/namespaces/" + leases_.namespace_name() +
-                             "/leases?watch=true&allowWatchBookmarks=true&fieldSelector=metadata.name%3D" + name_ +
-                             "&timeoutSeconds=" + std::to_string(opts_.server_timeout.count());
+                             "/leases?watch=true&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(opts_.server_timeout.count());
+        if (!name_.empty()) target += "&fieldSelector=metadata.name%3D" + name_;
         if (!rv_.empty()) target += "&resourceVersion=" + rv_;
         http_request req{.method = http_method::get, .target = std::move(target), .timeout = opts_.open_timeout};
         auto [oec, stream] = co_await leases_.get_client().open_stream(std::move(req), use_tuple);
@@ -110,7 +110,12 @@ private:
     }
 
     // After 410 Gone: read the object again and continue from its version.
+    // A watch on the whole namespace reports error::gone instead.
     asio::awaitable<result> relist() {
+        if (name_.empty()) {
+            rv_.clear();
+            co_return result{make_error_code(error::gone), {}};
+        }
         auto [ec, l] = co_await leases_.get(name_, use_tuple);
         if (ec == error::not_found) {
             rv_.clear(); // watch from now: a later create arrives as `added`

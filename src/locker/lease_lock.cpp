@@ -1,6 +1,7 @@
 #include <leaselocker/locker/resource_lock.hpp>
 
 #include <leaselocker/detail/continuation.hpp>
+#include <leaselocker/lease/lease_watch_hub.hpp>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/error.hpp>
@@ -38,9 +39,11 @@ lock_record to_lock_record(const lease_spec& s) {
 struct lease_lock::state {
     mutable std::mutex mutex;
     std::optional<lease> cached;
-    // Opened on the first next_change from the version cached then, and
-    // dropped after an error so the next call opens it from the newest.
-    std::unique_ptr<lease_watch> watch;
+    // The process's shared watch of the namespace, and our place in it:
+    // subscribed on next_change from the version cached then, dropped after
+    // an error or a cancellation so the next call starts from the newest.
+    std::shared_ptr<lease_watch_hub> hub;
+    std::optional<lease_watch_hub::subscription> subscription;
 
     void store(const lease& l) {
         std::lock_guard lock(mutex);
@@ -106,13 +109,14 @@ void resource_lock::do_next_change(asio::any_completion_handler<void(error_code,
 }
 
 void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, std::optional<lock_record>)> h) {
-    if (!state_->watch) {
+    if (!state_->subscription) {
+        if (!state_->hub) state_->hub = lease_watch_hub::shared(leases_);
         auto current = cached();
-        state_->watch = std::make_unique<lease_watch>(leases_, name_, current ? current->metadata.resource_version : std::string());
+        state_->subscription = state_->hub->subscribe(name_, current ? current->metadata.resource_version : std::string());
     }
-    state_->watch->next(detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, watch_event ev) {
+    state_->subscription->next(detail::continuation(std::move(h), get_executor(), [this, s = state_](auto& h, error_code ec, watch_event ev) {
         if (ec) {
-            s->watch.reset();
+            s->subscription.reset();
             return std::move(h)(ec, std::nullopt);
         }
         if (ev.type == watch_event_type::deleted) {
@@ -120,7 +124,13 @@ void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, st
             s->cached.reset();
             return std::move(h)(ec, std::nullopt);
         }
-        s->store(ev.object);
+        {
+            // Our own write may have overtaken the event: never go back.
+            std::lock_guard lock(s->mutex);
+            if (s->cached && !newer_resource_version(ev.object.metadata.resource_version, s->cached->metadata.resource_version))
+                return do_next_change(std::move(h));
+            s->cached = ev.object;
+        }
         std::move(h)(ec, to_lock_record(ev.object.spec));
     }));
 }

@@ -234,7 +234,7 @@ private:
             if (a.result == attempt_result::wait && watch_up_) {
                 asio::steady_timer timer(strand_, a.wake_at);
                 acquire_timer_ = &timer; // a watch event or shutdown() cancels it
-                auto [tec] = co_await timer.async_wait(use_tuple);
+                co_await timer.async_wait(use_tuple); // woken early by a change: fine
                 acquire_timer_ = nullptr;
                 auto wcs = co_await asio::this_coro::cancellation_state;
                 if (cancelled(wcs) || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
@@ -255,7 +255,7 @@ private:
             if (a.result == attempt_result::wait) until = std::min(until, a.wake_at);
             asio::steady_timer timer(strand_, until);
             acquire_timer_ = &timer; // shutdown() cancels it
-            auto [tec] = co_await timer.async_wait(use_tuple);
+            co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
             acquire_timer_ = nullptr;
             auto pcs = co_await asio::this_coro::cancellation_state;
             if (cancelled(pcs) || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};

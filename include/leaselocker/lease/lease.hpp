@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace leaselocker {
 
@@ -40,6 +41,13 @@ struct lease {
     // it, so fields this model does not know survive a read-modify-write.
     std::string raw;
 };
+
+// The API server issues resourceVersions as increasing decimal integers
+// (etcd revisions): their number, or nullopt for anything else.
+std::optional<std::uint64_t> resource_version_number(std::string_view rv);
+// Whether `a` is newer than `b`; if either is not a number (`b` empty),
+// `a` counts as newer (the safe side for a cache: take it).
+bool newer_resource_version(std::string_view a, std::string_view b);
 
 // JSON codec. decode_lease returns nullopt (and says why in `why`) for a
 // body that is not a Lease object.

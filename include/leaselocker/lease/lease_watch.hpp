@@ -31,13 +31,15 @@ struct lease_watch_options {
     std::chrono::milliseconds open_timeout{std::chrono::seconds(10)};
 };
 
-// Watches metadata.name=<name> in the lease_client's namespace, with
-// bookmarks. When the server ends the watch, it is re-opened from the last
+// Watches metadata.name=<name> in the lease_client's namespace (every Lease
+// there if `name` is empty), with bookmarks. When the server ends the watch, it is re-opened from the last
 // resourceVersion seen (events and bookmarks). When that version is too old
 // (410 Gone) the object is read again with a GET and delivered as
 // `modified` (or `deleted` if it no longer exists), and watching resumes
 // from there. The first event of a watch started without a resourceVersion
-// is the object's current state (`added`), if it exists.
+// is the object's current state (`added`), if it exists. A watch on the
+// whole namespace completes with error::gone instead of re-listing (and
+// starts from the newest version on the next call).
 //
 // One next() at a time. Cancellation of next(): any type; the watch
 // connection is closed and the next call opens a new one.

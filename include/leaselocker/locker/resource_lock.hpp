@@ -83,6 +83,8 @@ struct lease_lock_options {
 // A lock stored in a coordination.k8s.io/v1 Lease. Keeps the last version
 // it read or wrote, so update() is one PUT guarded by its resourceVersion,
 // and unknown fields, labels, strategy and preferredHolder survive.
+// next_change() follows the Lease on the process's shared watch of the
+// namespace (lease_watch_hub).
 class lease_lock final : public resource_lock {
 public:
     // Keeps a copy of `leases` (a client reference and a namespace).

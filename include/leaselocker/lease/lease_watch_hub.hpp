@@ -1,0 +1,84 @@
+// One watch shared by everyone in the process who follows Leases of one
+// namespace through one client: a thousand lockers hold one connection,
+// not a thousand.
+#pragma once
+
+#include <leaselocker/lease/lease_watch.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace leaselocker {
+
+namespace detail {
+class watch_hub_impl;
+}
+
+// While one Lease name is followed, the hub watches that name alone (a
+// field selector, so a busy namespace costs nothing); from two names on, it
+// watches the namespace and hands each event to the subscribers of its
+// name (and keeps doing so until nobody follows anything: a second locker
+// that comes and goes must not reopen the watch each time). Switching
+// continues from the last resourceVersion seen.
+//
+// A subscriber names the version it already knows and is handed every newer
+// version of its Lease, never an older one (resourceVersions compared as
+// the integers the API server issues). Where the shared watch cannot vouch
+// for the time between that version and now (it started later, or it saw
+// a change of that name before the subscriber came), the hub reads the
+// Lease once instead. Versions not yet taken are coalesced: next() yields
+// the newest.
+class lease_watch_hub {
+public:
+    // The hub of `leases`' client and namespace: one per pair, shared while
+    // anyone holds it.
+    static std::shared_ptr<lease_watch_hub> shared(const lease_client& leases, lease_watch_options opts = {});
+
+    explicit lease_watch_hub(const lease_client& leases, lease_watch_options opts = {});
+    ~lease_watch_hub();
+    lease_watch_hub(const lease_watch_hub&) = delete;
+    lease_watch_hub& operator=(const lease_watch_hub&) = delete;
+
+    class subscription {
+    public:
+        subscription() = default;
+        subscription(subscription&&) noexcept = default;
+        subscription& operator=(subscription&&) noexcept;
+        ~subscription(); // unsubscribes
+
+        // The next version of the Lease newer than the last one known (a
+        // `deleted` event if it went away). Errors: those of the shared
+        // watch, delivered to every subscriber, after which this
+        // subscription only reports that error (subscribe again). One next()
+        // at a time. Cancellation: any type; completes with
+        // operation_aborted and the subscription stays.
+        template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
+        auto next(CompletionToken&& token = {}) {
+            return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
+                [](auto handler, detail::watch_hub_impl* hub, std::uint64_t id) { start_next(hub, id, std::move(handler)); }, token,
+                hub_.get(), id_);
+        }
+
+    private:
+        friend class lease_watch_hub;
+        subscription(std::shared_ptr<detail::watch_hub_impl> hub, std::uint64_t id) : hub_(std::move(hub)), id_(id) {}
+        static void start_next(detail::watch_hub_impl* hub, std::uint64_t id,
+                               boost::asio::any_completion_handler<void(error_code, watch_event)> h);
+        void reset();
+        std::shared_ptr<detail::watch_hub_impl> hub_;
+        std::uint64_t id_ = 0;
+    };
+
+    // Follows `name` from `resource_version` (empty: knows no version).
+    subscription subscribe(std::string name, std::string resource_version);
+
+    // Watch requests the hub has started (a switch of selector starts one);
+    // for tests and metrics.
+    std::size_t watches_started() const;
+
+private:
+    std::shared_ptr<detail::watch_hub_impl> impl_;
+};
+
+} // namespace leaselocker

@@ -1,0 +1,302 @@
+#include <leaselocker/lease/lease_watch_hub.hpp>
+
+#include "../detail/spawn.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+namespace leaselocker {
+namespace detail {
+
+namespace asio = boost::asio;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+
+class watch_hub_impl : public std::enable_shared_from_this<watch_hub_impl> {
+public:
+    watch_hub_impl(const lease_client& leases, lease_watch_options opts)
+        : leases_(leases), opts_(opts), strand_(asio::make_strand(leases.get_executor())) {}
+
+    std::uint64_t add(std::string name, std::string rv) {
+        const auto id = next_id_.fetch_add(1) + 1;
+        asio::dispatch(strand_, [self = shared_from_this(), id, name = std::move(name), rv = std::move(rv)]() mutable {
+            self->on_add(id, std::move(name), std::move(rv));
+        });
+        return id;
+    }
+
+    void remove(std::uint64_t id) {
+        asio::dispatch(strand_, [self = shared_from_this(), id] {
+            self->subs_.erase(id);
+            self->reconcile();
+        });
+    }
+
+    void start_next(std::uint64_t id, asio::any_completion_handler<void(error_code, watch_event)> h) {
+        spawn_for(strand_, next_op(shared_from_this(), id), std::move(h));
+    }
+
+    std::size_t watches_started() const { return watches_started_.load(); }
+
+    // Stops the stream when the last handle goes: the pump holds only the
+    // watch, never the hub.
+    void shutdown() {
+        asio::dispatch(strand_, [self = shared_from_this()] {
+            self->subs_.clear();
+            self->reconcile();
+        });
+    }
+
+private:
+    struct subscriber {
+        std::string name;
+        std::optional<std::uint64_t> known; // newest version handed over (or the caller's)
+        std::optional<watch_event> pending;
+        error_code failed;
+        std::unique_ptr<asio::steady_timer> waiting; // set while next() waits
+    };
+    using result = std::pair<error_code, watch_event>;
+
+    // --- subscribers (on the strand) ---------------------------------------
+
+    void on_add(std::uint64_t id, std::string name, std::string rv) {
+        auto& s = subs_[id];
+        s.name = std::move(name);
+        s.known = resource_version_number(rv);
+        const bool started_here = reconcile(rv);
+        if (started_here || covers(s)) return;
+        asio::co_spawn(strand_, catch_up(shared_from_this(), id), asio::detached);
+    }
+
+    // Whether the stream delivers every change of s.name after s.known.
+    bool covers(const subscriber& s) const {
+        if (!watch_ || !start_ || !s.known || *s.known < *start_) return false;
+        auto seen = seen_.find(s.name);
+        return seen == seen_.end() || seen->second <= *s.known;
+    }
+
+    // Reads the Lease once: what the stream could not vouch for.
+    static asio::awaitable<void> catch_up(std::shared_ptr<watch_hub_impl> self, std::uint64_t id) {
+        auto found = self->subs_.find(id);
+        if (found == self->subs_.end()) co_return;
+        auto name = found->second.name;
+        const request_options opts{.timeout = self->opts_.open_timeout};
+        auto [ec, l] = co_await self->leases_.get(name, opts, use_tuple);
+        auto it = self->subs_.find(id);
+        if (it == self->subs_.end()) co_return;
+        if (ec == error::not_found) {
+            if (!it->second.known) co_return; // it never existed for the subscriber
+            watch_event ev{watch_event_type::deleted, {}};
+            ev.object.metadata.name = name;
+            it->second.known.reset();
+            self->hand_over(it->second, std::move(ev));
+        } else if (ec) {
+            self->fail(it->second, ec);
+        } else {
+            self->offer(it->second, watch_event{watch_event_type::modified, std::move(l)});
+        }
+    }
+
+    // Hands `ev` to the subscriber if it is newer than what it knows.
+    void offer(subscriber& s, watch_event ev) {
+        auto v = resource_version_number(ev.object.metadata.resource_version);
+        if (s.known && v && *v <= *s.known) return;
+        s.known = v;
+        hand_over(s, std::move(ev));
+    }
+
+    void hand_over(subscriber& s, watch_event ev) {
+        s.pending = std::move(ev);
+        if (s.waiting) s.waiting->cancel();
+    }
+
+    void fail(subscriber& s, error_code ec) {
+        s.failed = ec;
+        s.pending.reset();
+        if (s.waiting) s.waiting->cancel();
+    }
+
+    static asio::awaitable<result> next_op(std::shared_ptr<watch_hub_impl> self, std::uint64_t id) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        for (;;) {
+            auto it = self->subs_.find(id);
+            if (it == self->subs_.end()) co_return result{make_error_code(asio::error::operation_aborted), {}};
+            auto& s = it->second;
+            if (s.failed) co_return result{s.failed, {}};
+            if (s.pending) {
+                auto ev = std::move(*s.pending);
+                s.pending.reset();
+                co_return result{error_code{}, std::move(ev)};
+            }
+            s.waiting = std::make_unique<asio::steady_timer>(self->strand_, asio::steady_timer::time_point::max());
+            auto& timer = *s.waiting;
+            co_await timer.async_wait(use_tuple);
+            auto cs = co_await asio::this_coro::cancellation_state;
+            it = self->subs_.find(id);
+            if (it != self->subs_.end() && it->second.waiting.get() == &timer) it->second.waiting.reset();
+            if (cs.cancelled() != asio::cancellation_type::none) co_return result{make_error_code(asio::error::operation_aborted), {}};
+        }
+    }
+
+    // --- the stream (on the strand) -----------------------------------------
+
+    // Brings the stream in line with the names followed: none → closed; one
+    // → that name; more → the namespace. Returns whether it was just opened
+    // from `rv`, which then covers the subscriber that brought it.
+    bool reconcile(const std::string& rv = {}) {
+        std::set<std::string> names;
+        for (auto& [id, s] : subs_)
+            if (!s.failed) names.insert(s.name);
+        if (names.empty()) {
+            stop_stream();
+            return false;
+        }
+        const std::string selector = names.size() == 1 ? *names.begin() : std::string();
+        // Widened at once; never narrowed while it runs, so a second locker
+        // that comes and goes does not reopen the watch each time.
+        if (watch_ && (selector == selector_ || selector_.empty())) return false;
+        const bool fresh = !watch_;
+        start_stream(selector, fresh ? rv : watch_->resource_version());
+        return fresh;
+    }
+
+    void start_stream(const std::string& selector, const std::string& from) {
+        stop_stream();
+        selector_ = selector;
+        watch_ = std::make_shared<lease_watch>(leases_, selector, from, opts_);
+        start_ = resource_version_number(from);
+        stop_ = std::make_shared<asio::cancellation_signal>();
+        ++watches_started_;
+        asio::co_spawn(strand_, pump(shared_from_this(), watch_, stop_), asio::bind_cancellation_slot(stop_->slot(), asio::detached));
+    }
+
+    void stop_stream() {
+        if (stop_) stop_->emit(asio::cancellation_type::terminal);
+        stop_.reset();
+        watch_.reset();
+        start_.reset();
+        seen_.clear();
+    }
+
+    // `stop` lives as long as the coroutine its slot is bound to.
+    static asio::awaitable<void> pump(std::shared_ptr<watch_hub_impl> self, std::shared_ptr<lease_watch> watch,
+                                      std::shared_ptr<asio::cancellation_signal> stop) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        for (;;) {
+            auto [ec, ev] = co_await watch->next(use_tuple);
+            if (self->watch_ != watch) co_return; // replaced or stopped meanwhile
+            if (ec) {
+                for (auto& [id, s] : self->subs_) self->fail(s, ec);
+                self->stop_stream();
+                co_return;
+            }
+            self->deliver(std::move(ev));
+        }
+    }
+
+    void deliver(watch_event ev) {
+        const auto& name = ev.object.metadata.name;
+        if (auto v = resource_version_number(ev.object.metadata.resource_version)) {
+            auto& seen = seen_[name];
+            seen = std::max(seen, *v);
+        }
+        for (auto& [id, s] : subs_)
+            if (s.name == name && !s.failed) offer(s, ev);
+    }
+
+    lease_client leases_;
+    lease_watch_options opts_;
+    asio::strand<asio::any_io_executor> strand_;
+    std::atomic<std::uint64_t> next_id_{0};
+    std::atomic<std::size_t> watches_started_{0};
+    std::map<std::uint64_t, subscriber> subs_;
+    std::shared_ptr<lease_watch> watch_;
+    std::string selector_;                    // the watched name; empty: the namespace
+    std::optional<std::uint64_t> start_;      // the stream delivers every change after this version
+    std::unordered_map<std::string, std::uint64_t> seen_; // newest version per name seen since start_
+    std::shared_ptr<asio::cancellation_signal> stop_;
+};
+
+} // namespace detail
+
+namespace {
+
+struct hub_registry {
+    std::mutex mutex;
+    std::map<std::pair<const client*, std::string>, std::weak_ptr<lease_watch_hub>> hubs;
+};
+
+hub_registry& registry() {
+    static hub_registry r;
+    return r;
+}
+
+} // namespace
+
+std::shared_ptr<lease_watch_hub> lease_watch_hub::shared(const lease_client& leases, lease_watch_options opts) {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    std::erase_if(r.hubs, [](auto& entry) { return entry.second.expired(); });
+    auto& slot = r.hubs[{&leases.get_client(), leases.namespace_name()}];
+    auto hub = slot.lock();
+    if (!hub) {
+        hub = std::make_shared<lease_watch_hub>(leases, opts);
+        slot = hub;
+    }
+    return hub;
+}
+
+lease_watch_hub::lease_watch_hub(const lease_client& leases, lease_watch_options opts)
+    : impl_(std::make_shared<detail::watch_hub_impl>(leases, opts)) {}
+
+lease_watch_hub::~lease_watch_hub() {
+    impl_->shutdown();
+}
+
+lease_watch_hub::subscription lease_watch_hub::subscribe(std::string name, std::string resource_version) {
+    return subscription(impl_, impl_->add(std::move(name), std::move(resource_version)));
+}
+
+std::size_t lease_watch_hub::watches_started() const {
+    return impl_->watches_started();
+}
+
+lease_watch_hub::subscription& lease_watch_hub::subscription::operator=(subscription&& other) noexcept {
+    if (this != &other) {
+        reset();
+        hub_ = std::move(other.hub_);
+        id_ = other.id_;
+    }
+    return *this;
+}
+
+lease_watch_hub::subscription::~subscription() {
+    reset();
+}
+
+void lease_watch_hub::subscription::reset() {
+    if (hub_) hub_->remove(id_);
+    hub_.reset();
+}
+
+void lease_watch_hub::subscription::start_next(detail::watch_hub_impl* hub, std::uint64_t id,
+                                               boost::asio::any_completion_handler<void(error_code, watch_event)> h) {
+    if (!hub) throw std::logic_error("lease_watch_hub::subscription::next on an empty subscription");
+    hub->start_next(id, std::move(h));
+}
+
+} // namespace leaselocker

@@ -1,0 +1,186 @@
+// The shared watch against the real kube-apiserver: one watch request for
+// many lockers, every newer version handed over, never an older one.
+#include "support/cluster_env.hpp"
+#include "support/lease_fixture.hpp"
+#include "support/printing.hpp"
+#include "support/run.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+#include <leaselocker/lease/lease_watch_hub.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using test::cluster_config_for;
+using clock_type = std::chrono::steady_clock;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+asio::awaitable<void> sleep_for(clock_type::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+// A client whose watch requests are counted (from its debug log).
+struct counting_client {
+    asio::io_context& io;
+    std::atomic<int> watches{0};
+    client api{io.get_executor(), cluster_config_for("lease"),
+               client_options{.log = {.level = log_level::debug, .sink = [this](log_level, std::string_view line) {
+                                  if (line.find("watch=true") != std::string_view::npos && line.find(" -> ") != std::string_view::npos)
+                                      ++watches;
+                              }}}};
+};
+
+lease new_lease(const std::string& name, const std::string& holder) {
+    lease l;
+    l.metadata.name = name;
+    l.spec.holder_identity = holder;
+    l.spec.lease_duration_seconds = 10;
+    return l;
+}
+
+// The next event of `sub`, or operation_aborted after `limit`.
+asio::awaitable<std::pair<error_code, watch_event>> next_within(lease_watch_hub::subscription& sub, clock_type::duration limit) {
+    using namespace asio::experimental::awaitable_operators;
+    auto result = co_await (sub.next(tuple_awaitable) || sleep_for(limit));
+    if (result.index() == 1) co_return std::pair{make_error_code(asio::error::operation_aborted), watch_event{}};
+    auto [ec, ev] = std::get<0>(std::move(result));
+    co_return std::pair{ec, std::move(ev)};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(lease_watch_hub_it)
+
+BOOST_AUTO_TEST_CASE(six_lockers_on_three_leases_share_one_watch) {
+    asio::io_context io;
+    counting_client counting{io};
+    const auto base = test::unique_name("hub");
+    const lock_config cfg{.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms};
+    std::vector<std::unique_ptr<lease_locker>> holders, waiters;
+    for (int i = 0; i < 3; ++i) {
+        const lease_name name{"", base + "-" + std::to_string(i)};
+        auto h = cfg, w = cfg;
+        h.identity = "holder-" + std::to_string(i);
+        w.identity = "waiter-" + std::to_string(i);
+        holders.push_back(std::make_unique<lease_locker>(counting.api, name, h));
+        waiters.push_back(std::make_unique<lease_locker>(counting.api, name, w));
+    }
+    test::run(io, [&]() -> asio::awaitable<void> {
+        for (auto& h : holders) co_await h->lock(asio::use_awaitable);
+        int acquired = 0;
+        for (auto& w : waiters) w->lock([&](error_code ec) { acquired += !ec; });
+        co_await sleep_for(1500ms); // all waiting on the watch; renewals go on
+        // Releases reach each waiter through the one shared watch: no
+        // waiter polls (retry_period 0.5 s), so each takes over at once.
+        const auto released = clock_type::now();
+        for (auto& h : holders) co_await h->unlock(asio::use_awaitable);
+        while (acquired < 3 && clock_type::now() - released < 5s) co_await sleep_for(5ms);
+        const auto handoff = clock_type::now() - released;
+        BOOST_TEST(acquired == 3);
+        const double handoff_ms = std::chrono::duration<double, std::milli>(handoff).count();
+        BOOST_TEST_MESSAGE("3 handoffs in " << handoff_ms << " ms");
+        BOOST_TEST((handoff < 400ms)); // polling would take a jittered retry period or more
+        for (auto& w : waiters) co_await w->unlock(asio::use_awaitable);
+    }());
+    // One watch on the first lease, then one on the namespace once a second
+    // lease is followed: never one per locker.
+    BOOST_TEST(counting.watches <= 2, counting.watches << " watch requests");
+}
+
+BOOST_FIXTURE_TEST_CASE(hands_over_newer_versions_only_and_catches_up_on_what_it_did_not_see, test::lease_fixture) {
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    lease_client admin_leases{admin, leases.namespace_name()};
+    lease_watch_hub hub{leases};
+    const auto x = name + "-x", y = name + "-y";
+    test::run(io, [&]() -> asio::awaitable<void> {
+        // Named, not temporaries: GCC 12 destroys a temporary made inside a
+        // co_await operand twice.
+        const auto x0 = new_lease(x, "a"), y0 = new_lease(y, "a");
+        auto [xec, x1] = co_await leases.create(x0, tuple_awaitable);
+        auto [yec, y1] = co_await leases.create(y0, tuple_awaitable);
+        BOOST_TEST_REQUIRE((!xec && !yec));
+
+        // The first subscriber opens the stream on its name from its version.
+        auto sx = hub.subscribe(x, x1.metadata.resource_version);
+        auto x2 = x1;
+        x2.spec.holder_identity = "b";
+        auto [x2ec, x2stored] = co_await admin_leases.replace(x2, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!x2ec);
+        auto [e1, ev1] = co_await next_within(sx, 5s);
+        BOOST_TEST_REQUIRE(!e1, e1.message());
+        BOOST_TEST(ev1.object.metadata.resource_version == x2stored.metadata.resource_version);
+        BOOST_TEST(*ev1.object.spec.holder_identity == "b");
+
+        // y changed before anyone followed it, and its follower names the
+        // version before that change: the stream cannot vouch for the gap,
+        // so the hub reads y and hands over the newer version.
+        auto y2 = y1;
+        y2.spec.holder_identity = "c";
+        auto [y2ec, y2stored] = co_await admin_leases.replace(y2, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!y2ec);
+        auto sy = hub.subscribe(y, y1.metadata.resource_version);
+        auto [e2, ev2] = co_await next_within(sy, 5s);
+        BOOST_TEST_REQUIRE(!e2, e2.message());
+        BOOST_TEST(ev2.object.metadata.resource_version == y2stored.metadata.resource_version);
+        BOOST_TEST(*ev2.object.spec.holder_identity == "c");
+
+        // Both names on one stream now (the namespace): a change of each
+        // reaches its own follower, and only its own.
+        auto x3 = x2stored;
+        x3.spec.holder_identity = "d";
+        auto [x3ec, x3stored] = co_await admin_leases.replace(x3, tuple_awaitable);
+        auto y3 = y2stored;
+        y3.spec.holder_identity = "e";
+        auto [y3ec, y3stored] = co_await admin_leases.replace(y3, tuple_awaitable);
+        BOOST_TEST_REQUIRE((!x3ec && !y3ec));
+        auto [e3, ev3] = co_await next_within(sx, 5s);
+        auto [e4, ev4] = co_await next_within(sy, 5s);
+        BOOST_TEST_REQUIRE((!e3 && !e4));
+        BOOST_TEST(*ev3.object.spec.holder_identity == "d");
+        BOOST_TEST(*ev4.object.spec.holder_identity == "e");
+
+        // A follower that already knows the newest version is handed
+        // nothing older, and nothing at all until the next change.
+        auto sx_late = hub.subscribe(x, x3stored.metadata.resource_version);
+        auto [e5, ev5] = co_await next_within(sx_late, 1500ms);
+        BOOST_TEST(e5 == asio::error::operation_aborted, "got version " << ev5.object.metadata.resource_version);
+        const delete_preconditions any_version;
+        auto [dec] = co_await admin_leases.remove(x, any_version, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!dec);
+        auto [e6, ev6] = co_await next_within(sx_late, 5s);
+        BOOST_TEST_REQUIRE(!e6, e6.message());
+        BOOST_TEST((ev6.type == watch_event_type::deleted));
+    }());
+    BOOST_TEST(hub.watches_started() == 2); // x alone, then the namespace
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_watch_fails_every_subscriber_once) {
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease-no-watch")};
+    lease_client leases{api};
+    lease_watch_hub hub{leases};
+    const auto name = test::unique_name("hub-403");
+    test::run(io, [&]() -> asio::awaitable<void> {
+        auto a = hub.subscribe(name + "-a", "");
+        auto b = hub.subscribe(name + "-b", "");
+        auto [ea, eva] = co_await next_within(a, 5s);
+        auto [eb, evb] = co_await next_within(b, 5s);
+        BOOST_TEST(ea == error::forbidden, ea.message());
+        BOOST_TEST(eb == error::forbidden, eb.message());
+        auto [again, ev] = co_await next_within(a, 1s); // stays failed: subscribe again
+        BOOST_TEST(again == error::forbidden, again.message());
+    }());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
