@@ -7,9 +7,9 @@
 //   leaselocker_bench failover KUBECONFIG LEASE N  N times: a holder process is SIGKILLed, a waiter takes over;
 //                                                  samples are (takeover - kill) - lease duration
 //   leaselocker_bench renew   KUBECONFIG LEASE S   hold for S seconds; samples are the renewals' PUT latencies
-//   leaselocker_bench scale   KUBECONFIG PREFIX N S [nowatch]  N leases held and renewed by this process on
-//                                                  one thread for S seconds (lease 60 s, renew 40 s, retry 10 s);
-//                                                  nowatch: lock_config::use_watch = false
+//   leaselocker_bench scale   KUBECONFIG PREFIX N S [watch|nowatch] [R]  N leases held and renewed by this
+//                                                  process on one thread for S seconds, renewing every R s (10;
+//                                                  lease 6 R, renew deadline 4 R); nowatch: use_watch = false
 //
 // It checks its own correctness: every handoff is a new grant (the fencing
 // token grows by one) and a locker is never told it holds while the other does.
@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +66,12 @@ double cpu_seconds() {
     rusage u{};
     ::getrusage(RUSAGE_SELF, &u);
     return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Heap bytes in use (glibc): what the library keeps, without the pages
+// malloc holds on to after a burst.
+long heap_bytes() {
+    return static_cast<long>(::mallinfo2().uordblks);
 }
 
 long resident_bytes() {
@@ -121,27 +128,31 @@ int main(int argc, char** argv) {
         const int count = std::atoi(argv[4]);
         const int seconds = argc > 5 ? std::atoi(argv[5]) : 120;
         const bool watch = !(argc > 6 && std::string(argv[6]) == "nowatch");
+        // Renew period (lease = 6 ×, renew deadline = 4 × it).
+        const std::chrono::seconds retry(argc > 7 ? std::atoi(argv[7]) : 10);
         int renewals = 0, lost = 0, acquired = 0;
         client counting{io.get_executor(), load_kubeconfig(argv[2], "lease"),
                         {.log = {.level = log_level::debug, .sink = [&](log_level, std::string_view l) { renewals += l.starts_with("PUT "); }}}};
-        const long rss_before = resident_bytes();
+        const long rss_before = resident_bytes(), heap_before = heap_bytes();
         std::vector<std::unique_ptr<lease_locker>> lockers;
         for (int i = 0; i < count; ++i) {
-            lock_config c{.lease_duration = 60s, .renew_deadline = 40s, .retry_period = 10s, .use_watch = watch, .identity = "ll-scale"};
+            lock_config c{.lease_duration = 6 * retry, .renew_deadline = 4 * retry, .retry_period = retry, .use_watch = watch, .identity = "ll-scale"};
             c.on_lost = [&](error_code) { ++lost; };
             lockers.push_back(std::make_unique<lease_locker>(counting, lease_name{"", lease + "-" + std::to_string(i)}, c));
         }
         double cpu0 = 0, cpu1 = 0;
         int renewals0 = 0, renewals1 = 0;
-        long rss_held = 0;
+        long rss_held = 0, heap_held = 0, heap_end = 0;
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
             for (auto& l : lockers) l->lock([&](error_code ec) { acquired += !ec; });
             while (acquired < count) co_await sleep_for(100ms);
             rss_held = resident_bytes();
+            heap_held = heap_bytes();
             cpu0 = cpu_seconds();
             renewals0 = renewals;
             co_await sleep_for(std::chrono::seconds(seconds));
             cpu1 = cpu_seconds();
+            heap_end = heap_bytes();
             renewals1 = renewals;
             for (auto& l : lockers) co_await l->unlock(asio::use_awaitable);
         }, asio::detached);
@@ -149,8 +160,10 @@ int main(int argc, char** argv) {
         const int renewed = renewals1 - renewals0;
         char extra[256];
         std::snprintf(extra, sizeof extra,
-                      "\"leases\":%d,\"seconds\":%d,\"watch\":%s,\"renewals\":%d,\"cpu_us_per_renew\":%.2f,\"bytes_per_lease\":%ld,\"missed_deadlines\":%d,",
-                      count, seconds, watch ? "true" : "false", renewed, renewed ? (cpu1 - cpu0) * 1e6 / renewed : 0.0, (rss_held - rss_before) / count, lost);
+                      "\"leases\":%d,\"seconds\":%d,\"retry_s\":%d,\"watch\":%s,\"renewals\":%d,\"cpu_us_per_renew\":%.2f,\"bytes_per_lease\":%ld,"
+                      "\"heap_bytes_per_lease\":%ld,\"heap_bytes_per_lease_at_end\":%ld,\"missed_deadlines\":%d,",
+                      count, seconds, static_cast<int>(retry.count()), watch ? "true" : "false", renewed, renewed ? (cpu1 - cpu0) * 1e6 / renewed : 0.0, (rss_held - rss_before) / count,
+                      (heap_held - heap_before) / count, (heap_end - heap_before) / count, lost);
         print("scale", {}, lost, extra);
         return lost ? 3 : 0;
     }

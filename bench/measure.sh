@@ -34,6 +34,10 @@ log "renew latency: holding ${BENCH_WINDOW} s each"
 log "scale: $BENCH_SCALE_LEASES leases held by one process, one thread, for $BENCH_SCALE_SECONDS s"
 "$BENCH_OURS" scale "$kc" bench-scale "$BENCH_SCALE_LEASES" "$BENCH_SCALE_SECONDS" >> "$raw"
 
+log "client-side capacity: 1000 leases renewing flat out against the scripted server, $BENCH_CAPACITY_SECONDS s per transport"
+"$BENCH_CAPACITY" 1000 "$BENCH_CAPACITY_SECONDS" http 64 >> "$raw"
+"$BENCH_CAPACITY" 1000 "$BENCH_CAPACITY_SECONDS" tls 64 >> "$raw"
+
 # Requests per minute: one holder alone, then with 4 waiting candidates.
 rate() { # impl lease start-command...
   local impl=$1 lease=$2; shift 2

@@ -19,7 +19,12 @@ def main(raw_path, json_path, md_path):
     for r in rows:
         key = (r["what"], r["impl"])
         if r["what"] == "scale":
-            results[key] = {k: r[k] for k in ("leases", "seconds", "renewals", "cpu_us_per_renew", "bytes_per_lease", "missed_deadlines")}
+            results[key] = {k: r[k] for k in ("leases", "seconds", "retry_s", "renewals", "cpu_us_per_renew", "bytes_per_lease",
+                                              "heap_bytes_per_lease", "missed_deadlines")}
+        elif r["what"] == "capacity":
+            key = ("capacity-" + r["transport"], r["impl"])
+            results[key] = {k: r[k] for k in ("leases", "seconds", "transport", "connections", "renewals", "client_cpu_s",
+                                              "renewals_per_cpu_second", "cpu_us_per_renew")}
         elif "samples_ms" in r:
             s = r["samples_ms"]
             results[key] = {"n": len(s), "p50_ms": pct(s, 50), "p99_ms": pct(s, 99), "max_ms": max(s) if s else None,
@@ -58,9 +63,18 @@ def main(raw_path, json_path, md_path):
     if sc:
         lines.append("")
         lines.append(f"Scale (leaselocker only): {sc['leases']} leases held and renewed by one process on one thread for "
-                     f"{sc['seconds']} s (lease 60 s, renew deadline 40 s, retry 10 s): {sc['renewals']} renewals, "
-                     f"{sc['cpu_us_per_renew']} µs client CPU per renewal, {sc['bytes_per_lease']} bytes resident per lease, "
+                     f"{sc['seconds']} s (renew every {sc['retry_s']} s, lease {6 * sc['retry_s']} s, renew deadline "
+                     f"{4 * sc['retry_s']} s): {sc['renewals']} renewals, {sc['cpu_us_per_renew']} µs client CPU per renewal, "
+                     f"{sc['bytes_per_lease']} bytes resident and {sc['heap_bytes_per_lease']} bytes of heap per lease, "
                      f"{sc['missed_deadlines']} missed renew deadlines.")
+    for transport in ("http", "https"):
+        cap = results.get(("capacity-" + transport, "leaselocker"))
+        if cap:
+            lines.append("")
+            lines.append(f"Client-side capacity over {transport} (scripted in-process server on its own thread, so the API "
+                         f"server is not the limit): {cap['leases']} leases renewing flat out over {cap['connections']} "
+                         f"connections for {cap['seconds']} s: {cap['renewals_per_cpu_second']:.0f} renewals per client CPU "
+                         f"second ({cap['cpu_us_per_renew']} µs each).")
     n = results.get(("handoff", "leaselocker"), {}).get("n", 0)
     v = results.get(("handoff", "leaselocker"), {}).get("violations", 0)
     lines.append("")

@@ -14,7 +14,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <unordered_map>
 
 namespace leaselocker {
@@ -39,6 +38,7 @@ public:
 
     void remove(std::uint64_t id) {
         asio::dispatch(strand_, [self = shared_from_this(), id] {
+            self->unfollow(id);
             self->subs_.erase(id);
             self->reconcile();
         });
@@ -55,6 +55,7 @@ public:
     void shutdown() {
         asio::dispatch(strand_, [self = shared_from_this()] {
             self->subs_.clear();
+            self->followers_.clear();
             self->reconcile();
         });
     }
@@ -73,6 +74,7 @@ private:
 
     void on_add(std::uint64_t id, std::string name, std::string rv) {
         auto& s = subs_[id];
+        followers_[name].push_back(id);
         s.name = std::move(name);
         s.known = resource_version_number(rv);
         const bool started_here = reconcile(rv);
@@ -103,7 +105,9 @@ private:
             it->second.known.reset();
             self->hand_over(it->second, std::move(ev));
         } else if (ec) {
+            self->unfollow(id);
             self->fail(it->second, ec);
+            self->reconcile();
         } else {
             self->offer(it->second, watch_event{watch_event_type::modified, std::move(l)});
         }
@@ -120,6 +124,15 @@ private:
     void hand_over(subscriber& s, watch_event ev) {
         s.pending = std::move(ev);
         if (s.waiting) s.waiting->cancel();
+    }
+
+    void unfollow(std::uint64_t id) {
+        auto it = subs_.find(id);
+        if (it == subs_.end()) return;
+        auto f = followers_.find(it->second.name);
+        if (f == followers_.end()) return; // failed: no longer followed
+        std::erase(f->second, id);
+        if (f->second.empty()) followers_.erase(f);
     }
 
     void fail(subscriber& s, error_code ec) {
@@ -157,14 +170,11 @@ private:
     // → that name; more → the namespace. Returns whether it was just opened
     // from `rv`, which then covers the subscriber that brought it.
     bool reconcile(const std::string& rv = {}) {
-        std::set<std::string> names;
-        for (auto& [id, s] : subs_)
-            if (!s.failed) names.insert(s.name);
-        if (names.empty()) {
+        if (followers_.empty()) {
             stop_stream();
             return false;
         }
-        const std::string selector = names.size() == 1 ? *names.begin() : std::string();
+        const std::string selector = followers_.size() == 1 ? followers_.begin()->first : std::string();
         // Widened at once; never narrowed while it runs, so a second locker
         // that comes and goes does not reopen the watch each time.
         if (watch_ && (selector == selector_ || selector_.empty())) return false;
@@ -201,6 +211,7 @@ private:
             if (self->watch_ != watch) co_return; // replaced or stopped meanwhile
             if (ec) {
                 for (auto& [id, s] : self->subs_) self->fail(s, ec);
+                self->followers_.clear();
                 self->stop_stream();
                 co_return;
             }
@@ -214,8 +225,9 @@ private:
             auto& seen = seen_[name];
             seen = std::max(seen, *v);
         }
-        for (auto& [id, s] : subs_)
-            if (s.name == name && !s.failed) offer(s, ev);
+        auto followers = followers_.find(name);
+        if (followers == followers_.end()) return;
+        for (auto id : followers->second) offer(subs_.at(id), ev);
     }
 
     lease_client leases_;
@@ -224,6 +236,8 @@ private:
     std::atomic<std::uint64_t> next_id_{0};
     std::atomic<std::size_t> watches_started_{0};
     std::map<std::uint64_t, subscriber> subs_;
+    // Name → its live (not failed) subscribers: what the stream must cover.
+    std::unordered_map<std::string, std::vector<std::uint64_t>> followers_;
     std::shared_ptr<lease_watch> watch_;
     std::string selector_;                    // the watched name; empty: the namespace
     std::optional<std::uint64_t> start_;      // the stream delivers every change after this version

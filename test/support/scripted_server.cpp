@@ -34,6 +34,7 @@ struct scripted_server::state : std::enable_shared_from_this<state> {
     std::deque<reply> queue;
     std::function<reply(const recorded_request&)> handler;
     std::vector<recorded_request> requests;
+    bool keep_requests = true;
     std::size_t accepted = 0;
     std::vector<std::weak_ptr<tcp::socket>> sockets;
 
@@ -64,7 +65,7 @@ struct scripted_server::state : std::enable_shared_from_this<state> {
             if (rec) co_return;
             recorded_request rr{std::string(req.method_string()), std::string(req.target()),
                                 std::string(req[http::field::authorization]), req.body()};
-            requests.push_back(rr);
+            if (keep_requests) requests.push_back(rr);
             reply r = next(rr);
             if (r.delay.count() > 0) {
                 asio::steady_timer t(socket.get_executor(), r.delay);
@@ -148,6 +149,10 @@ void scripted_server::push(reply r) {
 
 void scripted_server::on_request(std::function<reply(const recorded_request&)> handler) {
     state_->handler = std::move(handler);
+}
+
+void scripted_server::keep_requests(bool keep) {
+    state_->keep_requests = keep;
 }
 
 const std::vector<recorded_request>& scripted_server::requests() const {

@@ -57,6 +57,8 @@ public:
     void on_request(std::function<reply(const recorded_request&)> handler);
 
     const std::vector<recorded_request>& requests() const;
+    // Off: requests are not kept (a benchmark sends millions).
+    void keep_requests(bool keep);
     std::size_t connections_accepted() const;
 
 private:
