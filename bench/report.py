@@ -24,7 +24,7 @@ def main(raw_path, json_path, md_path):
         elif r["what"] == "capacity":
             key = ("capacity-" + r["transport"], r["impl"])
             results[key] = {k: r[k] for k in ("leases", "seconds", "transport", "connections", "renewals", "client_cpu_s",
-                                              "renewals_per_cpu_second", "cpu_us_per_renew")}
+                                              "renewals_per_cpu_second", "cpu_us_per_renew", "missed_deadlines")}
         elif "samples_ms" in r:
             s = r["samples_ms"]
             results[key] = {"n": len(s), "p50_ms": pct(s, 50), "p99_ms": pct(s, 99), "max_ms": max(s) if s else None,
@@ -74,7 +74,7 @@ def main(raw_path, json_path, md_path):
             lines.append(f"Client-side capacity over {transport} (scripted in-process server on its own thread, so the API "
                          f"server is not the limit): {cap['leases']} leases renewing flat out over {cap['connections']} "
                          f"connections for {cap['seconds']} s: {cap['renewals_per_cpu_second']:.0f} renewals per client CPU "
-                         f"second ({cap['cpu_us_per_renew']} µs each).")
+                         f"second ({cap['cpu_us_per_renew']} µs each), {cap['missed_deadlines']} missed renew deadlines.")
     n = results.get(("handoff", "leaselocker"), {}).get("n", 0)
     v = results.get(("handoff", "leaselocker"), {}).get("violations", 0)
     lines.append("")

@@ -6,7 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-#include <charconv>
+#include <algorithm>
 
 namespace leaselocker {
 
@@ -169,16 +169,18 @@ std::optional<lease> decode_lease_object(const json::object& o, std::string raw,
 }
 
 } // namespace detail
-std::optional<std::uint64_t> resource_version_number(std::string_view rv) {
-    std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
-    if (rv.empty() || ec != std::errc{} || end != rv.data() + rv.size()) return std::nullopt;
-    return n;
+std::optional<int> compare_resource_versions(std::string_view a, std::string_view b) {
+    auto valid = [](std::string_view rv) {
+        return !rv.empty() && rv[0] != '0' && std::all_of(rv.begin(), rv.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (!valid(a) || !valid(b)) return std::nullopt;
+    if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+    return a.compare(b) < 0 ? -1 : a.compare(b) > 0 ? 1 : 0;
 }
 
 bool newer_resource_version(std::string_view a, std::string_view b) {
-    auto x = resource_version_number(a), y = resource_version_number(b);
-    return !x || !y || *x > *y;
+    auto c = compare_resource_versions(a, b);
+    return !c || *c > 0;
 }
 
 } // namespace leaselocker

@@ -63,7 +63,7 @@ public:
 private:
     struct subscriber {
         std::string name;
-        std::optional<std::uint64_t> known; // newest version handed over (or the caller's)
+        std::string known; // newest version handed over (or the caller's); empty: none
         std::optional<watch_event> pending;
         error_code failed;
         std::unique_ptr<asio::steady_timer> waiting; // set while next() waits
@@ -76,17 +76,18 @@ private:
         auto& s = subs_[id];
         followers_[name].push_back(id);
         s.name = std::move(name);
-        s.known = resource_version_number(rv);
-        const bool started_here = reconcile(rv);
+        s.known = std::move(rv);
+        const bool started_here = reconcile(s.known);
         if (started_here || covers(s)) return;
         asio::co_spawn(strand_, catch_up(shared_from_this(), id), asio::detached);
     }
 
     // Whether the stream delivers every change of s.name after s.known.
     bool covers(const subscriber& s) const {
-        if (!watch_ || !start_ || !s.known || *s.known < *start_) return false;
+        auto from = compare_resource_versions(s.known, start_);
+        if (!watch_ || !from || *from < 0) return false;
         auto seen = seen_.find(s.name);
-        return seen == seen_.end() || seen->second <= *s.known;
+        return seen == seen_.end() || !newer_resource_version(seen->second, s.known);
     }
 
     // Reads the Lease once: what the stream could not vouch for.
@@ -99,10 +100,10 @@ private:
         auto it = self->subs_.find(id);
         if (it == self->subs_.end()) co_return;
         if (ec == error::not_found) {
-            if (!it->second.known) co_return; // it never existed for the subscriber
+            if (it->second.known.empty()) co_return; // it never existed for the subscriber
             watch_event ev{watch_event_type::deleted, {}};
             ev.object.metadata.name = name;
-            it->second.known.reset();
+            it->second.known.clear();
             self->hand_over(it->second, std::move(ev));
         } else if (ec) {
             self->unfollow(id);
@@ -115,8 +116,8 @@ private:
 
     // Hands `ev` to the subscriber if it is newer than what it knows.
     void offer(subscriber& s, watch_event ev) {
-        auto v = resource_version_number(ev.object.metadata.resource_version);
-        if (s.known && v && *v <= *s.known) return;
+        const auto& v = ev.object.metadata.resource_version;
+        if (!newer_resource_version(v, s.known)) return;
         s.known = v;
         hand_over(s, std::move(ev));
     }
@@ -187,7 +188,7 @@ private:
         stop_stream();
         selector_ = selector;
         watch_ = std::make_shared<lease_watch>(leases_, selector, from, opts_);
-        start_ = resource_version_number(from);
+        start_ = from;
         stop_ = std::make_shared<asio::cancellation_signal>();
         ++watches_started_;
         asio::co_spawn(strand_, pump(shared_from_this(), watch_, stop_), asio::bind_cancellation_slot(stop_->slot(), asio::detached));
@@ -197,7 +198,7 @@ private:
         if (stop_) stop_->emit(asio::cancellation_type::terminal);
         stop_.reset();
         watch_.reset();
-        start_.reset();
+        start_.clear();
         seen_.clear();
     }
 
@@ -221,10 +222,8 @@ private:
 
     void deliver(watch_event ev) {
         const auto& name = ev.object.metadata.name;
-        if (auto v = resource_version_number(ev.object.metadata.resource_version)) {
-            auto& seen = seen_[name];
-            seen = std::max(seen, *v);
-        }
+        auto& seen = seen_[name];
+        if (newer_resource_version(ev.object.metadata.resource_version, seen)) seen = ev.object.metadata.resource_version;
         auto followers = followers_.find(name);
         if (followers == followers_.end()) return;
         for (auto id : followers->second) offer(subs_.at(id), ev);
@@ -240,8 +239,8 @@ private:
     std::unordered_map<std::string, std::vector<std::uint64_t>> followers_;
     std::shared_ptr<lease_watch> watch_;
     std::string selector_;                    // the watched name; empty: the namespace
-    std::optional<std::uint64_t> start_;      // the stream delivers every change after this version
-    std::unordered_map<std::string, std::uint64_t> seen_; // newest version per name seen since start_
+    std::string start_;                       // the stream delivers every change after this version
+    std::unordered_map<std::string, std::string> seen_; // newest version per name seen since start_
     std::shared_ptr<asio::cancellation_signal> stop_;
 };
 

@@ -114,4 +114,19 @@ BOOST_AUTO_TEST_CASE(malformed_bodies_are_refused_with_a_reason) {
     BOOST_TEST(why.find("renewTime") != std::string::npos, why);
 }
 
+BOOST_AUTO_TEST_CASE(resource_versions_compare_as_integers_of_any_length) {
+    BOOST_TEST(*compare_resource_versions("9", "10") < 0); // not as strings
+    BOOST_TEST(*compare_resource_versions("10", "9") > 0);
+    BOOST_TEST(*compare_resource_versions("123", "123") == 0);
+    // Longer than 64 bits still compares (KEP-5504 sets no length limit).
+    BOOST_TEST(*compare_resource_versions("184467440737095516160", "18446744073709551615") > 0);
+    for (const char* bad : {"", "0", "012", "12a", "-1", " 1"}) {
+        BOOST_TEST(!compare_resource_versions(bad, "5").has_value(), bad);
+        BOOST_TEST(newer_resource_version(bad, "5"), bad); // not comparable: take it
+    }
+    BOOST_TEST(newer_resource_version("5", ""));
+    BOOST_TEST(!newer_resource_version("5", "5"));
+    BOOST_TEST(!newer_resource_version("4", "5"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,11 +42,13 @@ struct lease {
     std::string raw;
 };
 
-// The API server issues resourceVersions as increasing decimal integers
-// (etcd revisions): their number, or nullopt for anything else.
-std::optional<std::uint64_t> resource_version_number(std::string_view rv);
-// Whether `a` is newer than `b`; if either is not a number (`b` empty),
-// `a` counts as newer (the safe side for a cache: take it).
+// resourceVersions of one resource compare as positive decimal integers of
+// any length (Kubernetes 1.35, KEP-5504; as client-go's
+// CompareResourceVersion): <0, 0, >0, or nullopt if either is not such an
+// integer (empty, leading zero, other characters).
+std::optional<int> compare_resource_versions(std::string_view a, std::string_view b);
+// Whether `a` is newer than `b`; if they do not compare (`b` empty), `a`
+// counts as newer (the safe side for a cache: take it).
 bool newer_resource_version(std::string_view a, std::string_view b);
 
 // JSON codec. decode_lease returns nullopt (and says why in `why`) for a

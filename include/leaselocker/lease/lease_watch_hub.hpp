@@ -24,7 +24,7 @@ class watch_hub_impl;
 //
 // A subscriber names the version it already knows and is handed every newer
 // version of its Lease, never an older one (resourceVersions compared as
-// the integers the API server issues). Where the shared watch cannot vouch
+// integers, as Kubernetes 1.35 defines them: KEP-5504). Where the shared watch cannot vouch
 // for the time between that version and now (it started later, or it saw
 // a change of that name before the subscriber came), the hub reads the
 // Lease once instead. Versions not yet taken are coalesced: next() yields
