@@ -55,7 +55,27 @@ void validate(const lock_config& c) {
     if (!(c.renew_deadline.count() > 1.2 * c.retry_period.count()))
         invalid("renew_deadline must be greater than 1.2 × retry_period");
     if (c.unlock_retry_period < milliseconds(0)) invalid("unlock_retry_period must not be negative");
+    if (!(c.max_clock_rate_error >= 0 && c.max_clock_rate_error < 0.5)) invalid("max_clock_rate_error must be in [0, 0.5)");
+    if (!(c.clock_rate > 0.5 && c.clock_rate < 2)) invalid("clock_rate must be in (0.5, 2)");
 }
+
+// The locker's view of time: steady_clock, or one running `rate` times as
+// fast from the locker's creation (tests inject clock-rate error with it).
+// Timers are set on the real clock.
+class local_clock {
+public:
+    explicit local_clock(double rate) : rate_(rate), origin_(clock::now()) {}
+    clock::time_point now() const { return scaled(clock::now(), rate_); }
+    clock::time_point to_real(clock::time_point local) const { return scaled(local, 1 / rate_); }
+
+private:
+    clock::time_point scaled(clock::time_point t, double factor) const {
+        if (rate_ == 1.0 || t == clock::time_point::max() || t == clock::time_point{}) return t;
+        return origin_ + std::chrono::duration_cast<clock::duration>((t - origin_) * factor);
+    }
+    double rate_;
+    clock::time_point origin_;
+};
 
 } // namespace
 
@@ -63,8 +83,10 @@ class locker_impl : public std::enable_shared_from_this<locker_impl> {
 public:
     locker_impl(std::unique_ptr<resource_lock> lock, lock_config cfg)
         : cfg_(std::move(cfg)), lock_(std::move(lock)), strand_(asio::make_strand(lock_->get_executor())),
+          clock_(cfg_.clock_rate),
           election_(lock_->identity(),
-                    core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time},
+                    core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time,
+                                 cfg_.max_clock_rate_error},
                     cfg_.adopt_own_lease),
           rng_(std::random_device{}()) {
         validate(cfg_);
@@ -124,7 +146,7 @@ private:
     void publish() {
         std::lock_guard lock(view_mutex_);
         view_.held = election_.holding();
-        view_.valid_until = election_.valid_until();
+        view_.valid_until = clock_.to_real(election_.valid_until());
         if (view_.held) {
             view_.token = {lock_->epoch(), election_.held_record().lease_transitions};
             view_.lost = false;
@@ -139,7 +161,7 @@ private:
         // Per request: at most renew_deadline / 2, and never past `deadline`.
         auto limit = cfg_.renew_deadline / 2;
         if (deadline != clock::time_point::max())
-            limit = std::min(limit, std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - clock::now())));
+            limit = std::min(limit, std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - clock_.now())));
         return request_options{.timeout = limit};
     }
 
@@ -170,9 +192,9 @@ private:
         }
         // Judged now: a change restarts the holder's clock from now, which
         // is at or after the moment it happened (the safe side).
-        auto d = election_.observe(latest_, clock::now(), wall_now());
+        auto d = election_.observe(latest_, clock_.now(), wall_now());
         if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
-        const auto sent = clock::now();
+        const auto sent = clock_.now();
         error_code wec;
         if (d.step == core::next_step::create) {
             std::tie(wec) = co_await lock_->create(d.record, request_opts(), shielded());
@@ -232,7 +254,7 @@ private:
             // the watch delivers a change (a release, a renewal). Only while
             // the watch is down: poll every retry_period; back off on errors.
             if (a.result == attempt_result::wait && watch_up_) {
-                asio::steady_timer timer(strand_, a.wake_at);
+                asio::steady_timer timer(strand_, clock_.to_real(a.wake_at));
                 acquire_timer_ = &timer; // a watch event or shutdown() cancels it
                 co_await timer.async_wait(use_tuple); // woken early by a change: fine
                 acquire_timer_ = nullptr;
@@ -251,9 +273,9 @@ private:
             } else {
                 backoff = cfg_.retry_period;
             }
-            auto until = clock::now() + wait;
+            auto until = clock_.now() + wait;
             if (a.result == attempt_result::wait) until = std::min(until, a.wake_at);
-            asio::steady_timer timer(strand_, until);
+            asio::steady_timer timer(strand_, clock_.to_real(until));
             acquire_timer_ = &timer; // shutdown() cancels it
             co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
             acquire_timer_ = nullptr;
@@ -323,7 +345,7 @@ private:
                     break;
                 }
                 self->log(log_level::debug, "watch interrupted: " + ec.message());
-                asio::steady_timer t(self->strand_, self->cfg_.retry_period);
+                auto t = self->timer_after(self->cfg_.retry_period);
                 co_await t.async_wait(use_tuple);
                 continue;
             }
@@ -354,14 +376,14 @@ private:
         auto current = [&] { return self->generation_ == generation && e.holding(); };
         bool need_read = false;
         for (;;) {
-            asio::steady_timer tick(self->strand_, self->jittered(self->cfg_.retry_period, 0.1) - self->cfg_.retry_period / 10);
+            auto tick = self->timer_after(self->jittered(self->cfg_.retry_period, 0.1) - self->cfg_.retry_period / 10);
             auto [tec] = co_await tick.async_wait(use_tuple);
             if (tec || !current()) co_return;
 
             error_code last;
             for (;;) { // attempts until success or the renew deadline
                 const auto deadline = std::min(e.renew_deadline(), e.valid_until());
-                if (clock::now() >= deadline) {
+                if (self->clock_.now() >= deadline) {
                     co_return self->lose(last ? last : make_error_code(error::timeout), "no renewal succeeded within renew_deadline");
                 }
                 if (need_read) {
@@ -373,12 +395,12 @@ private:
                         co_await self->pause(deadline);
                         continue;
                     }
-                    auto d = e.observe(record, clock::now(), wall_now());
+                    auto d = e.observe(record, self->clock_.now(), wall_now());
                     if (!e.holding() || d.step != core::next_step::replace)
                         co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (record ? record->holder_identity : "nobody (deleted)"));
                     need_read = false;
                 }
-                const auto sent = clock::now();
+                const auto sent = self->clock_.now();
                 auto record = e.renewal(wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
@@ -396,9 +418,12 @@ private:
         }
     }
 
+    // A timer `d` from now on the locker's clock.
+    asio::steady_timer timer_after(clock::duration d) const { return asio::steady_timer(strand_, clock_.to_real(clock_.now() + d)); }
+
     awaitable<void> pause(clock::time_point deadline) {
-        auto until = std::min(deadline, clock::now() + cfg_.retry_period / 4);
-        asio::steady_timer t(strand_, until);
+        auto until = std::min(deadline, clock_.now() + cfg_.retry_period / 4);
+        asio::steady_timer t(strand_, clock_.to_real(until));
         co_await t.async_wait(use_tuple);
     }
 
@@ -459,11 +484,11 @@ private:
     // retried a few times on conflict (a renewal of ours may land between).
     awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient) {
         stop_renewing();
-        const auto give_up = clock::now() + cfg_.unlock_retry_period;
+        const auto give_up = clock_.now() + cfg_.unlock_retry_period;
         error_code last;
-        for (int attempt = 0; attempt < 5 || (retry_transient && clock::now() < give_up); ++attempt) {
+        for (int attempt = 0; attempt < 5 || (retry_transient && clock_.now() < give_up); ++attempt) {
             if (attempt > 0 && last != error::conflict) {
-                if (!retry_transient || clock::now() >= give_up) break;
+                if (!retry_transient || clock_.now() >= give_up) break;
                 co_await pause(give_up);
             }
             auto [gec, record, raw] = co_await lock_->get(request_opts(), shielded());
@@ -514,6 +539,7 @@ private:
     lock_config cfg_;
     std::unique_ptr<resource_lock> lock_;
     asio::strand<asio::any_io_executor> strand_;
+    local_clock clock_;
     core::election election_;
     std::minstd_rand rng_;
     bool acquiring_ = false;

@@ -49,6 +49,34 @@ asio::awaitable<void> sleep_for(clock_type::duration d) {
 
 BOOST_AUTO_TEST_SUITE(locker_it)
 
+BOOST_FIXTURE_TEST_CASE(a_fast_local_clock_shortens_the_trusted_validity, fixture) {
+    // The injected clock (for chaos tests): at 1.5× the locker believes
+    // time passes faster, so it trusts its lease for 1/1.5 of the real time
+    // (and renews 1.5× as often); at 0.75× for 1/0.75 of it.
+    auto fast_clock = fast("fast-clock"), slow_clock = fast("slow-clock");
+    fast_clock.clock_rate = 1.5;
+    slow_clock.clock_rate = 0.75;
+    lease_locker quick{api, {"", name + "-fast"}, fast_clock}, slow{api, {"", name + "-slow"}, slow_clock};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        const auto t0 = clock_type::now();
+        co_await quick.lock(asio::use_awaitable);
+        co_await slow.lock(asio::use_awaitable);
+        const double trusted_fast = std::chrono::duration<double>(quick.valid_until() - t0).count();
+        const double trusted_slow = std::chrono::duration<double>(slow.valid_until() - t0).count();
+        BOOST_TEST_MESSAGE("trusted for " << trusted_fast << " s at 1.5x, " << trusted_slow << " s at 0.75x (lease 3 s)");
+        BOOST_TEST(trusted_fast < 3 * 0.99 / 1.5 + 0.05);
+        BOOST_TEST(trusted_fast > 1.5);
+        BOOST_TEST(trusted_slow > 3.5);
+        BOOST_TEST(trusted_slow < 3 / 0.75 + 0.05);
+        co_await sleep_for(2500ms); // renewals keep both valid on their own clocks
+        BOOST_TEST(quick.held());
+        BOOST_TEST(slow.held());
+        BOOST_TEST((quick.valid_until() > clock_type::now()));
+        co_await quick.unlock(asio::use_awaitable);
+        co_await slow.unlock(asio::use_awaitable);
+    }());
+}
+
 BOOST_FIXTURE_TEST_CASE(lock_then_unlock, fixture) {
     lease_locker locker{api, {"", name}, fast("solo")};
     test::run(io, [&]() -> asio::awaitable<void> {

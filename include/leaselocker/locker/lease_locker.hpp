@@ -61,6 +61,14 @@ struct lock_config {
     // Called on the locker's strand when a held lock is lost.
     std::function<void(error_code)> on_lost;
     logger log;
+    // Bound ρ on how much the rates of this host's and the other holders'
+    // clocks differ: a held lock is trusted for lease_duration·(1−ρ)/(1+ρ)
+    // from when its last renewal was sent.
+    double max_clock_rate_error = 0.01;
+    // For tests of clock-rate error: the locker's view of time runs this
+    // many times as fast as steady_clock (timers too). valid_until() is
+    // still on the real steady_clock.
+    double clock_rate = 1.0;
 };
 
 // (lease uid, leaseTransitions) of the write that granted the lock:
