@@ -7,6 +7,7 @@
 #include <leaselocker/lease/lease.hpp>
 #include <leaselocker/lease/lease_client.hpp>
 #include <leaselocker/lease/lease_watch.hpp>
+#include <leaselocker/lease/lease_watch_hub.hpp>
 #include <leaselocker/lease/micro_time.hpp>
 #include <leaselocker/locker/lease_locker.hpp>
 #include <leaselocker/locker/resource_lock.hpp>

@@ -119,13 +119,13 @@ private:
         auto [ec, l] = co_await leases_.get(name_, use_tuple);
         if (ec == error::not_found) {
             rv_.clear(); // watch from now: a later create arrives as `added`
-            watch_event ev{watch_event_type::deleted, {}};
+            watch_event ev{watch_event_type::deleted, {}, true};
             ev.object.metadata.name = name_;
             co_return result{error_code{}, std::move(ev)};
         }
         if (ec) co_return result{ec, {}};
         rv_ = l.metadata.resource_version;
-        co_return result{error_code{}, watch_event{watch_event_type::modified, std::move(l)}};
+        co_return result{error_code{}, watch_event{watch_event_type::modified, std::move(l), true}};
     }
 
     struct parsed_event {

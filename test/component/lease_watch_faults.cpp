@@ -61,8 +61,11 @@ BOOST_AUTO_TEST_CASE(resumes_from_bookmarks_and_relists_after_410) {
     }());
     BOOST_TEST((events[0].type == watch_event_type::modified));
     BOOST_TEST(*events[0].object.spec.holder_identity == "a");
+    BOOST_TEST(!events[0].relisted);
     BOOST_TEST((events[1].type == watch_event_type::modified)); // from the re-list GET
+    BOOST_TEST(events[1].relisted); // what happened between was not seen
     BOOST_TEST(*events[1].object.spec.holder_identity == "after-gone");
+    BOOST_TEST(!events[2].relisted);
     BOOST_TEST((events[2].type == watch_event_type::deleted));
     BOOST_TEST(watch.resource_version() == "21");
 
@@ -87,8 +90,39 @@ BOOST_AUTO_TEST_CASE(a_410_on_open_relists_and_a_vanished_lease_is_deleted) {
     auto [ec, ev] = test::run(io, watch.next(asio::as_tuple(asio::use_awaitable)));
     BOOST_TEST(!ec, ec.message());
     BOOST_TEST((ev.type == watch_event_type::deleted));
+    BOOST_TEST(ev.relisted);
     BOOST_TEST(ev.object.metadata.name == "w");
     BOOST_TEST(watch.resource_version().empty()); // watch from now on
+}
+
+BOOST_AUTO_TEST_CASE(a_410_on_the_shared_namespace_watch_fails_every_subscriber_with_gone) {
+    // Two names followed: the hub watches the namespace, which cannot be
+    // re-read with one GET; its subscribers get error::gone and re-read
+    // their own Lease (the locker polls once, then subscribes again).
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    int namespace_watches = 0;
+    server.on_request([&](const test::recorded_request& r) -> reply {
+        if (r.target.find("fieldSelector") != std::string::npos) // the first name alone: quiet
+            return {.body = event("BOOKMARK", R"({"kind":"Lease","metadata":{"resourceVersion":"8"}})"), .how = reply::mode::slow_body,
+                    .byte_interval = std::chrono::milliseconds(100)};
+        ++namespace_watches;
+        return {.body = event("ERROR", R"({"kind":"Status","code":410,"reason":"Expired"})")};
+    });
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch_hub hub{leases};
+    auto a = hub.subscribe("a", "5");
+    auto b = hub.subscribe("b", "7");
+    auto [ea, eb] = test::run(io, [&]() -> asio::awaitable<std::pair<error_code, error_code>> {
+        auto [e1, ev1] = co_await a.next(asio::as_tuple(asio::use_awaitable));
+        auto [e2, ev2] = co_await b.next(asio::as_tuple(asio::use_awaitable));
+        co_return std::pair{e1, e2};
+    }());
+    BOOST_TEST(ea == error::gone, ea.message());
+    BOOST_TEST(eb == error::gone, eb.message());
+    BOOST_TEST(namespace_watches == 1);
+    BOOST_TEST(hub.watches_started() == 2u); // "a" alone, then the namespace
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_event_is_an_error_not_a_crash) {

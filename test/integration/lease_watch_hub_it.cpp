@@ -6,7 +6,6 @@
 #include "support/run.hpp"
 
 #include <leaselocker/leaselocker.hpp>
-#include <leaselocker/lease/lease_watch_hub.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -18,6 +18,9 @@ enum class watch_event_type { added, modified, deleted };
 struct watch_event {
     watch_event_type type = watch_event_type::modified;
     lease object; // for deleted: the last state (or just the name after a re-list)
+    // Read again after 410 Gone: versions between the last one delivered
+    // and this one were not seen.
+    bool relisted = false;
 };
 
 struct lease_watch_options {
