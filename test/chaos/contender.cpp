@@ -1,0 +1,224 @@
+// A process of the chaos suite (run_chaos.py starts many).
+//
+//   leaselocker_chaos_contender contend --kubeconfig K --lease L --id ID --events F --store S
+//                               [--lease-ms 2000 --renew-ms 1500 --retry-ms 250 --clock-rate 1
+//                                --writes 2 --work-ms 20 --seconds 600]
+//       Takes turns on lease L: lock, then per write: ask the locker whether
+//       the lock is still valid (a "check"), work, write its fencing token
+//       to the protected store S; unlock; again. Until SIGTERM or --seconds.
+//   leaselocker_chaos_contender record --kubeconfig K --lease L --events F [--seconds 600]
+//       Watches lease L and appends every version it sees.
+//
+// Every event is one JSON line appended to F, stamped with CLOCK_MONOTONIC
+// (steady_clock), which all processes on the host share (history.hpp).
+//
+// The store is a file: "<epoch> <sequence>" of the newest token accepted.
+// A write is accepted only with the same epoch and a sequence not below the
+// stored one, decided under flock(2), and stamped inside it: the stamps are
+// the store's order.
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::int64_t ns(steady::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) >= 0x20) out += c;
+    }
+    return out + "\"";
+}
+
+// Appends whole lines with one write(2) each: a kill loses at most the line
+// being written.
+class event_log {
+public:
+    event_log(const std::string& path, std::string process) : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644)), process_(std::move(process)) {
+        if (fd_ < 0) throw std::runtime_error("cannot open " + path);
+    }
+    ~event_log() { ::close(fd_); }
+    void operator()(std::string_view kind, const std::string& fields = {}, steady::time_point t = steady::now()) const {
+        std::string line = "{\"t\":" + std::to_string(ns(t)) + ",\"p\":" + quoted(process_) + ",\"e\":" + quoted(kind);
+        if (!fields.empty()) line += "," + fields;
+        line += "}\n";
+        [[maybe_unused]] auto n = ::write(fd_, line.data(), line.size());
+    }
+
+private:
+    int fd_;
+    std::string process_;
+};
+
+struct store_result {
+    bool accepted = false;
+    steady::time_point at;
+};
+
+store_result write_store(const std::string& path, const fencing_token& token) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) throw std::runtime_error("cannot open the store " + path);
+    ::flock(fd, LOCK_EX);
+    char buf[512] = {};
+    const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string stored_epoch;
+    long long stored_seq = -1;
+    if (n > 0) {
+        char epoch[256] = {};
+        if (std::sscanf(buf, "%255s %lld", epoch, &stored_seq) == 2) stored_epoch = epoch;
+    }
+    store_result r;
+    r.accepted = stored_epoch.empty() || (stored_epoch == token.epoch && token.sequence >= stored_seq);
+    if (r.accepted) {
+        const auto text = token.epoch + " " + std::to_string(token.sequence) + "\n";
+        [[maybe_unused]] auto ignored = ::ftruncate(fd, 0);
+        [[maybe_unused]] auto w = ::pwrite(fd, text.data(), text.size(), 0);
+    }
+    r.at = steady::now();
+    ::flock(fd, LOCK_UN);
+    ::close(fd);
+    return r;
+}
+
+asio::awaitable<void> sleep_for(steady::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(use_tuple);
+}
+
+std::string token_fields(const fencing_token& t) {
+    return "\"seq\":" + std::to_string(t.sequence) + ",\"epoch\":" + quoted(t.epoch);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << "usage: " << argv[0] << " contend|record --kubeconfig K --lease L --events F ...\n";
+        return 2;
+    }
+    const std::string mode = argv[1];
+    std::map<std::string, std::string> args{{"--lease-ms", "2000"}, {"--renew-ms", "1500"}, {"--retry-ms", "250"}, {"--clock-rate", "1"},
+                                            {"--writes", "2"},      {"--work-ms", "20"},    {"--seconds", "600"},   {"--id", "recorder"}};
+    for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
+    const std::string id = args["--id"];
+    event_log log(args.at("--events"), id);
+    const auto deadline = steady::now() + std::chrono::seconds(std::stoi(args["--seconds"]));
+
+    asio::io_context io;
+    client api{io.get_executor(), load_kubeconfig(args.at("--kubeconfig"), "lease")};
+    bool stopping = false;
+    asio::cancellation_signal stop;
+    asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](error_code ec, int) {
+        if (ec) return;
+        stopping = true;
+        stop.emit(asio::cancellation_type::terminal);
+    });
+    asio::steady_timer limit(io, deadline);
+    limit.async_wait([&](error_code ec) {
+        if (ec) return;
+        stopping = true;
+        stop.emit(asio::cancellation_type::terminal);
+    });
+    auto finish = [&] {
+        signals.cancel();
+        limit.cancel();
+        api.cancel();
+    };
+
+    if (mode == "record") {
+        lease_client leases{api};
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            std::string rv;
+            while (!stopping) {
+                lease_watch watch{leases, args.at("--lease"), rv};
+                for (;;) {
+                    auto [ec, ev] = co_await watch.next(asio::bind_cancellation_slot(stop.slot(), use_tuple));
+                    if (ec) break;
+                    if (ev.relisted) log("gap");
+                    rv = watch.resource_version();
+                    const auto& spec = ev.object.spec;
+                    log("version", "\"holder\":" + quoted(spec.holder_identity.value_or("")) +
+                                       ",\"seq\":" + std::to_string(spec.lease_transitions.value_or(-1)) +
+                                       ",\"rv\":" + quoted(ev.object.metadata.resource_version));
+                }
+                if (stopping) break;
+                log("gap"); // the watch failed: re-opened from the last version, or re-listed
+                co_await sleep_for(200ms);
+            }
+            finish();
+        }, asio::detached);
+        io.run();
+        return 0;
+    }
+
+    lock_config cfg{.lease_duration = std::chrono::milliseconds(std::stoi(args["--lease-ms"])),
+                    .renew_deadline = std::chrono::milliseconds(std::stoi(args["--renew-ms"])),
+                    .retry_period = std::chrono::milliseconds(std::stoi(args["--retry-ms"])),
+                    .unlock_retry_period = 2s,
+                    .identity = id};
+    cfg.clock_rate = std::stod(args["--clock-rate"]);
+    fencing_token held_token;
+    cfg.on_lost = [&](error_code ec) { log("lost", "\"seq\":" + std::to_string(held_token.sequence) + ",\"why\":" + quoted(ec.message())); };
+    lease_locker locker{api, {"", args.at("--lease")}, cfg};
+    const int writes = std::stoi(args["--writes"]);
+    const auto work = std::chrono::milliseconds(std::stoi(args["--work-ms"]));
+    log("start", "\"identity\":" + quoted(id) + ",\"clock_rate\":" + args["--clock-rate"]);
+
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        std::minstd_rand rng(std::random_device{}());
+        while (!stopping) {
+            auto [ec] = co_await locker.lock(asio::bind_cancellation_slot(stop.slot(), use_tuple));
+            if (ec) {
+                if (stopping) break;
+                log("acquire_failed", "\"why\":" + quoted(ec.message()));
+                co_await sleep_for(100ms);
+                continue;
+            }
+            held_token = locker.current_fencing_token();
+            log("acquire_ok", token_fields(held_token));
+            for (int i = 0; i < writes && !stopping; ++i) {
+                // The pattern fencing exists for: ask, work, write. A pause
+                // in between makes the write stale; the store must refuse it.
+                const auto checked_at = steady::now();
+                const auto valid_until = locker.valid_until();
+                if (!locker.held() || checked_at >= valid_until) break;
+                log("check", "\"seq\":" + std::to_string(held_token.sequence) + ",\"valid_until\":" + std::to_string(ns(valid_until)),
+                    checked_at);
+                co_await sleep_for(work);
+                const auto w = write_store(args.at("--store"), held_token);
+                log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
+            }
+            auto [uec, result] = co_await locker.unlock(use_tuple);
+            log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
+                               quoted(uec ? uec.message() : result == unlock_result::released ? "released" : "not_held"));
+            co_await sleep_for(std::chrono::milliseconds(rng() % 20));
+        }
+        finish();
+    }, asio::detached);
+    io.run();
+    return 0;
+}
