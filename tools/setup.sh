@@ -8,6 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config openssl
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev libboost-url1.81-dev
   libssl-dev libyaml-cpp-dev libc-ares-dev
+  python3 curl
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -108,30 +108,26 @@ report check(std::vector<event> events) {
     };
     std::map<grant_key, claim> claims;
     std::vector<const event*> recorder, acquisitions;
-    std::map<std::string, grant_key> holding; // process → its current grant
+    std::string server_holder; // as the recorder last saw it
     std::vector<std::pair<std::int64_t, std::string>> freed_by_release, freed_by_kill; // (t, process)
     for (const auto& e : events) {
         if (e.process == "recorder") {
             recorder.push_back(&e);
+            if (e.kind == "version") server_holder = e.holder;
         } else if (e.process == "nemesis") {
             ++r.nemeses[e.kind];
-            if (e.kind == "kill" && holding.count(e.target)) {
-                freed_by_kill.emplace_back(e.t, e.target);
-                holding.erase(e.target);
-            }
+            // A failover only if the server still named it holder (not
+            // killed just after its release).
+            if (e.kind == "kill" && !e.target.empty() && e.target == server_holder) freed_by_kill.emplace_back(e.t, e.target);
         } else if (e.kind == "acquire_ok") {
             ++r.grants;
             claims[{e.process, e.seq}] = claim{e.t, e.t};
             acquisitions.push_back(&e);
-            holding[e.process] = {e.process, e.seq};
         } else if (e.kind == "check") {
             auto it = claims.find({e.process, e.seq});
             if (it != claims.end()) it->second.end = std::max(it->second.end, e.t);
-        } else if (e.kind == "release") {
-            if (e.result == "released") freed_by_release.emplace_back(e.t, e.process);
-            holding.erase(e.process);
-        } else if (e.kind == "lost") {
-            holding.erase(e.process);
+        } else if (e.kind == "release" && e.result == "released") {
+            freed_by_release.emplace_back(e.t, e.process);
         }
     }
 

@@ -102,8 +102,9 @@ BOOST_AUTO_TEST_CASE(server_order_violations_are_found_and_gaps_relax_the_rule) 
 BOOST_AUTO_TEST_CASE(failover_is_measured_from_killing_the_holder) {
     auto r = check(history({
         R"({"t":0,"p":"a","e":"acquire_ok","seq":1,"epoch":"u"})",
+        R"({"t":1000,"p":"recorder","e":"version","holder":"a","seq":1,"rv":"5"})",
         R"({"t":1000000000,"p":"nemesis","e":"kill","target":"a"})",
-        R"({"t":1500000000,"p":"nemesis","e":"kill","target":"c"})", // not a holder: not a failover
+        R"({"t":1500000000,"p":"nemesis","e":"kill","target":"c"})", // not the holder: not a failover
         R"({"t":3900000000,"p":"b","e":"acquire_ok","seq":2,"epoch":"u"})",
     }));
     BOOST_TEST(r.ok());

@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""The chaos suite: contenders in separate processes take turns on one Lease
+and write their fencing token to a protected store while nemeses strike on a
+schedule; then the history checker judges what every process recorded.
+
+    run_chaos.py --profile short|long --out DIR --cluster-bin DIR --tools-bin DIR \
+                 --contender EXE --checker EXE
+
+Path of a request: contender -> toxiproxy (TCP faults: latency, blackhole,
+reset) -> faultproxy (TLS; 429 / 503 storms) -> kube-apiserver -> etcd.
+The recorder watches the Lease directly. Every process stamps its events with
+CLOCK_MONOTONIC (time.monotonic_ns() here), one clock for all of them.
+
+Exit status: 0 if the checker found no violation and the profile's minimums
+(handoffs, injections per nemesis kind) were reached.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+PROFILES = {
+    # CI: bounded to a few minutes, every nemesis kind a few times.
+    "short": dict(seconds=270, contenders=8, pause=(2.0, 4.0), min_handoffs=2000, min_each=3),
+    # By flag: hours, each kind at least 20 times.
+    "long": dict(seconds=4 * 3600, contenders=8, pause=(2.0, 5.0), min_handoffs=100000, min_each=20),
+}
+KINDS = ["kill", "stop", "apiserver_restart", "etcd_restart", "latency", "blackhole", "reset", "storm_429", "storm_503",
+         "clock_skew"]
+LEASE_MS, RENEW_MS, RETRY_MS = 2000, 1500, 250
+RHO = 0.01  # the library's default bound on clock-rate error; injected skews stay inside it
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] chaos: {msg}", flush=True)
+
+
+def http(method, url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read()
+        return json.loads(text) if text.strip().startswith(b"{") else None
+
+
+def wait_for(what, check, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+class Chaos:
+    def __init__(self, args, profile):
+        self.a, self.p = args, profile
+        self.out = os.path.abspath(args.out)
+        shutil.rmtree(self.out, ignore_errors=True)
+        os.makedirs(os.path.join(self.out, "logs"))
+        self.history = os.path.join(self.out, "history")
+        os.makedirs(self.history)
+        self.cluster_dir = os.path.join(self.out, "cluster")
+        self.nemesis_log = open(os.path.join(self.history, "nemesis.jsonl"), "a")
+        self.procs = {}  # slot -> (identity, Popen)
+        self.incarnation = {}
+        self.helpers = []
+        self.rng = random.Random(args.seed)
+
+    # --- the stage -------------------------------------------------------
+
+    def spawn(self, name, argv):
+        out = open(os.path.join(self.out, "logs", name + ".log"), "a")
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def start(self):
+        llcluster = os.path.join(self.a.cluster_bin, "llcluster")
+        self.llcluster = llcluster
+        self.helpers.append(self.spawn("llcluster", [llcluster, "start", "--dir", self.cluster_dir, "--owner-pid", str(os.getpid())]))
+        env_file = os.path.join(self.cluster_dir, "cluster.env")
+        wait_for("the control plane", lambda: os.path.exists(env_file) and self.helpers[0].poll() is None
+                 and subprocess.run([llcluster, "status", "--dir", self.cluster_dir], capture_output=True).returncode == 0)
+        env = dict(line.strip().split("=", 1) for line in open(env_file) if "=" in line)
+        server = env["LEASELOCKER_TEST_SERVER"]
+        pki = os.path.join(self.cluster_dir, "pki")
+
+        ports = os.path.join(self.out, "faultproxy.ports")
+        self.helpers.append(self.spawn("faultproxy", [
+            os.path.join(self.a.tools_bin, "faultproxy"), "-upstream", server, "-ca", os.path.join(pki, "ca.crt"),
+            "-cert", os.path.join(pki, "apiserver.crt"), "-key", os.path.join(pki, "apiserver.key"), "-ports-file", ports]))
+        wait_for("faultproxy", lambda: os.path.getsize(ports) > 0)
+        fault_addr, control_addr = open(ports).read().split()
+        self.fault_control = f"http://{control_addr}"
+
+        toxi_port = free_port()
+        self.toxi = f"http://127.0.0.1:{toxi_port}"
+        self.helpers.append(self.spawn("toxiproxy", [os.path.join(self.a.tools_bin, "toxiproxy-server"), "-host", "127.0.0.1",
+                                                      "-port", str(toxi_port)]))
+        wait_for("toxiproxy", lambda: http("GET", self.toxi + "/version") is None or True)
+        proxy = http("POST", self.toxi + "/proxies", {"name": "apiserver", "listen": "127.0.0.1:0", "upstream": fault_addr})
+        front = "https://" + proxy["listen"]
+
+        # Contenders reach the API server only through the proxies.
+        self.direct_kubeconfig = env["LEASELOCKER_TEST_KUBECONFIG"]
+        self.kubeconfig = os.path.join(self.cluster_dir, "kubeconfig-through-proxies")  # beside pki/
+        with open(self.direct_kubeconfig) as f, open(self.kubeconfig, "w") as g:
+            g.write(f.read().replace(server, front))
+        self.lease = "chaos-" + str(os.getpid())
+        self.store = os.path.join(self.out, "store")
+        log(f"control plane {server}; contenders go through toxiproxy {front} -> faultproxy {fault_addr}")
+
+        self.helpers.append(self.spawn("recorder", [self.a.contender, "record", "--kubeconfig", self.direct_kubeconfig,
+                                                    "--lease", self.lease, "--events", os.path.join(self.history, "recorder.jsonl"),
+                                                    "--seconds", str(self.p["seconds"] + 120)]))
+        for slot in range(self.p["contenders"]):
+            self.start_contender(slot, 1.0)
+
+    def start_contender(self, slot, rate):
+        n = self.incarnation[slot] = self.incarnation.get(slot, 0) + 1
+        identity = f"c{slot}-{n}"
+        argv = [self.a.contender, "contend", "--kubeconfig", self.kubeconfig, "--lease", self.lease, "--id", identity,
+                "--events", os.path.join(self.history, identity + ".jsonl"), "--store", self.store,
+                "--lease-ms", str(LEASE_MS), "--renew-ms", str(RENEW_MS), "--retry-ms", str(RETRY_MS),
+                "--clock-rate", f"{rate:.4f}", "--writes", "2", "--work-ms", "15", "--seconds", str(self.p["seconds"] + 60)]
+        self.procs[slot] = (identity, self.spawn(identity, argv))
+
+    def stop_all(self):
+        for identity, p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for identity, p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for h in reversed(self.helpers[1:]):
+            h.terminate()
+            try:
+                h.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                h.kill()
+        subprocess.run([self.llcluster, "stop", "--dir", self.cluster_dir], capture_output=True)
+        self.helpers[0].wait(timeout=30)
+
+    # --- nemeses ---------------------------------------------------------
+
+    def note(self, kind, **fields):
+        self.nemesis_log.write(json.dumps({"t": time.monotonic_ns(), "p": "nemesis", "e": kind, **fields}) + "\n")
+        self.nemesis_log.flush()
+
+    def holder_slot(self):
+        """The slot whose process the recorder last saw holding the lease."""
+        path = os.path.join(self.history, "recorder.jsonl")
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+        for line in reversed(lines):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("e") == "version":
+                for slot, (identity, p) in self.procs.items():
+                    if identity == e.get("holder") and p.poll() is None:
+                        return slot
+                return None
+        return None
+
+    def toxic(self, body, seconds):
+        http("POST", self.toxi + "/proxies/apiserver/toxics", body)
+        time.sleep(seconds)
+        http("DELETE", self.toxi + "/proxies/apiserver/toxics/" + body["name"])
+
+    def component(self, which):
+        subprocess.run([self.llcluster, which, "kill", "--dir", self.cluster_dir], check=True, capture_output=True)
+        time.sleep(self.rng.uniform(0.5, 2.0))
+        subprocess.run([self.llcluster, which, "start", "--dir", self.cluster_dir], check=True, capture_output=True)
+
+    def strike(self, kind):
+        """Injects one nemesis; returns False if it could not (e.g. no holder to kill)."""
+        if kind in ("kill", "stop"):
+            slot = self.holder_slot()
+            if slot is None:
+                return False
+            identity, p = self.procs[slot]
+            if kind == "kill":
+                p.kill()
+                self.note("kill", target=identity)
+                p.wait()
+                time.sleep(0.3)
+                self.start_contender(slot, 1.0)
+            else:  # past its lease: when it wakes, its next write is stale
+                p.send_signal(signal.SIGSTOP)
+                self.note("stop", target=identity)
+                time.sleep(LEASE_MS / 1000 + 1.0)
+                p.send_signal(signal.SIGCONT)
+                self.note("cont", target=identity)
+        elif kind in ("apiserver_restart", "etcd_restart"):
+            self.note(kind)
+            self.component(kind.split("_")[0])
+        elif kind == "latency":
+            self.note(kind)
+            self.toxic({"name": "latency", "type": "latency", "stream": "downstream", "attributes": {"latency": 300, "jitter": 150}}, 3)
+        elif kind == "blackhole":
+            self.note(kind)
+            self.toxic({"name": "blackhole", "type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}, 3)
+        elif kind == "reset":
+            self.note(kind)
+            self.toxic({"name": "reset", "type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}, 1.5)
+        elif kind in ("storm_429", "storm_503"):
+            self.note(kind)
+            http("POST", f"{self.fault_control}/storm?status={kind[-3:]}&seconds=3")
+            time.sleep(3)
+        elif kind == "clock_skew":
+            holder = self.holder_slot()
+            slot = self.rng.choice([s for s in self.procs if s != holder])
+            identity, p = self.procs[slot]
+            p.terminate()  # it releases what it holds and leaves
+            p.wait()
+            rate = 1 + self.rng.uniform(-0.4, 0.4) * RHO
+            self.start_contender(slot, rate)
+            self.note(kind, target=self.procs[slot][0], clock_rate=rate)
+        return True
+
+    def run(self):
+        end = time.monotonic() + self.p["seconds"]
+        plan = []
+        while time.monotonic() < end:
+            time.sleep(self.rng.uniform(*self.p["pause"]))
+            if not plan:
+                plan = KINDS[:]
+                self.rng.shuffle(plan)
+            kind = plan[0]
+            if self.strike(kind):
+                plan.pop(0)
+            for slot, (identity, p) in list(self.procs.items()):
+                if p.poll() is not None:  # died on its own: note it, replace it
+                    log(f"{identity} exited with {p.returncode}; restarting the slot")
+                    self.start_contender(slot, 1.0)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", choices=PROFILES, default="short")
+    ap.add_argument("--seconds", type=int, help="override the profile's duration")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cluster-bin", required=True)
+    ap.add_argument("--tools-bin", required=True)
+    ap.add_argument("--contender", required=True)
+    ap.add_argument("--checker", required=True)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    args = ap.parse_args()
+    profile = dict(PROFILES[args.profile])
+    if args.seconds:
+        profile["seconds"] = args.seconds
+    log(f"profile {args.profile}: {profile['contenders']} contenders, {profile['seconds']} s of nemeses, seed {args.seed}")
+    chaos = Chaos(args, profile)
+    started = time.monotonic()
+    try:
+        chaos.start()
+        chaos.run()
+    finally:
+        chaos.stop_all()
+    log(f"ran {time.monotonic() - started:.0f} s; checking the history")
+    checked = subprocess.run([args.checker, chaos.history])
+    report = json.load(open(os.path.join(chaos.history, "report.json")))
+    short = [k for k in KINDS if report["nemeses"].get(k, 0) < profile["min_each"]]
+    ok = checked.returncode == 0
+    if report["grants"] < profile["min_handoffs"]:
+        log(f"FAIL: {report['grants']} handoffs, fewer than {profile['min_handoffs']}")
+        ok = False
+    if short:
+        log(f"FAIL: injected fewer than {profile['min_each']} times: {', '.join(short)}")
+        ok = False
+    if args.profile == "short" and report["rejected_stale_writes"] == 0 and report["nemeses"].get("stop", 0) > 0:
+        log("note: no stale write was attempted in this run (the pauses missed the holders' work windows)")
+    log("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
