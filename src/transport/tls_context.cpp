@@ -22,6 +22,9 @@ std::unique_ptr<ssl::context> make_tls_context(const cluster_config& cfg) {
     ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     boost::system::error_code ec;
+    if (cfg.insecure_skip_tls_verify && !cfg.certificate_authority_pem.empty())
+        throw config_error(make_error_code(error::config_invalid),
+                           cfg.source + ": certificate-authority together with insecure-skip-tls-verify is not allowed (it would not be checked)");
     if (cfg.insecure_skip_tls_verify) {
         ctx->set_verify_mode(ssl::verify_none);
     } else {

@@ -4,6 +4,7 @@
 #include "support/cluster_env.hpp"
 #include "support/printing.hpp"
 #include "support/run.hpp"
+#include "support/scripted_server.hpp"
 
 #include <leaselocker/leaselocker.hpp>
 
@@ -92,6 +93,59 @@ BOOST_AUTO_TEST_CASE(fails_closed_when_the_name_does_not_match_the_certificate) 
     auto [ec, resp] = test::run(io, get_version(api, &diag));
     BOOST_TEST(ec == error::tls, ec.message());
     BOOST_TEST(diag.client_message.find("certificate verify failed") != std::string::npos, diag.client_message);
+}
+
+// A server presenting `cert` (signed by the cluster's CA) on 127.0.0.1; the
+// client trusts the cluster's CA. The handshake must fail closed.
+std::pair<error_code, diagnostics> handshake_with(const std::string& cert, const std::string& key) {
+    asio::io_context io;
+    test::scripted_server server{io.get_executor(), read(cluster().pki(cert)), read(cluster().pki(key))};
+    auto cfg = cluster_config_for("admin");
+    cfg.server = "https://127.0.0.1:" + std::to_string(server.port());
+    client api{io.get_executor(), cfg};
+    diagnostics diag;
+    auto [ec, resp] = test::run(io, get_version(api, &diag));
+    BOOST_TEST(resp.status == 0u);
+    BOOST_TEST(server.requests().empty()); // nothing was sent: no token went out
+    return {ec, diag};
+}
+
+BOOST_AUTO_TEST_CASE(fails_closed_against_a_certificate_for_another_name) {
+    auto [ec, diag] = handshake_with("wrong-san.crt", "wrong-san.key");
+    BOOST_TEST(ec == error::tls, ec.message());
+    BOOST_TEST(ec == condition::permanent);
+    BOOST_TEST(diag.client_message.find("certificate verify failed") != std::string::npos, diag.client_message);
+}
+
+BOOST_AUTO_TEST_CASE(fails_closed_against_an_expired_certificate) {
+    auto [ec, diag] = handshake_with("expired.crt", "expired.key");
+    BOOST_TEST(ec == error::tls, ec.message());
+    BOOST_TEST(diag.client_message.find("expired") != std::string::npos, diag.client_message);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_ca_together_with_insecure_skip_verify) {
+    asio::io_context io;
+    auto cfg = cluster_config_for("admin");
+    cfg.insecure_skip_tls_verify = true; // with the CA still set: which one is meant?
+    try {
+        client api{io.get_executor(), cfg};
+        BOOST_FAIL("a client was built");
+    } catch (const config_error& e) {
+        BOOST_TEST(e.code() == error::config_invalid);
+        BOOST_TEST(std::string(e.what()).find("insecure-skip-tls-verify") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(tls_server_name_is_the_name_verified) {
+    // 127.0.0.1 in the URL, "localhost" (also in the serving certificate)
+    // checked and sent as SNI: the handshake succeeds.
+    asio::io_context io;
+    auto cfg = cluster_config_for("admin");
+    cfg.tls_server_name = "localhost";
+    client api{io.get_executor(), cfg};
+    auto [ec, resp] = test::run(io, get_version(api));
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(resp.status == 200u);
 }
 
 BOOST_AUTO_TEST_CASE(lease_round_trip_create_then_get) {

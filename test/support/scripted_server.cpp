@@ -22,10 +22,10 @@ using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct scripted_server::state : std::enable_shared_from_this<state> {
-    state(asio::any_io_executor ex, bool use_tls)
+    state(asio::any_io_executor ex, bool use_tls, const std::string& cert_pem, const std::string& key_pem)
         : tls(use_tls), acceptor(ex, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), ssl(asio::ssl::context::tls_server) {
-        ssl.use_certificate_chain(asio::buffer(pki().cert_pem));
-        ssl.use_private_key(asio::buffer(pki().key_pem), asio::ssl::context::pem);
+        ssl.use_certificate_chain(asio::buffer(cert_pem));
+        ssl.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem);
     }
 
     bool tls;
@@ -120,7 +120,13 @@ struct scripted_server::state : std::enable_shared_from_this<state> {
     }
 };
 
-scripted_server::scripted_server(asio::any_io_executor ex, bool tls) : state_(std::make_shared<state>(ex, tls)) {
+scripted_server::scripted_server(asio::any_io_executor ex, bool tls)
+    : state_(std::make_shared<state>(ex, tls, pki().cert_pem, pki().key_pem)) {
+    asio::co_spawn(ex, state::accept_loop(state_), asio::detached);
+}
+
+scripted_server::scripted_server(asio::any_io_executor ex, const std::string& cert_pem, const std::string& key_pem)
+    : state_(std::make_shared<state>(ex, true, cert_pem, key_pem)) {
     asio::co_spawn(ex, state::accept_loop(state_), asio::detached);
 }
 

@@ -45,6 +45,9 @@ class scripted_server {
 public:
     // Listens on 127.0.0.1 on a free port, with TLS (test_pki) or plain HTTP.
     explicit scripted_server(boost::asio::any_io_executor ex, bool tls = true);
+    // With TLS, serving this certificate chain and key (PEM) instead of
+    // test_pki's (e.g. the cluster CA's expired or wrong-name ones).
+    scripted_server(boost::asio::any_io_executor ex, const std::string& cert_pem, const std::string& key_pem);
     ~scripted_server();
 
     // The cluster config that reaches this server and trusts its certificate.
