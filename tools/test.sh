@@ -8,7 +8,8 @@
 #   bash tools/test.sh [ctest arguments...]     e.g. -L unit, -R transport
 #
 # Then the same suite again built with AddressSanitizer and
-# UndefinedBehaviorSanitizer (leaks included), in $BUILD_DIR-asan, and the
+# UndefinedBehaviorSanitizer (leaks included), in $BUILD_DIR-asan, a short
+# libFuzzer run of each fuzz target (clang), in $BUILD_DIR-fuzz, and the
 # multi-threaded tests with ThreadSanitizer, in $BUILD_DIR-tsan.
 #
 # Environment: BUILD_DIR (default build), LEASELOCKER_CACHE (default
@@ -62,6 +63,10 @@ if [ "${LEASELOCKER_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   build_and_test "$build_dir-asan" "ASan+UBSan" . -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=address,undefined \
     -DLEASELOCKER_BUILD_BENCH=OFF
+  # The libFuzzer targets (clang, ASan+UBSan), a short run each on the
+  # checked-in corpus; tools/fuzz.sh runs long ones.
+  build_and_test "$build_dir-fuzz" "fuzz" "fuzz\\." -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLEASELOCKER_FUZZ=ON -DLEASELOCKER_BUILD_TESTS=OFF -DLEASELOCKER_BUILD_EXAMPLES=OFF -DLEASELOCKER_BUILD_BENCH=OFF
   # ThreadSanitizer on the tests that run an io_context on several threads
   # or complete futures on another thread.
   export TSAN_OPTIONS=halt_on_error=1
