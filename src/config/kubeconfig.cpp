@@ -66,12 +66,14 @@ void merge(merged_config& into, const std::string& text, const std::string& file
         if (!seq || seq.IsNull()) return;
         if (!seq.IsSequence()) fail(error::config_invalid, "kubeconfig " + file + ": " + list + ": not a list");
         for (std::size_t i = 0; i < seq.size(); ++i) {
+            const auto where = "kubeconfig " + file + ": " + list + "[" + std::to_string(i) + "]";
             auto item = seq[i];
+            if (!item.IsMap()) fail(error::config_invalid, where + ": not a mapping");
             auto name = item["name"];
-            if (!name || !name.IsScalar())
-                fail(error::config_invalid, "kubeconfig " + file + ": " + list + "[" + std::to_string(i) + "]: no name");
+            if (!name || !name.IsScalar()) fail(error::config_invalid, where + ": no name");
             auto body = item[inner];
-            out.try_emplace(name.as<std::string>(), entry{body ? body : YAML::Node(YAML::NodeType::Map), file, dir});
+            if (body && !body.IsNull() && !body.IsMap()) fail(error::config_invalid, where + "." + inner + ": not a mapping");
+            out.try_emplace(name.as<std::string>(), entry{body && body.IsMap() ? body : YAML::Node(YAML::NodeType::Map), file, dir});
         }
     };
     take("clusters", "cluster", into.clusters);
@@ -222,17 +224,32 @@ fs::path folder_of(const std::string& path) {
 
 } // namespace
 
+// A yaml-cpp exception that the checks above did not foresee is still a
+// config_error (its text names keys and positions, never values).
+template <class F>
+cluster_config guarded(const std::string& source, F&& f) {
+    try {
+        return f();
+    } catch (const YAML::Exception& e) {
+        fail(error::config_invalid, "kubeconfig " + source + ": " + e.msg);
+    }
+}
+
 cluster_config parse_kubeconfig(const std::string& yaml, const std::string& context,
                                 const std::string& base_dir, const std::string& source_name) {
-    merged_config m;
-    merge(m, yaml, source_name, fs::absolute(base_dir));
-    return resolve(m, context);
+    return guarded(source_name, [&] {
+        merged_config m;
+        merge(m, yaml, source_name, fs::absolute(base_dir));
+        return resolve(m, context);
+    });
 }
 
 cluster_config load_kubeconfig(const std::string& path, const std::string& context) {
-    merged_config m;
-    merge(m, read_file(path, "kubeconfig"), path, folder_of(path));
-    return resolve(m, context);
+    return guarded(path, [&] {
+        merged_config m;
+        merge(m, read_file(path, "kubeconfig"), path, folder_of(path));
+        return resolve(m, context);
+    });
 }
 
 cluster_config load_in_cluster() {

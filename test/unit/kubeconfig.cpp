@@ -136,6 +136,19 @@ BOOST_AUTO_TEST_CASE(bad_yaml_names_file_and_line) {
     BOOST_TEST(what.find("line") != std::string::npos, what);
 }
 
+BOOST_AUTO_TEST_CASE(entries_of_the_wrong_shape_are_config_errors_not_yaml_exceptions) {
+    // Found by fuzzing (fuzz_kubeconfig): a scalar where a list item or its
+    // body should be a mapping escaped as YAML::BadSubscript.
+    for (const char* yaml : {"clusters: [just-a-name]\n",
+                             "contexts:\n- name: c\n  context: a-scalar\ncurrent-context: c\n",
+                             "users:\n- [1, 2]\n",
+                             "clusters:\n- name: k\n  cluster: [1]\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                             "users:\n- name: u\n  user: {}\ncurrent-context: c\n"}) {
+        auto what = expect_config_error([&] { parse_kubeconfig(yaml); }, error::config_invalid);
+        BOOST_TEST(what.find("kubeconfig") != std::string::npos, what);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(missing_files) {
     auto what = expect_config_error([] { load_kubeconfig("/nonexistent/kubeconfig"); }, error::config_not_found);
     BOOST_TEST(what.find("/nonexistent/kubeconfig") != std::string::npos, what);
