@@ -21,6 +21,7 @@ const (
 // Contexts: admin (client certificate, system:masters), lease (the
 // least-privilege user's token), lease-tokenfile (the same user through
 // tokenFile, for rotation tests), lease-no-watch (may not watch leases).
+// kubeconfig-lease is the by-path file with lease as its current context.
 func writeKubeconfigs(dir, server string, p pki) {
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(p.dir, name))
@@ -86,4 +87,8 @@ users:
 
 	writeFile(filepath.Join(dir, "kubeconfig"), []byte(byPath.String()))
 	writeFile(filepath.Join(dir, "kubeconfig-inline"), []byte(inline.String()))
+	// The same, current context the least-privilege user: for programs that
+	// take the default context (the examples).
+	writeFile(filepath.Join(dir, "kubeconfig-lease"),
+		[]byte(strings.Replace(byPath.String(), "current-context: admin", "current-context: lease", 1)))
 }
