@@ -17,8 +17,12 @@ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUIL
 run_with_progress "fuzz build" "(clang, ninja in $dir)" cmake --build "$dir"
 for target in lease_codec status kubeconfig micro_time http_response; do
   log "fuzz: $target, $runs executions"
-  (cd "$dir" && run_with_progress "fuzz $target" "(libFuzzer; -runs=$runs)" \
+  out="$dir/fuzz-$target.log"
+  status=0
+  (cd "$dir" && run_with_progress "fuzz $target" "(libFuzzer, -runs=$runs; output in $out)" \
     "./test/fuzz/fuzz_$target" -runs="$runs" -print_final_stats=1 -artifact_prefix="$dir/crash-$target-" \
-    "fuzz-corpus/$target" "$root/test/fuzz/corpus/$target" 2>&1 | grep -E "^(stat::|Done|==|SUMMARY|#[0-9]+ +DONE)" )
+    "fuzz-corpus/$target" "$root/test/fuzz/corpus/$target" > "$out" 2>&1) || status=$?
+  grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|==[0-9]+==ERROR|SUMMARY)|DONE" "$out" || true
+  if [ "$status" -ne 0 ]; then log "fuzz: $target FAILED (exit $status); see $out"; exit 1; fi
 done
 log "fuzz: all targets done, no crash"
