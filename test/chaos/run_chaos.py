@@ -87,8 +87,13 @@ class Chaos:
         self.llcluster = llcluster
         self.helpers.append(self.spawn("llcluster", [llcluster, "start", "--dir", self.cluster_dir, "--owner-pid", str(os.getpid())]))
         env_file = os.path.join(self.cluster_dir, "cluster.env")
-        wait_for("the control plane", lambda: os.path.exists(env_file) and self.helpers[0].poll() is None
-                 and subprocess.run([llcluster, "status", "--dir", self.cluster_dir], capture_output=True).returncode == 0)
+        # `llcluster start` returns once its supervisor has the cluster ready.
+        def ready():
+            if self.helpers[0].poll() not in (None, 0):
+                raise RuntimeError("llcluster start failed; see logs/llcluster.log")
+            return os.path.exists(env_file) and subprocess.run([llcluster, "status", "--dir", self.cluster_dir],
+                                                               capture_output=True).returncode == 0
+        wait_for("the control plane", ready)
         env = dict(line.strip().split("=", 1) for line in open(env_file) if "=" in line)
         server = env["LEASELOCKER_TEST_SERVER"]
         pki = os.path.join(self.cluster_dir, "pki")

@@ -259,7 +259,10 @@ BOOST_AUTO_TEST_CASE(without_watch_permission_waiters_poll) {
         BOOST_TEST((clock_type::now() - released < 2s));
         co_await b.unlock(asio::use_awaitable);
     }());
-    BOOST_TEST(watch_requests == 1); // the shared watch: refused once, never asked again
+    // The shared watch: refused once, or once more if the second locker
+    // subscribed after the first refusal; never asked again after that.
+    BOOST_TEST(watch_requests >= 1);
+    BOOST_TEST(watch_requests <= 2);
 }
 
 BOOST_FIXTURE_TEST_CASE(try_lock_does_not_wait, fixture) {
