@@ -44,6 +44,7 @@ struct lease_lock::state {
     // an error or a cancellation so the next call starts from the newest.
     std::shared_ptr<lease_watch_hub> hub;
     std::optional<lease_watch_hub::subscription> subscription;
+    std::uint64_t subscriptions = 0; // a late completion drops only its own
 
     void store(const lease& l) {
         std::lock_guard lock(mutex);
@@ -113,10 +114,12 @@ void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, st
         if (!state_->hub) state_->hub = lease_watch_hub::shared(leases_);
         auto current = cached();
         state_->subscription = state_->hub->subscribe(name_, current ? current->metadata.resource_version : std::string());
+        ++state_->subscriptions;
     }
-    state_->subscription->next(detail::continuation(std::move(h), get_executor(), [this, s = state_](auto& h, error_code ec, watch_event ev) {
+    const auto mine = state_->subscriptions;
+    state_->subscription->next(detail::continuation(std::move(h), get_executor(), [this, s = state_, mine](auto& h, error_code ec, watch_event ev) {
         if (ec) {
-            s->subscription.reset();
+            if (s->subscriptions == mine) s->subscription.reset();
             return std::move(h)(ec, std::nullopt);
         }
         if (ev.type == watch_event_type::deleted) {
@@ -133,6 +136,10 @@ void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, st
         }
         std::move(h)(ec, to_lock_record(ev.object.spec));
     }));
+}
+
+void lease_lock::stop_watching() {
+    state_->subscription.reset();
 }
 
 void lease_lock::record_event(std::string_view message) {

@@ -326,6 +326,7 @@ private:
         watch_stop_->emit(asio::cancellation_type::terminal);
         watch_stop_.reset();
         watch_up_ = false;
+        lock_->stop_watching(); // also when the loop is between two changes
     }
 
     static awaitable<void> watch_loop(std::shared_ptr<locker_impl> self, std::shared_ptr<asio::cancellation_signal> stop) {

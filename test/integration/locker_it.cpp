@@ -356,6 +356,32 @@ BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request
     BOOST_TEST(upper.describe().find("mixed-case") != std::string::npos, upper.describe());
 }
 
+BOOST_FIXTURE_TEST_CASE(nothing_keeps_running_after_a_loss_seen_on_the_watch, fixture) {
+    // Found by running tools/demo.sh: after a takeover seen on the watch the
+    // shared watch stayed subscribed, so the program's io.run() never
+    // returned.
+    lease_locker victim{api, {"", name}, fast("idle-after-loss")};
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    lease_client admin_leases{admin};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await victim.lock(asio::use_awaitable);
+        error_code lost;
+        victim.wait_lost([&](error_code ec) { lost = ec; });
+        lease current = co_await admin_leases.get(name, asio::use_awaitable);
+        current.spec.holder_identity = "usurper";
+        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!rec, rec.message());
+        const auto taken = clock_type::now();
+        while (!lost && clock_type::now() - taken < 5s) co_await sleep_for(10ms);
+        BOOST_TEST(lost == error::lock_lost, lost.message());
+    }());
+    io.restart();
+    const auto t0 = clock_type::now();
+    io.run_for(5s); // returns early once no work is left
+    BOOST_TEST(io.stopped(), "work still pending 5 s after the loss");
+    BOOST_TEST((clock_type::now() - t0 < 4s));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_takeover_is_reported_as_loss_first, fixture) {
     std::vector<std::string> order;
     auto cfg = fast("victim");

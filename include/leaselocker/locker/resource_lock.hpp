@@ -54,6 +54,10 @@ public:
             [this](auto h) { do_next_change(std::move(h)); }, token);
     }
     virtual bool supports_watch() const { return false; }
+    // Stops following changes (a pending next_change completes with
+    // operation_aborted); the next next_change starts again from the
+    // version known then. Without it a shared watch would stay open.
+    virtual void stop_watching() {}
 
     // Records an event about the lock ("<identity> became leader"); best
     // effort, never blocks, never fails the caller.
@@ -106,6 +110,7 @@ private:
     void do_update(lock_record r, request_options opts, boost::asio::any_completion_handler<void(error_code)> h) override;
     void do_next_change(boost::asio::any_completion_handler<void(error_code, std::optional<lock_record>)> h) override;
     bool supports_watch() const override { return true; }
+    void stop_watching() override;
 
     struct state;
     lease_client leases_;
