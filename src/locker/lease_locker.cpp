@@ -254,7 +254,7 @@ private:
             // the watch delivers a change (a release, a renewal). Only while
             // the watch is down: poll every retry_period; back off on errors.
             if (a.result == attempt_result::wait && watch_up_) {
-                asio::steady_timer timer(strand_, clock_.to_real(a.wake_at));
+                auto timer = timer_at(a.wake_at);
                 acquire_timer_ = &timer; // a watch event or shutdown() cancels it
                 co_await timer.async_wait(use_tuple); // woken early by a change: fine
                 acquire_timer_ = nullptr;
@@ -275,7 +275,7 @@ private:
             }
             auto until = clock_.now() + wait;
             if (a.result == attempt_result::wait) until = std::min(until, a.wake_at);
-            asio::steady_timer timer(strand_, clock_.to_real(until));
+            auto timer = timer_at(until);
             acquire_timer_ = &timer; // shutdown() cancels it
             co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
             acquire_timer_ = nullptr;
@@ -419,12 +419,13 @@ private:
         }
     }
 
-    // A timer `d` from now on the locker's clock.
-    asio::steady_timer timer_after(clock::duration d) const { return asio::steady_timer(strand_, clock_.to_real(clock_.now() + d)); }
+    // Timers at `t` / `d` from now on the locker's clock.
+    asio::steady_timer timer_at(clock::time_point t) const { return asio::steady_timer(strand_, clock_.to_real(t)); }
+    asio::steady_timer timer_after(clock::duration d) const { return timer_at(clock_.now() + d); }
 
     awaitable<void> pause(clock::time_point deadline) {
         auto until = std::min(deadline, clock_.now() + cfg_.retry_period / 4);
-        asio::steady_timer t(strand_, clock_.to_real(until));
+        auto t = timer_at(until);
         co_await t.async_wait(use_tuple);
     }
 

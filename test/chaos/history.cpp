@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <set>
 #include <sstream>
 
 namespace leaselocker::chaos {
@@ -58,7 +57,8 @@ distribution summarize(std::vector<double> ms) {
     return d;
 }
 
-std::string ms(std::int64_t ns) {
+// A CLOCK_MONOTONIC stamp, for messages: "12.345 s".
+std::string seconds(std::int64_t ns) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.3f s", static_cast<double>(ns) / 1e9);
     return buf;
@@ -88,7 +88,7 @@ void check_server_order(const std::vector<const event*>& recorder, report& r) {
             if (!bad.empty()) {
                 ++r.server_order_violations;
                 r.violations.push_back("server order: " + bad + ": " + prev->holder + "/" + std::to_string(prev->seq) + " -> " +
-                                       v->holder + "/" + std::to_string(v->seq) + " at " + ms(v->t));
+                                       v->holder + "/" + std::to_string(v->seq) + " at " + seconds(v->t));
             }
         }
         prev = v;
@@ -141,8 +141,8 @@ report check(std::vector<event> events) {
         if (latest_end && g.second.start < latest_end->second.end && latest_end->first.first != g.first.first) {
             ++r.overlapping_claims;
             r.violations.push_back("claims overlap: " + latest_end->first.first + " (token " + std::to_string(latest_end->first.second) +
-                                   ") still valid until " + ms(latest_end->second.end) + ", " + g.first.first + " (token " +
-                                   std::to_string(g.first.second) + ") acquired at " + ms(g.second.start));
+                                   ") still valid until " + seconds(latest_end->second.end) + ", " + g.first.first + " (token " +
+                                   std::to_string(g.first.second) + ") acquired at " + seconds(g.second.start));
         }
         if (!latest_end || g.second.end > latest_end->second.end) latest_end = &g;
     }
@@ -161,7 +161,7 @@ report check(std::vector<event> events) {
         if (newest && (e.seq < newest->second || (e.seq == newest->second && g != *newest))) {
             ++r.accepted_stale_writes;
             r.violations.push_back("stale write accepted: " + e.process + " with token " + std::to_string(e.seq) + " after " +
-                                   newest->first + " wrote with token " + std::to_string(newest->second) + " at " + ms(e.t));
+                                   newest->first + " wrote with token " + std::to_string(newest->second) + " at " + seconds(e.t));
             continue;
         }
         newest = g;

@@ -110,7 +110,7 @@ class Chaos:
         self.toxi = f"http://127.0.0.1:{toxi_port}"
         self.helpers.append(self.spawn("toxiproxy", [os.path.join(self.a.tools_bin, "toxiproxy-server"), "-host", "127.0.0.1",
                                                       "-port", str(toxi_port)]))
-        wait_for("toxiproxy", lambda: http("GET", self.toxi + "/version") is None or True)
+        wait_for("toxiproxy", lambda: http("GET", self.toxi + "/proxies") is not None)  # raises until it listens
         proxy = http("POST", self.toxi + "/proxies", {"name": "apiserver", "listen": "127.0.0.1:0", "upstream": fault_addr})
         front = "https://" + proxy["listen"]
 
