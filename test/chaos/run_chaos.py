@@ -11,6 +11,9 @@ reset) -> faultproxy (TLS; 429 / 503 storms) -> kube-apiserver -> etcd.
 The recorder watches the Lease directly. Every process stamps its events with
 CLOCK_MONOTONIC (time.monotonic_ns() here), one clock for all of them.
 
+A profile with until_met stops as soon as both minimums are reached; it logs
+its progress every few minutes.
+
 Exit status: 0 if the checker found no violation and the profile's minimums
 (handoffs, injections per nemesis kind) were reached.
 """
@@ -28,8 +31,10 @@ import urllib.request
 PROFILES = {
     # CI: bounded to a few minutes, every nemesis kind a few times.
     "short": dict(seconds=270, contenders=8, pause=(2.0, 4.0), min_handoffs=2000, min_each=3),
-    # By flag: hours, each kind at least 20 times.
-    "long": dict(seconds=4 * 3600, contenders=8, pause=(2.0, 5.0), min_handoffs=100000, min_each=20),
+    # By flag: until 100,000 handoffs and each kind 20 times (at most 4 h).
+    # Longer calm between strikes than "short", so volume does not take all
+    # day: about 4 strikes a minute, each kind ~40 times by the end.
+    "long": dict(seconds=4 * 3600, contenders=8, pause=(8.0, 16.0), min_handoffs=100000, min_each=20, until_met=True),
 }
 KINDS = ["kill", "stop", "apiserver_restart", "etcd_restart", "latency", "blackhole", "reset", "storm_429", "storm_503",
          "clock_skew"]
@@ -75,6 +80,9 @@ class Chaos:
         self.incarnation = {}
         self.helpers = []
         self.rng = random.Random(args.seed)
+        self.struck = {k: 0 for k in KINDS}
+        self.grant_offsets = {}  # event file -> bytes already counted
+        self.grants_seen = 0
 
     # --- the stage -------------------------------------------------------
 
@@ -238,16 +246,44 @@ class Chaos:
             self.note(kind, target=self.procs[slot][0], clock_rate=rate)
         return True
 
+    def count_grants(self):
+        """Handoffs so far: acquire_ok lines the contenders appended since the last count."""
+        for name in os.listdir(self.history):
+            if not name.startswith("c"):
+                continue
+            path = os.path.join(self.history, name)
+            with open(path, "rb") as f:
+                f.seek(self.grant_offsets.get(path, 0))
+                chunk = f.read()
+            whole = chunk[:chunk.rfind(b"\n") + 1]
+            self.grant_offsets[path] = self.grant_offsets.get(path, 0) + len(whole)
+            self.grants_seen += whole.count(b'"e":"acquire_ok"')
+        return self.grants_seen
+
+    def met(self):
+        return self.count_grants() >= self.p["min_handoffs"] and min(self.struck.values()) >= self.p["min_each"]
+
     def run(self):
-        end = time.monotonic() + self.p["seconds"]
+        started = time.monotonic()
+        end = started + self.p["seconds"]
+        next_progress = started + 300
         plan = []
         while time.monotonic() < end:
+            if time.monotonic() >= next_progress:
+                next_progress += 300
+                log(f"{time.monotonic() - started:.0f} s: {self.count_grants()} handoffs, fewest strikes of one kind "
+                    f"{min(self.struck.values())}")
+            if self.p.get("until_met") and self.met():
+                log(f"minimums reached after {time.monotonic() - started:.0f} s: {self.grants_seen} handoffs, "
+                    f"strikes {self.struck}")
+                break
             time.sleep(self.rng.uniform(*self.p["pause"]))
             if not plan:
                 plan = KINDS[:]
                 self.rng.shuffle(plan)
             kind = plan[0]
             if self.strike(kind):
+                self.struck[kind] += 1
                 plan.pop(0)
             for slot, (identity, p) in list(self.procs.items()):
                 if p.poll() is not None:  # died on its own: note it, replace it
@@ -266,6 +302,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", choices=PROFILES, default="short")
     ap.add_argument("--seconds", type=int, help="override the profile's duration")
+    ap.add_argument("--pause", type=float, nargs=2, metavar=("MIN", "MAX"), help="override the seconds between nemeses")
     ap.add_argument("--out", required=True)
     ap.add_argument("--cluster-bin", required=True)
     ap.add_argument("--tools-bin", required=True)
@@ -276,6 +313,8 @@ def main():
     profile = dict(PROFILES[args.profile])
     if args.seconds:
         profile["seconds"] = args.seconds
+    if args.pause:
+        profile["pause"] = tuple(args.pause)
     log(f"profile {args.profile}: {profile['contenders']} contenders, {profile['seconds']} s of nemeses, seed {args.seed}")
     chaos = Chaos(args, profile)
     started = time.monotonic()
