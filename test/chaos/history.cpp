@@ -52,7 +52,9 @@ distribution summarize(std::vector<double> ms) {
     std::sort(ms.begin(), ms.end());
     auto at = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p / 100 * (ms.size() - 1) + 0.5))]; };
     d.p50_ms = at(50);
+    d.p90_ms = at(90);
     d.p99_ms = at(99);
+    d.p999_ms = at(99.9);
     d.max_ms = ms.back();
     return d;
 }
@@ -197,7 +199,8 @@ std::string to_json(const report& r) {
     json::object nemeses;
     for (auto& [k, n] : r.nemeses) nemeses[k] = n;
     o["nemeses"] = std::move(nemeses);
-    auto dist = [](const distribution& d) { return json::object{{"n", d.n}, {"p50_ms", d.p50_ms}, {"p99_ms", d.p99_ms}, {"max_ms", d.max_ms}}; };
+    auto dist = [](const distribution& d) { return json::object{{"n", d.n}, {"p50_ms", d.p50_ms}, {"p90_ms", d.p90_ms}, {"p99_ms", d.p99_ms},
+                             {"p99.9_ms", d.p999_ms}, {"max_ms", d.max_ms}}; };
     o["handoff"] = dist(r.handoff);
     o["failover"] = dist(r.failover);
     json::array v;
@@ -216,8 +219,9 @@ std::string to_table(const report& r) {
     out << "| fenced writes accepted / stale accepted / stale rejected | " << r.accepted_writes << " / " << r.accepted_stale_writes
         << " / " << r.rejected_stale_writes << " |\n";
     auto dist = [&](const char* what, const distribution& d) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "| %s p50 / p99 / max (n) | %.1f / %.1f / %.1f ms (%zu) |\n", what, d.p50_ms, d.p99_ms, d.max_ms, d.n);
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "| %s p50 / p90 / p99 / p99.9 / max (n) | %.1f / %.1f / %.1f / %.1f / %.1f ms (%zu) |\n", what,
+                      d.p50_ms, d.p90_ms, d.p99_ms, d.p999_ms, d.max_ms, d.n);
         out << buf;
     };
     dist("release → next acquire", r.handoff);

@@ -47,7 +47,7 @@ std::optional<event> parse_event(const std::string& line);
 
 struct distribution {
     std::size_t n = 0;
-    double p50_ms = 0, p99_ms = 0, max_ms = 0;
+    double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
 };
 
 struct report {

@@ -113,6 +113,28 @@ BOOST_AUTO_TEST_CASE(failover_is_measured_from_killing_the_holder) {
     BOOST_TEST(r.failover.p50_ms == 2900.0);
 }
 
+BOOST_AUTO_TEST_CASE(the_liveness_distribution_has_its_tail_percentiles) {
+    // 1,000 handoffs; the i-th waits i ms from release to the next grant.
+    std::vector<event> events;
+    std::int64_t t = 0;
+    for (int i = 1; i <= 1000; ++i) {
+        const auto p = "c" + std::to_string(i % 2);
+        events.push_back(event{.t = t, .process = p, .kind = "acquire_ok", .seq = i});
+        t += 1'000'000;
+        events.push_back(event{.t = t, .process = p, .kind = "release", .result = "released", .seq = i});
+        t += i * std::int64_t{1'000'000};
+    }
+    events.push_back(event{.t = t, .process = "c9", .kind = "acquire_ok", .seq = 1001});
+    auto r = check(events);
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST(r.handoff.n == 1000u);
+    BOOST_TEST(r.handoff.p50_ms == 501.0); // nearest rank on 1..1000
+    BOOST_TEST(r.handoff.p90_ms == 900.0);
+    BOOST_TEST(r.handoff.p99_ms == 990.0);
+    BOOST_TEST(r.handoff.p999_ms == 999.0);
+    BOOST_TEST(r.handoff.max_ms == 1000.0);
+}
+
 BOOST_AUTO_TEST_CASE(partial_and_foreign_lines_are_skipped) {
     BOOST_TEST(!parse_event(R"({"t":12,"p":"a","e":"acq)").has_value()); // killed mid-line
     BOOST_TEST(!parse_event(R"({"p":"a","e":"acquire_ok"})").has_value()); // no time
