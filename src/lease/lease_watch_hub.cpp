@@ -1,19 +1,23 @@
 #include <leaselocker/lease/lease_watch_hub.hpp>
 
-#include "../detail/spawn.hpp"
-
+#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <map>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <unordered_map>
 
 namespace leaselocker {
@@ -25,6 +29,8 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 class watch_hub_impl : public std::enable_shared_from_this<watch_hub_impl> {
 public:
+    using handler = asio::any_completion_handler<void(error_code, watch_event)>;
+
     watch_hub_impl(const lease_client& leases, lease_watch_options opts)
         : leases_(leases), opts_(opts), strand_(asio::make_strand(leases.get_executor())) {}
 
@@ -39,13 +45,19 @@ public:
     void remove(std::uint64_t id) {
         asio::dispatch(strand_, [self = shared_from_this(), id] {
             self->unfollow(id);
-            self->subs_.erase(id);
+            auto it = self->subs_.find(id);
+            if (it == self->subs_.end()) return;
+            if (it->second.waiting) self->complete(it->second, make_error_code(asio::error::operation_aborted), {});
+            self->subs_.erase(it);
             self->reconcile();
         });
     }
 
-    void start_next(std::uint64_t id, asio::any_completion_handler<void(error_code, watch_event)> h) {
-        spawn_for(strand_, next_op(shared_from_this(), id), std::move(h));
+    // Posted, so the handler never runs inside the initiating call. The
+    // handler waits in its subscriber: no coroutine, timer or frame per
+    // waiting follower (a thousand lockers keep a thousand of these).
+    void start_next(std::uint64_t id, handler h) {
+        asio::post(strand_, [self = shared_from_this(), id, h = std::move(h)]() mutable { self->on_next(id, std::move(h)); });
     }
 
     std::size_t watches_started() const { return watches_started_.load(); }
@@ -54,6 +66,8 @@ public:
     // watch, never the hub.
     void shutdown() {
         asio::dispatch(strand_, [self = shared_from_this()] {
+            for (auto& [id, s] : self->subs_)
+                if (s.waiting) self->complete(s, make_error_code(asio::error::operation_aborted), {});
             self->subs_.clear();
             self->followers_.clear();
             self->reconcile();
@@ -66,9 +80,10 @@ private:
         std::string known; // newest version handed over (or the caller's); empty: none
         std::optional<watch_event> pending;
         error_code failed;
-        std::unique_ptr<asio::steady_timer> waiting; // set while next() waits
+        handler waiting;                 // set while next() waits
+        asio::any_completion_executor work; // keeps its executor running meanwhile, as an I/O wait would
+        std::uint64_t wait = 0;          // which next() waits: a late cancellation is for an earlier one
     };
-    using result = std::pair<error_code, watch_event>;
 
     // --- subscribers (on the strand) ---------------------------------------
 
@@ -123,8 +138,8 @@ private:
     }
 
     void hand_over(subscriber& s, watch_event ev) {
+        if (s.waiting) return complete(s, error_code{}, std::move(ev));
         s.pending = std::move(ev);
-        if (s.waiting) s.waiting->cancel();
     }
 
     void unfollow(std::uint64_t id) {
@@ -139,30 +154,56 @@ private:
     void fail(subscriber& s, error_code ec) {
         s.failed = ec;
         s.pending.reset();
-        if (s.waiting) s.waiting->cancel();
+        if (s.waiting) complete(s, ec, {});
     }
 
-    static asio::awaitable<result> next_op(std::shared_ptr<watch_hub_impl> self, std::uint64_t id) {
-        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
-        co_await asio::this_coro::throw_if_cancelled(false);
-        for (;;) {
-            auto it = self->subs_.find(id);
-            if (it == self->subs_.end()) co_return result{make_error_code(asio::error::operation_aborted), {}};
-            auto& s = it->second;
-            if (s.failed) co_return result{s.failed, {}};
-            if (s.pending) {
-                auto ev = std::move(*s.pending);
-                s.pending.reset();
-                co_return result{error_code{}, std::move(ev)};
-            }
-            s.waiting = std::make_unique<asio::steady_timer>(self->strand_, asio::steady_timer::time_point::max());
-            auto& timer = *s.waiting;
-            co_await timer.async_wait(use_tuple);
-            auto cs = co_await asio::this_coro::cancellation_state;
-            it = self->subs_.find(id);
-            if (it != self->subs_.end() && it->second.waiting.get() == &timer) it->second.waiting.reset();
-            if (cs.cancelled() != asio::cancellation_type::none) co_return result{make_error_code(asio::error::operation_aborted), {}};
+    void on_next(std::uint64_t id, handler h) {
+        auto it = subs_.find(id);
+        if (it == subs_.end()) return deliver_to(std::move(h), make_error_code(asio::error::operation_aborted), {});
+        auto& s = it->second;
+        if (s.waiting) return deliver_to(std::move(h), make_error_code(asio::error::already_started), {}); // one at a time
+        if (s.failed) return deliver_to(std::move(h), s.failed, {});
+        if (s.pending) {
+            auto ev = std::move(*s.pending);
+            s.pending.reset();
+            return deliver_to(std::move(h), error_code{}, std::move(ev));
         }
+        const auto wait = ++s.wait;
+        auto slot = asio::get_associated_cancellation_slot(h);
+        if (slot.is_connected())
+            slot.assign([weak = weak_from_this(), strand = strand_, id, wait](asio::cancellation_type) {
+                // Any type: nothing has been taken from the subscriber yet.
+                asio::dispatch(strand, [weak, id, wait] {
+                    auto self = weak.lock();
+                    if (!self) return;
+                    auto it = self->subs_.find(id);
+                    if (it != self->subs_.end() && it->second.waiting && it->second.wait == wait)
+                        self->complete(it->second, make_error_code(asio::error::operation_aborted), {});
+                });
+            });
+        s.work = asio::prefer(asio::get_associated_executor(h, strand_), asio::execution::outstanding_work.tracked);
+        s.waiting.swap(h); // not operator=: Boost 1.81's move assignment copies itself into endless recursion
+    }
+
+    void complete(subscriber& s, error_code ec, watch_event ev) {
+        auto work = std::exchange(s.work, asio::any_completion_executor{});
+        handler h;
+        h.swap(s.waiting);
+        deliver_to(std::move(h), ec, std::move(ev));
+    }
+
+    // Never run inline: a handler may end its subscription, which must not
+    // change subs_ under a loop over it. So: posted to the strand, from
+    // there dispatched to the handler's executor (which cannot be asked to
+    // post through the type-erased executor). Its cancellation slot is let
+    // go first.
+    void deliver_to(handler h, error_code ec, watch_event ev) {
+        auto slot = asio::get_associated_cancellation_slot(h);
+        if (slot.is_connected()) slot.clear();
+        asio::post(strand_, [h = std::move(h), ec, ev = std::move(ev), strand = strand_]() mutable {
+            auto ex = asio::get_associated_executor(h, strand);
+            asio::dispatch(ex, [h = std::move(h), ec, ev = std::move(ev)]() mutable { std::move(h)(ec, std::move(ev)); });
+        });
     }
 
     // --- the stream (on the strand) -----------------------------------------

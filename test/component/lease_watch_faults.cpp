@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
+
 namespace asio = boost::asio;
 using namespace leaselocker;
 using test::reply;
@@ -123,6 +125,54 @@ BOOST_AUTO_TEST_CASE(a_410_on_the_shared_namespace_watch_fails_every_subscriber_
     BOOST_TEST(eb == error::gone, eb.message());
     BOOST_TEST(namespace_watches == 1);
     BOOST_TEST(hub.watches_started() == 2u); // "a" alone, then the namespace
+}
+
+BOOST_AUTO_TEST_CASE(a_waiting_follower_can_be_cancelled_or_let_go_and_loses_nothing) {
+    // The hub keeps a waiting next() as a stored handler: cancelling it,
+    // a second next() meanwhile, and ending the subscription must each
+    // complete it at once, and a cancelled wait must not lose the version
+    // that comes later.
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    int watches = 0;
+    server.on_request([&](const test::recorded_request& r) -> reply {
+        if (++watches == 1) return {.body = event("MODIFIED", lease_json("6", "x")), .delay = std::chrono::milliseconds(800)};
+        return {.body = event("BOOKMARK", R"({"kind":"Lease","metadata":{"resourceVersion":"6"}})"), .how = reply::mode::slow_body,
+                .byte_interval = std::chrono::milliseconds(100)};
+    });
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch_hub hub{leases};
+    auto a = hub.subscribe("w", "5");
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    auto elapsed = [&] { return clock::now() - start; };
+    test::run(io, [&]() -> asio::awaitable<void> {
+        constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+        asio::cancellation_signal cancel;
+        asio::steady_timer timer(io, std::chrono::milliseconds(200));
+        timer.async_wait([&](error_code) { cancel.emit(asio::cancellation_type::terminal); });
+        auto [e1, ev1] = co_await a.next(asio::bind_cancellation_slot(cancel.slot(), tuple));
+        BOOST_TEST(e1 == asio::error::operation_aborted, e1.message());
+        BOOST_TEST((elapsed() < std::chrono::milliseconds(700))); // not held until the event
+
+        auto [e2, ev2] = co_await a.next(tuple); // the version that came after the cancelled wait
+        BOOST_TEST(!e2, e2.message());
+        BOOST_TEST(ev2.object.metadata.resource_version == "6");
+
+        // Nothing newer comes: a second next() is refused at once, and
+        // ending the subscription completes the one that waits.
+        std::optional<error_code> first;
+        a.next([&](error_code ec, watch_event) { first = ec; });
+        auto [e3, ev3] = co_await a.next(tuple);
+        BOOST_TEST(e3 == asio::error::already_started, e3.message());
+        BOOST_TEST(!first.has_value());
+        a = lease_watch_hub::subscription{};
+        asio::steady_timer settle(io, std::chrono::milliseconds(50));
+        co_await settle.async_wait(tuple);
+        BOOST_TEST_REQUIRE(first.has_value());
+        BOOST_TEST(*first == asio::error::operation_aborted, first->message());
+    }());
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_event_is_an_error_not_a_crash) {

@@ -51,8 +51,10 @@ public:
         // `deleted` event if it went away). Errors: those of the shared
         // watch, delivered to every subscriber, after which this
         // subscription only reports that error (subscribe again). One next()
-        // at a time. Cancellation: any type; completes with
-        // operation_aborted and the subscription stays.
+        // at a time (a second completes with asio::error::already_started).
+        // Cancellation: any type; completes with operation_aborted and the
+        // subscription stays; so does a next() waiting when the subscription
+        // ends.
         template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
         auto next(CompletionToken&& token = {}) {
             return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
