@@ -1,6 +1,5 @@
 #include <leaselocker/lease/lease_watch_hub.hpp>
 
-#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -9,7 +8,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -56,8 +54,19 @@ public:
     // Posted, so the handler never runs inside the initiating call. The
     // handler waits in its subscriber: no coroutine, timer or frame per
     // waiting follower (a thousand lockers keep a thousand of these).
+    // Its cancellation slot is touched only where the caller runs: here,
+    // and where the handler is invoked (deliver_to).
     void start_next(std::uint64_t id, handler h) {
-        asio::post(strand_, [self = shared_from_this(), id, h = std::move(h)]() mutable { self->on_next(id, std::move(h)); });
+        const auto ticket = next_ticket_.fetch_add(1) + 1;
+        auto slot = asio::get_associated_cancellation_slot(h);
+        if (slot.is_connected())
+            slot.assign([weak = weak_from_this(), strand = strand_, id, ticket](asio::cancellation_type) {
+                // Any type: nothing has been taken from the subscriber yet.
+                asio::dispatch(strand, [weak, id, ticket] {
+                    if (auto self = weak.lock()) self->cancel(id, ticket);
+                });
+            });
+        asio::post(strand_, [self = shared_from_this(), id, ticket, h = std::move(h)]() mutable { self->on_next(id, ticket, std::move(h)); });
     }
 
     std::size_t watches_started() const { return watches_started_.load(); }
@@ -78,11 +87,11 @@ private:
     struct subscriber {
         std::string name;
         std::string known; // newest version handed over (or the caller's); empty: none
-        std::optional<watch_event> pending;
+        std::unique_ptr<watch_event> pending; // by pointer: seldom set, and every held lease has a subscriber
         error_code failed;
         handler waiting;                 // set while next() waits
-        asio::any_completion_executor work; // keeps its executor running meanwhile, as an I/O wait would
-        std::uint64_t wait = 0;          // which next() waits: a late cancellation is for an earlier one
+        std::uint64_t wait = 0;          // the ticket of the next() that waits: a late cancellation is for an earlier one
+        std::uint64_t cancelled = 0;     // a next() cancelled before it arrived
     };
 
     // --- subscribers (on the strand) ---------------------------------------
@@ -139,7 +148,7 @@ private:
 
     void hand_over(subscriber& s, watch_event ev) {
         if (s.waiting) return complete(s, error_code{}, std::move(ev));
-        s.pending = std::move(ev);
+        s.pending = std::make_unique<watch_event>(std::move(ev));
     }
 
     void unfollow(std::uint64_t id) {
@@ -157,7 +166,10 @@ private:
         if (s.waiting) complete(s, ec, {});
     }
 
-    void on_next(std::uint64_t id, handler h) {
+    // A waiting handler needs no work guard of its own: while it waits, the
+    // stream's read (or the catch-up GET) is outstanding on the client's
+    // executor, so io_context::run() does not return under it.
+    void on_next(std::uint64_t id, std::uint64_t ticket, handler h) {
         auto it = subs_.find(id);
         if (it == subs_.end()) return deliver_to(std::move(h), make_error_code(asio::error::operation_aborted), {});
         auto& s = it->second;
@@ -168,25 +180,20 @@ private:
             s.pending.reset();
             return deliver_to(std::move(h), error_code{}, std::move(ev));
         }
-        const auto wait = ++s.wait;
-        auto slot = asio::get_associated_cancellation_slot(h);
-        if (slot.is_connected())
-            slot.assign([weak = weak_from_this(), strand = strand_, id, wait](asio::cancellation_type) {
-                // Any type: nothing has been taken from the subscriber yet.
-                asio::dispatch(strand, [weak, id, wait] {
-                    auto self = weak.lock();
-                    if (!self) return;
-                    auto it = self->subs_.find(id);
-                    if (it != self->subs_.end() && it->second.waiting && it->second.wait == wait)
-                        self->complete(it->second, make_error_code(asio::error::operation_aborted), {});
-                });
-            });
-        s.work = asio::prefer(asio::get_associated_executor(h, strand_), asio::execution::outstanding_work.tracked);
+        if (s.cancelled == ticket) return deliver_to(std::move(h), make_error_code(asio::error::operation_aborted), {});
+        s.wait = ticket;
         s.waiting.swap(h); // not operator=: Boost 1.81's move assignment copies itself into endless recursion
     }
 
+    void cancel(std::uint64_t id, std::uint64_t ticket) {
+        auto it = subs_.find(id);
+        if (it == subs_.end()) return;
+        auto& s = it->second;
+        if (s.waiting && s.wait == ticket) return complete(s, make_error_code(asio::error::operation_aborted), {});
+        s.cancelled = ticket; // before its next() arrived here: it ends at once
+    }
+
     void complete(subscriber& s, error_code ec, watch_event ev) {
-        auto work = std::exchange(s.work, asio::any_completion_executor{});
         handler h;
         h.swap(s.waiting);
         deliver_to(std::move(h), ec, std::move(ev));
@@ -195,14 +202,16 @@ private:
     // Never run inline: a handler may end its subscription, which must not
     // change subs_ under a loop over it. So: posted to the strand, from
     // there dispatched to the handler's executor (which cannot be asked to
-    // post through the type-erased executor). Its cancellation slot is let
-    // go first.
+    // post through the type-erased executor), where its cancellation slot
+    // is let go just before it runs.
     void deliver_to(handler h, error_code ec, watch_event ev) {
-        auto slot = asio::get_associated_cancellation_slot(h);
-        if (slot.is_connected()) slot.clear();
         asio::post(strand_, [h = std::move(h), ec, ev = std::move(ev), strand = strand_]() mutable {
             auto ex = asio::get_associated_executor(h, strand);
-            asio::dispatch(ex, [h = std::move(h), ec, ev = std::move(ev)]() mutable { std::move(h)(ec, std::move(ev)); });
+            asio::dispatch(ex, [h = std::move(h), ec, ev = std::move(ev)]() mutable {
+                auto slot = asio::get_associated_cancellation_slot(h);
+                if (slot.is_connected()) slot.clear();
+                std::move(h)(ec, std::move(ev));
+            });
         });
     }
 
@@ -274,6 +283,7 @@ private:
     lease_watch_options opts_;
     asio::strand<asio::any_io_executor> strand_;
     std::atomic<std::uint64_t> next_id_{0};
+    std::atomic<std::uint64_t> next_ticket_{0};
     std::atomic<std::size_t> watches_started_{0};
     std::map<std::uint64_t, subscriber> subs_;
     // Name → its live (not failed) subscribers: what the stream must cover.

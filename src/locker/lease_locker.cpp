@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -317,8 +318,7 @@ private:
         if (watch_stop_ || shut_down_ || watch_refused_ || !cfg_.use_watch || !lock_->supports_watch()) return;
         watch_stop_ = std::make_shared<asio::cancellation_signal>();
         watch_up_ = true; // until it fails: opening it is part of the first next_change
-        asio::co_spawn(strand_, watch_loop(shared_from_this(), watch_stop_),
-                       asio::bind_cancellation_slot(watch_stop_->slot(), asio::detached));
+        watch_next(watch_stop_);
     }
 
     void stop_watching() {
@@ -326,33 +326,46 @@ private:
         watch_stop_->emit(asio::cancellation_type::terminal);
         watch_stop_.reset();
         watch_up_ = false;
-        lock_->stop_watching(); // also when the loop is between two changes
+        lock_->stop_watching(); // also when no next_change is pending
     }
 
-    static awaitable<void> watch_loop(std::shared_ptr<locker_impl> self, std::shared_ptr<asio::cancellation_signal> stop) {
-        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
-        co_await asio::this_coro::throw_if_cancelled(false);
-        auto stopped = [&] { return self->watch_stop_ != stop || self->shut_down_; };
-        while (!stopped()) {
-            auto [ec, record] = co_await self->lock_->next_change(use_tuple);
-            if (stopped()) break;
-            if (ec) { // down: the acquire loop polls until it is back
-                self->watch_up_ = false;
-                if (self->acquire_timer_) self->acquire_timer_->cancel(); // switch to polling now
-                if (ec == condition::permanent) { // e.g. no watch permission: poll from now on
-                    self->log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead");
-                    self->watch_refused_ = true;
-                    if (self->watch_stop_ == stop) self->watch_stop_.reset();
-                    break;
-                }
-                self->log(log_level::debug, "watch interrupted: " + ec.message());
-                auto t = self->timer_after(self->cfg_.retry_period);
-                co_await t.async_wait(use_tuple);
-                continue;
+    // The watch loop, one turn per change, as handlers rather than a
+    // coroutine: every held lease keeps one waiting, and a stored handler is
+    // the smallest way to wait. `stop` names this run of the loop; it ends
+    // when stop_watching() replaced it (and cancels what it waits for).
+    void watch_next(std::shared_ptr<asio::cancellation_signal> stop) {
+        auto& signal = *stop;
+        lock_->next_change(asio::bind_cancellation_slot(
+            signal.slot(), asio::bind_executor(strand_, [self = shared_from_this(), stop = std::move(stop)](
+                                                            error_code ec, std::optional<lock_record> record) mutable {
+                self->on_watched(std::move(stop), ec, std::move(record));
+            })));
+    }
+
+    void on_watched(std::shared_ptr<asio::cancellation_signal> stop, error_code ec, std::optional<lock_record> record) {
+        if (watch_stop_ != stop || shut_down_) return;
+        if (ec) { // down: the acquire loop polls until it is back
+            watch_up_ = false;
+            if (acquire_timer_) acquire_timer_->cancel(); // switch to polling now
+            if (ec == condition::permanent) {              // e.g. no watch permission: poll from now on
+                log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead");
+                watch_refused_ = true;
+                watch_stop_.reset();
+                return;
             }
-            self->watch_up_ = true;
-            self->on_change(std::move(record));
+            log(log_level::debug, "watch interrupted: " + ec.message());
+            auto t = std::make_shared<asio::steady_timer>(timer_after(cfg_.retry_period));
+            auto& timer = *t;
+            auto& signal = *stop;
+            timer.async_wait(asio::bind_cancellation_slot(
+                signal.slot(), asio::bind_executor(strand_, [self = shared_from_this(), stop = std::move(stop), t](error_code) mutable {
+                    if (self->watch_stop_ == stop && !self->shut_down_) self->watch_next(std::move(stop));
+                })));
+            return;
         }
+        watch_up_ = true;
+        on_change(std::move(record));
+        if (watch_stop_ == stop) watch_next(std::move(stop)); // unless the change ended the watch (a loss)
     }
 
     void on_change(std::optional<lock_record> record) {
