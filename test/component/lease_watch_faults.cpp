@@ -175,6 +175,42 @@ BOOST_AUTO_TEST_CASE(a_waiting_follower_can_be_cancelled_or_let_go_and_loses_not
     }());
 }
 
+BOOST_AUTO_TEST_CASE(a_waiting_locker_reopens_an_interrupted_watch) {
+    // The holder's lease runs 60 s. The waiter's first watch fails (the
+    // connection closes before any reply); it must open the watch again a
+    // retry period later and take the lock on the release, long before
+    // the lease would have expired.
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    const auto now = format_micro_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
+    auto held_by = [&](const std::string& rv, const std::string& holder) {
+        return R"({"kind":"Lease","apiVersion":"coordination.k8s.io/v1","metadata":{"name":"w","namespace":"default","uid":"u1",)"
+               R"("resourceVersion":")" + rv + R"("},"spec":{"holderIdentity":")" + holder + R"(","leaseDurationSeconds":60,"acquireTime":")" +
+               now + R"(","renewTime":")" + now + R"(","leaseTransitions":3}})";
+    };
+    int watches = 0;
+    bool released = false;
+    server.on_request([&](const test::recorded_request& r) -> reply {
+        if (r.method == "PUT") return {.body = r.body}; // stored as sent
+        if (r.target.find("watch=true") == std::string::npos) return {.body = released ? held_by("6", "") : held_by("5", "other")};
+        if (++watches == 1) return {.how = reply::mode::close_without_reply};
+        released = true;
+        return {.body = event("MODIFIED", held_by("6", "")), .how = reply::mode::slow_body, .byte_interval = std::chrono::milliseconds(1)};
+    });
+    client api{io.get_executor(), server.config()};
+    lease_locker locker{api, lease_name{"", "w"},
+                        lock_config{.lease_duration = std::chrono::seconds(6), .renew_deadline = std::chrono::seconds(4),
+                                    .retry_period = std::chrono::seconds(1), .identity = "waiter"}};
+    const auto start = std::chrono::steady_clock::now();
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await locker.lock(asio::use_awaitable);
+        BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(10))); // not the 60 s expiry
+        BOOST_TEST(locker.current_fencing_token().sequence == 4); // leaseTransitions 3 + 1: a new grant
+        co_await locker.unlock(asio::use_awaitable);
+    }());
+    BOOST_TEST(watches >= 2); // opened again after the failure
+}
+
 BOOST_AUTO_TEST_CASE(a_malformed_event_is_an_error_not_a_crash) {
     asio::io_context io;
     test::scripted_server server{io.get_executor()};
