@@ -22,6 +22,7 @@ public:
         case error::invalid: return "invalid (422)";
         case error::too_many_requests: return "too many requests (429)";
         case error::internal_error: return "internal server error (500)";
+        case error::bad_gateway: return "bad gateway (502)";
         case error::service_unavailable: return "service unavailable (503)";
         case error::server_timeout: return "server timeout";
         case error::unexpected_status: return "unexpected HTTP status";
@@ -49,6 +50,7 @@ public:
         case error::gone:
         case error::too_many_requests:
         case error::internal_error:
+        case error::bad_gateway:
         case error::service_unavailable:
         case error::connection:
         case error::resolve:

@@ -26,6 +26,7 @@ enum class error {
     invalid,                // 422
     too_many_requests,      // 429
     internal_error,         // 500
+    bad_gateway,            // 502: a proxy in front of the server could not reach it
     service_unavailable,    // 503
     server_timeout,         // 504, or reason ServerTimeout/Timeout
     unexpected_status,      // any other non-2xx

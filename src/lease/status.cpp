@@ -27,6 +27,7 @@ error_code status_to_error(unsigned http_status, std::string_view body, std::str
     case 422: return error::invalid;
     case 429: return error::too_many_requests;
     case 500: return reason == "ServerTimeout" || reason == "Timeout" ? error::server_timeout : error::internal_error;
+    case 502: return error::bad_gateway;
     case 503: return error::service_unavailable;
     case 504: return error::server_timeout;
     default: return error::unexpected_status;

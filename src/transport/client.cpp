@@ -477,8 +477,11 @@ private:
         prepare_tls(c.stream.native_handle(), cfg_, address_);
         auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
         if (hec) {
-            if (hec == beast::error::timeout || hec == asio::error::operation_aborted) {
+            // Only what TLS itself refused is error::tls (permanent); the
+            // connection ending or timing out mid-handshake is the network's.
+            if (hec.category() != asio::error::get_ssl_category() || hec == asio::ssl::error::stream_truncated) {
                 classify(hec, true, ec, failure);
+                failure = "TLS handshake with " + address_.host + ":" + std::to_string(address_.port) + ": " + failure;
                 co_return;
             }
             ec = error::tls;
