@@ -254,7 +254,7 @@ private:
 
     // `stop` lives as long as the coroutine its slot is bound to.
     static asio::awaitable<void> pump(std::shared_ptr<watch_hub_impl> self, std::shared_ptr<lease_watch> watch,
-                                      std::shared_ptr<asio::cancellation_signal> stop) {
+                                      [[maybe_unused]] std::shared_ptr<asio::cancellation_signal> stop) {
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
         for (;;) {
