@@ -477,16 +477,12 @@ private:
         prepare_tls(c.stream.native_handle(), cfg_, address_);
         auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
         if (hec) {
-            // Only what TLS itself refused is error::tls (permanent); the
-            // connection ending or timing out mid-handshake is the network's.
-            if (hec.category() != asio::error::get_ssl_category() || hec == asio::ssl::error::stream_truncated) {
-                classify(hec, true, ec, failure);
-                failure = "TLS handshake with " + address_.host + ":" + std::to_string(address_.port) + ": " + failure;
-                co_return;
-            }
-            ec = error::tls;
-            failure = "TLS handshake with " + address_.host + ":" + std::to_string(address_.port) + " failed: " +
-                      tls_failure_reason(c.stream.native_handle(), hec);
+            // classify decides as for any request: what TLS itself refused is
+            // error::tls (permanent, with OpenSSL's reason); the connection
+            // ending or timing out mid-handshake is the network's.
+            classify(hec, true, ec, failure);
+            const auto where = "TLS handshake with " + address_.host + ":" + std::to_string(address_.port);
+            failure = ec == error::tls ? where + " failed: " + tls_failure_reason(c.stream.native_handle(), hec) : where + ": " + failure;
         }
     }
 
