@@ -127,14 +127,18 @@ void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, st
             s->cached.reset();
             return std::move(h)(ec, std::nullopt);
         }
+        bool stale;
         {
             // Our own write may have overtaken the event: never go back.
             std::lock_guard lock(s->mutex);
-            if (s->cached && !newer_resource_version(ev.object.metadata.resource_version, s->cached->metadata.resource_version))
-                return do_next_change(std::move(h));
-            s->cached = ev.object;
+            stale = s->cached && !newer_resource_version(ev.object.metadata.resource_version, s->cached->metadata.resource_version);
+            if (!stale) s->cached = ev.object;
         }
-        std::move(h)(ec, to_lock_record(ev.object.spec));
+        if (!stale) return std::move(h)(ec, to_lock_record(ev.object.spec));
+        // Wait for the next one, outside the mutex (subscribing reads the
+        // cache); unless watching stopped meanwhile: then this wait is over.
+        if (!s->subscription || s->subscriptions != mine) return std::move(h)(make_error_code(asio::error::operation_aborted), std::nullopt);
+        do_next_change(std::move(h));
     }));
 }
 
