@@ -11,14 +11,11 @@ bash "$root/tools/setup.sh"
 cluster_bin=$(bash "$root/test/cluster/build.sh" | tail -n 1)
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} \
   -DLEASELOCKER_CLUSTER_BIN="$cluster_bin" >/dev/null
-run_with_progress "C++ build" "(ninja in $build_dir; incremental next time)" cmake --build "$build_dir" >/dev/null
-
-demo="$build_dir/example/leaselocker_demo"
-if [ -x "$demo" ]; then
-  exec "$cluster_bin/llcluster" run --dir "$build_dir/demo-cluster" -- "$demo"
+build_log="$build_dir/demo-build.log"
+if ! run_with_progress "C++ build" "(ninja in $build_dir; incremental next time)" cmake --build "$build_dir" --target leaselocker_demo >"$build_log" 2>&1; then
+  tail -n 40 "$build_log" >&2
+  log "demo: the build failed (whole log: $build_log)"
+  exit 1
 fi
-# Until the locker exists (issue 4) the demonstration shows the control
-# plane the demo will run against, reached through the library's transport.
-exec "$cluster_bin/llcluster" run --dir "$build_dir/demo-cluster" -- \
-  sh -c 'echo; echo "local control plane: $LEASELOCKER_TEST_SERVER (namespace $LEASELOCKER_TEST_NAMESPACE)";
-         echo "the contention demo arrives with the locker; the cluster now stops again"; echo'
+
+exec "$cluster_bin/llcluster" run --dir "$build_dir/demo-cluster" -- "$build_dir/example/leaselocker_demo"

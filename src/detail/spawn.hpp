@@ -8,6 +8,8 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -43,31 +45,40 @@ std::shared_ptr<spawn_cancellation> connect_cancellation(const boost::asio::stra
     return state;
 }
 
-template <class Handler, class... Args>
-void complete_on_handler_executor(const boost::asio::strand<boost::asio::any_io_executor>& strand, Handler handler,
-                                  spawn_cancellation& state, Args... args) {
+// The handler's associated executor, counting outstanding work until it is
+// destroyed (Asio's rule for an operation in progress): an io_context that
+// runs only the handler does not run out of work before the result arrives.
+template <class Handler>
+auto tracked_executor(const Handler& handler, const boost::asio::strand<boost::asio::any_io_executor>& fallback) {
+    return boost::asio::prefer(boost::asio::get_associated_executor(handler, fallback),
+                               boost::asio::execution::outstanding_work.tracked);
+}
+
+template <class Handler, class Work, class... Args>
+void complete_on_handler_executor(Handler handler, const Work& work, spawn_cancellation& state, Args... args) {
     state.done = true;
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     if (slot.is_connected()) slot.clear();
-    auto ex = boost::asio::get_associated_executor(handler, strand);
-    boost::asio::dispatch(ex, [h = std::move(handler), args...]() mutable { std::move(h)(std::move(args)...); });
+    boost::asio::dispatch(work, [h = std::move(handler), args...]() mutable { std::move(h)(std::move(args)...); });
 }
 
 // Runs a coroutine yielding (error_code, T) on `strand` for a handler of
 // void(error_code, T): the handler's cancellation reaches the coroutine, and
-// the result is delivered through the handler's executor (co_spawn posts the
-// start, so never inside the initiating call).
+// the result is delivered through the handler's executor, on which work is
+// held meanwhile (co_spawn posts the start, so never inside the initiating
+// call).
 template <class T, class Handler>
 void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand,
                boost::asio::awaitable<std::pair<boost::system::error_code, T>> task, Handler handler) {
     auto state = connect_cancellation(strand, handler);
     auto& signal = state->signal;
+    auto work = tracked_executor(handler, strand);
     boost::asio::co_spawn(strand, std::move(task),
                           boost::asio::bind_cancellation_slot(
-                              signal.slot(), [h = std::move(handler), state, strand](std::exception_ptr e,
-                                                                                      std::pair<boost::system::error_code, T> r) mutable {
+                              signal.slot(), [h = std::move(handler), state, work](std::exception_ptr e,
+                                                                                    std::pair<boost::system::error_code, T> r) mutable {
                                   if (e) std::rethrow_exception(e);
-                                  complete_on_handler_executor(strand, std::move(h), *state, r.first, std::move(r.second));
+                                  complete_on_handler_executor(std::move(h), work, *state, r.first, std::move(r.second));
                               }));
 }
 
@@ -78,11 +89,12 @@ void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, 
                Handler handler) {
     auto state = connect_cancellation(strand, handler);
     auto& signal = state->signal;
+    auto work = tracked_executor(handler, strand);
     boost::asio::co_spawn(strand, std::move(task),
                           boost::asio::bind_cancellation_slot(
-                              signal.slot(), [h = std::move(handler), state, strand](std::exception_ptr e, boost::system::error_code ec) mutable {
+                              signal.slot(), [h = std::move(handler), state, work](std::exception_ptr e, boost::system::error_code ec) mutable {
                                   if (e) std::rethrow_exception(e);
-                                  complete_on_handler_executor(strand, std::move(h), *state, ec);
+                                  complete_on_handler_executor(std::move(h), work, *state, ec);
                               }));
 }
 

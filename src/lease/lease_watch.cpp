@@ -13,6 +13,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <mutex>
+
 namespace leaselocker {
 namespace detail {
 
@@ -37,9 +39,19 @@ public:
         });
     }
 
-    std::string rv_;
+    // Where the watch continues from: written on the strand, read from
+    // anywhere (a shared watch widening reads it on its own strand).
+    std::string resource_version() const {
+        std::lock_guard lock(rv_mutex_);
+        return rv_;
+    }
 
 private:
+    void set_resource_version(std::string rv) {
+        std::lock_guard lock(rv_mutex_);
+        rv_ = std::move(rv);
+    }
+
     using result = std::pair<error_code, watch_event>;
 
     static asio::awaitable<result> next(std::shared_ptr<lease_watch_impl> self) {
@@ -90,7 +102,7 @@ private:
         std::string target = "/apis/coordination.k8s.io/v1/namespaces/" + leases_.namespace_name() +
                              "/leases?watch=true&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(opts_.server_timeout.count());
         if (!name_.empty()) target += "&fieldSelector=metadata.name%3D" + name_;
-        if (!rv_.empty()) target += "&resourceVersion=" + rv_;
+        if (auto rv = resource_version(); !rv.empty()) target += "&resourceVersion=" + rv;
         http_request req{.method = http_method::get, .target = std::move(target), .timeout = opts_.open_timeout};
         auto [oec, stream] = co_await leases_.get_client().open_stream(std::move(req), use_tuple);
         if (oec) {
@@ -113,18 +125,18 @@ private:
     // A watch on the whole namespace reports error::gone instead.
     asio::awaitable<result> relist() {
         if (name_.empty()) {
-            rv_.clear();
+            set_resource_version({});
             co_return result{make_error_code(error::gone), {}};
         }
         auto [ec, l] = co_await leases_.get(name_, use_tuple);
         if (ec == error::not_found) {
-            rv_.clear(); // watch from now: a later create arrives as `added`
+            set_resource_version({}); // watch from now: a later create arrives as `added`
             watch_event ev{watch_event_type::deleted, {}, true};
             ev.object.metadata.name = name_;
             co_return result{error_code{}, std::move(ev)};
         }
         if (ec) co_return result{ec, {}};
-        rv_ = l.metadata.resource_version;
+        set_resource_version(l.metadata.resource_version);
         co_return result{error_code{}, watch_event{watch_event_type::modified, std::move(l), true}};
     }
 
@@ -163,7 +175,7 @@ private:
             out.ec = error::malformed_response;
             return out;
         }
-        if (!l->metadata.resource_version.empty()) rv_ = l->metadata.resource_version;
+        if (!l->metadata.resource_version.empty()) set_resource_version(l->metadata.resource_version);
         if (t == "BOOKMARK") {
             out.bookmark = true;
         } else if (t == "ADDED") {
@@ -178,6 +190,8 @@ private:
         return out;
     }
 
+    mutable std::mutex rv_mutex_;
+    std::string rv_;
     lease_client& leases_;
     std::string name_;
     lease_watch_options opts_;
@@ -195,7 +209,7 @@ lease_watch::~lease_watch() {
 }
 
 std::string lease_watch::resource_version() const {
-    return impl_->rv_;
+    return impl_->resource_version();
 }
 
 void lease_watch::cancel() {

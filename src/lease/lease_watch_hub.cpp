@@ -1,5 +1,7 @@
 #include <leaselocker/lease/lease_watch_hub.hpp>
 
+#include "../detail/spawn.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -28,6 +30,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 class watch_hub_impl : public std::enable_shared_from_this<watch_hub_impl> {
 public:
     using handler = asio::any_completion_handler<void(error_code, watch_event)>;
+    // The handler's executor, holding work there from next() until the
+    // handler has run.
+    using handler_work = asio::any_completion_executor;
 
     watch_hub_impl(const lease_client& leases, lease_watch_options opts)
         : leases_(leases), opts_(opts), strand_(asio::make_strand(leases.get_executor())) {}
@@ -58,6 +63,7 @@ public:
     // and where the handler is invoked (deliver_to).
     void start_next(std::uint64_t id, handler h) {
         const auto ticket = next_ticket_.fetch_add(1) + 1;
+        handler_work work = tracked_executor(h, strand_);
         auto slot = asio::get_associated_cancellation_slot(h);
         if (slot.is_connected())
             slot.assign([weak = weak_from_this(), strand = strand_, id, ticket](asio::cancellation_type) {
@@ -66,7 +72,9 @@ public:
                     if (auto self = weak.lock()) self->cancel(id, ticket);
                 });
             });
-        asio::post(strand_, [self = shared_from_this(), id, ticket, h = std::move(h)]() mutable { self->on_next(id, ticket, std::move(h)); });
+        asio::post(strand_, [self = shared_from_this(), id, ticket, h = std::move(h), work = std::move(work)]() mutable {
+            self->on_next(id, ticket, std::move(h), std::move(work));
+        });
     }
 
     std::size_t watches_started() const { return watches_started_.load(); }
@@ -90,6 +98,7 @@ private:
         std::unique_ptr<watch_event> pending; // by pointer: seldom set, and every held lease has a subscriber
         error_code failed;
         handler waiting;                 // set while next() waits
+        handler_work work;               // and its executor, held busy
         std::uint64_t wait = 0;          // the ticket of the next() that waits: a late cancellation is for an earlier one
         std::uint64_t cancelled = 0;     // a next() cancelled before it arrived
     };
@@ -166,23 +175,24 @@ private:
         if (s.waiting) complete(s, ec, {});
     }
 
-    // A waiting handler needs no work guard of its own: while it waits, the
-    // stream's read (or the catch-up GET) is outstanding on the client's
-    // executor, so io_context::run() does not return under it.
-    void on_next(std::uint64_t id, std::uint64_t ticket, handler h) {
+    // A waiting handler holds work on its own executor (which may be
+    // another io_context than the client's) until it has run.
+    void on_next(std::uint64_t id, std::uint64_t ticket, handler h, handler_work work) {
+        auto deliver_now = [&](error_code ec, watch_event ev = {}) { deliver_to(std::move(h), std::move(work), ec, std::move(ev)); };
         auto it = subs_.find(id);
-        if (it == subs_.end()) return deliver_to(std::move(h), make_error_code(asio::error::operation_aborted), {});
+        if (it == subs_.end()) return deliver_now(asio::error::operation_aborted);
         auto& s = it->second;
-        if (s.waiting) return deliver_to(std::move(h), make_error_code(asio::error::already_started), {}); // one at a time
-        if (s.failed) return deliver_to(std::move(h), s.failed, {});
+        if (s.waiting) return deliver_now(asio::error::already_started); // one at a time
+        if (s.failed) return deliver_now(s.failed);
         if (s.pending) {
             auto ev = std::move(*s.pending);
             s.pending.reset();
-            return deliver_to(std::move(h), error_code{}, std::move(ev));
+            return deliver_now(error_code{}, std::move(ev));
         }
-        if (s.cancelled == ticket) return deliver_to(std::move(h), make_error_code(asio::error::operation_aborted), {});
+        if (s.cancelled == ticket) return deliver_now(asio::error::operation_aborted);
         s.wait = ticket;
         s.waiting.swap(h); // not operator=: Boost 1.81's move assignment copies itself into endless recursion
+        s.work = std::move(work);
     }
 
     void cancel(std::uint64_t id, std::uint64_t ticket) {
@@ -196,7 +206,7 @@ private:
     void complete(subscriber& s, error_code ec, watch_event ev) {
         handler h;
         h.swap(s.waiting);
-        deliver_to(std::move(h), ec, std::move(ev));
+        deliver_to(std::move(h), std::exchange(s.work, {}), ec, std::move(ev));
     }
 
     // Never run inline: a handler may end its subscription, which must not
@@ -204,10 +214,9 @@ private:
     // there dispatched to the handler's executor (which cannot be asked to
     // post through the type-erased executor), where its cancellation slot
     // is let go just before it runs.
-    void deliver_to(handler h, error_code ec, watch_event ev) {
-        asio::post(strand_, [h = std::move(h), ec, ev = std::move(ev), strand = strand_]() mutable {
-            auto ex = asio::get_associated_executor(h, strand);
-            asio::dispatch(ex, [h = std::move(h), ec, ev = std::move(ev)]() mutable {
+    void deliver_to(handler h, handler_work work, error_code ec, watch_event ev) {
+        asio::post(strand_, [h = std::move(h), work = std::move(work), ec, ev = std::move(ev)]() mutable {
+            asio::dispatch(work, [h = std::move(h), ec, ev = std::move(ev)]() mutable {
                 auto slot = asio::get_associated_cancellation_slot(h);
                 if (slot.is_connected()) slot.clear();
                 std::move(h)(ec, std::move(ev));

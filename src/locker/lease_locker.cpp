@@ -21,6 +21,7 @@
 #include <cctype>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ void validate(const lock_config& c) {
     if (c.unlock_retry_period < milliseconds(0)) invalid("unlock_retry_period must not be negative");
     if (!(c.max_clock_rate_error >= 0 && c.max_clock_rate_error < 0.5)) invalid("max_clock_rate_error must be in [0, 0.5)");
     if (!(c.clock_rate > 0.5 && c.clock_rate < 2)) invalid("clock_rate must be in (0.5, 2)");
+    if (c.auth_grace < milliseconds(0)) invalid("auth_grace must not be negative");
 }
 
 // The locker's view of time: steady_clock, or one running `rate` times as
@@ -101,17 +103,17 @@ public:
 
     // --- entry points (any thread) --------------------------------------
 
-    void start_lock(asio::any_completion_handler<void(error_code)> h) {
-        spawn_for(strand_, lock_op(shared_from_this()), std::move(h));
+    void start_lock(diagnostics* diag, asio::any_completion_handler<void(error_code)> h) {
+        spawn_for(strand_, lock_op(shared_from_this(), diag), std::move(h));
     }
-    void start_try_lock(asio::any_completion_handler<void(error_code, bool)> h) {
-        spawn_for(strand_, try_lock_op(shared_from_this()), std::move(h));
+    void start_try_lock(diagnostics* diag, asio::any_completion_handler<void(error_code, bool)> h) {
+        spawn_for(strand_, try_lock_op(shared_from_this(), diag), std::move(h));
     }
-    void start_unlock(bool retry, asio::any_completion_handler<void(error_code, unlock_result)> h) {
-        spawn_for(strand_, unlock_op(shared_from_this(), retry), std::move(h));
+    void start_unlock(bool retry, diagnostics* diag, asio::any_completion_handler<void(error_code, unlock_result)> h) {
+        spawn_for(strand_, unlock_op(shared_from_this(), retry, diag), std::move(h));
     }
-    void start_wait_lost(asio::any_completion_handler<void(error_code)> h) {
-        spawn_for(strand_, wait_lost_op(shared_from_this()), std::move(h));
+    void start_wait_lost(diagnostics* diag, asio::any_completion_handler<void(error_code)> h) {
+        spawn_for(strand_, wait_lost_op(shared_from_this(), diag), std::move(h));
     }
 
     // The locker object is going away: stop, and release if configured.
@@ -158,12 +160,39 @@ private:
         cfg_.log(level, [&] { return "lease " + cfg_.name + " (" + identity() + "): " + what; });
     }
 
-    request_options request_opts(clock::time_point deadline = clock::time_point::max()) const {
+    request_options request_opts(clock::time_point deadline = clock::time_point::max(), diagnostics* diag = nullptr) const {
         // Per request: at most renew_deadline / 2, and never past `deadline`.
         auto limit = cfg_.renew_deadline / 2;
         if (deadline != clock::time_point::max())
             limit = std::min(limit, std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - clock_.now())));
-        return request_options{.timeout = limit};
+        return request_options{.timeout = limit, .diag = diag};
+    }
+
+    // A 401/403 after the server let us through before is taken for a
+    // restarted server whose authorizer is not ready yet (in the long chaos
+    // run API-server restarts refused 270 requests so): retried, for up to
+    // auth_grace from the first refusal of a row. One never let through
+    // fails at once. Requests and the watch keep rows of their own: a watch
+    // refused for good must not be asked again forever because reads work.
+    bool ride_out(error_code ec, bool let_through_before, std::optional<clock::time_point>& refused_since) {
+        if (ec != error::unauthorized && ec != error::forbidden) return false;
+        if (cfg_.auth_grace <= milliseconds(0) || !let_through_before) return false;
+        const auto now = clock_.now();
+        if (!refused_since) refused_since = now;
+        if (now - *refused_since >= cfg_.auth_grace) return false;
+        log(log_level::warning, ec.message() + " although let through before (a restarting API server?): retrying");
+        return true;
+    }
+    bool ride_out_refusal(error_code ec) { return ride_out(ec, lock_->authorized_before(), refused_since_); }
+    // An answer only an authorized request gets ends a row of refusals.
+    void note_answer(error_code ec) {
+        if (!ec || ec == error::conflict || ec == error::already_exists || ec == error::not_found) refused_since_.reset();
+    }
+
+    static void describe_failure(diagnostics* diag, const std::string& what) {
+        if (!diag) return;
+        diag->server_message.clear();
+        diag->client_message = what;
     }
 
     milliseconds jittered(milliseconds base, double spread) {
@@ -185,9 +214,10 @@ private:
 
     // One read (unless the watch already delivered the current version)
     // and, if the lease is ours to take, one write.
-    awaitable<attempt> try_once(bool use_watched) {
+    awaitable<attempt> try_once(bool use_watched, diagnostics* diag) {
         if (!use_watched) {
-            auto [gec, got, raw] = co_await lock_->get(request_opts(), use_tuple);
+            auto [gec, got, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), use_tuple);
+            note_answer(gec);
             if (gec) co_return attempt{attempt_result::failed, gec};
             latest_ = std::move(got);
         }
@@ -196,24 +226,41 @@ private:
         auto d = election_.observe(latest_, clock_.now(), wall_now());
         if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock_.now();
+        const auto opts = request_opts(clock::time_point::max(), diag);
         error_code wec;
-        if (d.step == core::next_step::create) {
-            std::tie(wec) = co_await lock_->create(d.record, request_opts(), shielded());
-            if (wec == error::already_exists) co_return attempt{attempt_result::retry_now};
-        } else {
-            std::tie(wec) = co_await lock_->update(d.record, request_opts(), shielded());
-            if (wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
-        }
+        if (d.step == core::next_step::create)
+            std::tie(wec) = co_await lock_->create(d.record, opts, shielded());
+        else
+            std::tie(wec) = co_await lock_->update(d.record, opts, shielded());
+        note_answer(wec);
+        if (wec == error::already_exists || wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
         if (wec) co_return attempt{attempt_result::failed, wec};
         election_.accepted(d.record, sent);
         co_return attempt{attempt_result::held};
     }
 
-    // Shared by lock and try_lock. Returns whether held.
-    awaitable<std::pair<error_code, bool>> acquire(bool once) {
-        if (election_.holding()) co_return std::pair{error_code{}, true};
-        if (shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
-        if (acquiring_) co_return std::pair{make_error_code(error::already_locking), false};
+    // Asio's total cancellation promises no side effect: a grant that was
+    // written cannot be undone without one, so only terminal and partial
+    // cancellation undo it (by releasing).
+    static bool undo_requested(const asio::cancellation_state& cs) {
+        return (cs.cancelled() & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) != asio::cancellation_type::none;
+    }
+
+    // Shared by lock and try_lock (`once`). Returns whether held; fills
+    // `diag` (if any) on failure and clears it on success.
+    awaitable<std::pair<error_code, bool>> acquire(bool once, diagnostics* diag) {
+        auto fail = [&](error_code ec, const std::string& what) {
+            describe_failure(diag, what);
+            return std::pair{ec, false};
+        };
+        auto aborted = [&] { return fail(asio::error::operation_aborted, "lock() on " + cfg_.name + " cancelled"); };
+        auto held = [&] {
+            if (diag) diag->clear();
+            return std::pair{error_code{}, true};
+        };
+        if (election_.holding()) co_return held();
+        if (shut_down_) co_return aborted();
+        if (acquiring_) co_return fail(error::already_locking, "another lock() or try_lock() of this locker is running");
         acquiring_ = true;
         struct reset { // not acquiring any more; not holding either: no watch
             locker_impl& self;
@@ -226,28 +273,28 @@ private:
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
         for (int conflicts = 0;;) {
-            auto a = co_await try_once(use_watched);
+            auto a = co_await try_once(use_watched, diag);
             use_watched = false;
             auto cs = co_await asio::this_coro::cancellation_state;
-            if (shut_down_ && a.result == attempt_result::held) {
-                co_await release(false);
-                co_return std::pair{make_error_code(asio::error::operation_aborted), false};
-            }
             if (a.result == attempt_result::held) {
-                if (cancelled(cs)) { // granted after all, but nobody wants it now
-                    co_await release(false);
-                    co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+                if (shut_down_ || undo_requested(cs)) { // granted after all, but nobody wants it now
+                    co_await release(false, nullptr);
+                    co_return aborted();
                 }
                 on_acquired();
-                co_return std::pair{error_code{}, true};
+                co_return held();
             }
-            if (cancelled(cs)) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
-            if (a.result == attempt_result::failed && a.ec == condition::permanent) {
+            if (cancelled(cs)) co_return aborted();
+            if (a.result == attempt_result::failed && a.ec == condition::permanent && !ride_out_refusal(a.ec)) {
                 log(log_level::error, "acquiring failed: " + a.ec.message());
-                co_return std::pair{a.ec, false};
+                co_return std::pair{a.ec, false}; // diag: as the request filled it
+            }
+            if (once) { // one read and at most one write, whatever came of them
+                if (a.result == attempt_result::failed) co_return std::pair{a.ec, false};
+                if (diag) diag->clear();
+                co_return std::pair{error_code{}, false};
             }
             if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
-            if (once) co_return std::pair{a.result == attempt_result::failed ? a.ec : error_code{}, false};
             conflicts = 0;
             ensure_watching();
 
@@ -260,7 +307,7 @@ private:
                 co_await timer.async_wait(use_tuple); // woken early by a change: fine
                 acquire_timer_ = nullptr;
                 auto wcs = co_await asio::this_coro::cancellation_state;
-                if (cancelled(wcs) || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+                if (cancelled(wcs) || shut_down_) co_return aborted();
                 // Woken by a change, or at the expiry of a record the watch
                 // says is unchanged: decide on the latest version, no read.
                 use_watched = watch_up_;
@@ -281,22 +328,22 @@ private:
             co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
             acquire_timer_ = nullptr;
             auto pcs = co_await asio::this_coro::cancellation_state;
-            if (cancelled(pcs) || shut_down_) co_return std::pair{make_error_code(asio::error::operation_aborted), false};
+            if (cancelled(pcs) || shut_down_) co_return aborted();
             use_watched = false; // polling: read again
         }
     }
 
-    static awaitable<error_code> lock_op(std::shared_ptr<locker_impl> self) {
+    static awaitable<error_code> lock_op(std::shared_ptr<locker_impl> self, diagnostics* diag) {
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
-        auto [ec, held] = co_await self->acquire(false);
+        auto [ec, held] = co_await self->acquire(false, diag);
         co_return ec;
     }
 
-    static awaitable<std::pair<error_code, bool>> try_lock_op(std::shared_ptr<locker_impl> self) {
+    static awaitable<std::pair<error_code, bool>> try_lock_op(std::shared_ptr<locker_impl> self, diagnostics* diag) {
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
-        co_return co_await self->acquire(true);
+        co_return co_await self->acquire(true, diag);
     }
 
     void on_acquired() {
@@ -347,7 +394,7 @@ private:
         if (ec) { // down: the acquire loop polls until it is back
             watch_up_ = false;
             if (acquire_timer_) acquire_timer_->cancel(); // switch to polling now
-            if (ec == condition::permanent) {              // e.g. no watch permission: poll from now on
+            if (ec == condition::permanent && !ride_out(ec, watch_worked_, watch_refused_since_)) { // e.g. no watch permission: poll from now on
                 log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead");
                 watch_refused_ = true;
                 watch_stop_.reset();
@@ -363,7 +410,8 @@ private:
                 })));
             return;
         }
-        watch_up_ = true;
+        watch_up_ = watch_worked_ = true;
+        watch_refused_since_.reset();
         on_change(std::move(record));
         if (watch_stop_ == stop) watch_next(std::move(stop)); // unless the change ended the watch (a loss)
     }
@@ -403,9 +451,11 @@ private:
                 if (need_read) {
                     auto [gec, record, raw] = co_await self->lock_->get(self->request_opts(deadline), shielded());
                     if (!current()) co_return;
+                    self->note_answer(gec);
                     if (gec) {
                         last = gec;
-                        if (gec == condition::permanent) co_return self->lose(gec, "reading the lease: " + gec.message());
+                        if (gec == condition::permanent && !self->ride_out_refusal(gec))
+                            co_return self->lose(gec, "reading the lease: " + gec.message());
                         co_await self->pause(deadline);
                         continue;
                     }
@@ -418,13 +468,15 @@ private:
                 auto record = e.renewal(wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
+                self->note_answer(uec);
                 if (!uec) {
                     e.accepted(record, sent);
                     self->publish();
                     break;
                 }
                 last = uec;
-                if (uec == condition::permanent) co_return self->lose(uec, "renewing: " + uec.message());
+                if (uec == condition::permanent && !self->ride_out_refusal(uec))
+                    co_return self->lose(uec, "renewing: " + uec.message());
                 // A conflict, or an outcome we cannot know: read before writing again.
                 need_read = true;
                 if (uec != error::conflict) co_await self->pause(deadline);
@@ -446,6 +498,7 @@ private:
     // (if configured) a release.
     void lose(error_code why, const std::string& what) {
         log(log_level::warning, "lost: " + what);
+        loss_reason_ = "lease " + cfg_.name + " lost: " + what;
         election_.relinquish();
         stop_watching();
         ++generation_;
@@ -481,15 +534,19 @@ private:
         error_code result;
     };
 
-    static awaitable<error_code> wait_lost_op(std::shared_ptr<locker_impl> self) {
+    static awaitable<error_code> wait_lost_op(std::shared_ptr<locker_impl> self, diagnostics* diag) {
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
-        if (!self->election_.holding()) co_return make_error_code(asio::error::operation_aborted);
+        if (!self->election_.holding()) {
+            describe_failure(diag, "lease " + self->cfg_.name + " is not held");
+            co_return make_error_code(asio::error::operation_aborted);
+        }
         auto& w = self->lost_waiters_.emplace_back(lost_waiter{asio::steady_timer(self->strand_, clock::time_point::max()), {}});
         auto it = std::prev(self->lost_waiters_.end());
         co_await w.timer.async_wait(use_tuple);
         error_code result = w.result ? w.result : make_error_code(asio::error::operation_aborted);
         self->lost_waiters_.erase(it);
+        describe_failure(diag, result == error::lock_lost ? self->loss_reason_ : "wait_lost() on " + self->cfg_.name + " ended: " + result.message());
         co_return result;
     }
 
@@ -497,35 +554,38 @@ private:
 
     // Fresh read; if we are the holder, write it free over that version;
     // retried a few times on conflict (a renewal of ours may land between).
-    awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient) {
+    awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient, diagnostics* diag) {
         stop_renewing();
         const auto give_up = clock_.now() + cfg_.unlock_retry_period;
         error_code last;
+        auto done = [&](unlock_result r) {
+            finish_release();
+            if (diag) diag->clear();
+            return std::pair{error_code{}, r};
+        };
         for (int attempt = 0; attempt < 5 || (retry_transient && clock_.now() < give_up); ++attempt) {
             if (attempt > 0 && last != error::conflict) {
                 if (!retry_transient || clock_.now() >= give_up) break;
                 co_await pause(give_up);
             }
-            auto [gec, record, raw] = co_await lock_->get(request_opts(), shielded());
+            auto [gec, record, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), shielded());
+            note_answer(gec);
             if (gec) {
                 last = gec;
-                if (gec == condition::permanent) break;
+                if (gec == condition::permanent && !(retry_transient && ride_out_refusal(gec))) break;
                 continue;
             }
-            if (!record || record->holder_identity != identity()) {
-                finish_release();
-                co_return std::pair{error_code{}, unlock_result::not_held};
-            }
+            if (!record || record->holder_identity != identity()) co_return done(unlock_result::not_held);
             // Release keeps the transitions of the record on the server.
             auto freed = core::election::release(*record, wall_now());
-            auto [uec] = co_await lock_->update(freed, request_opts(), shielded());
+            auto [uec] = co_await lock_->update(freed, request_opts(clock::time_point::max(), diag), shielded());
+            note_answer(uec);
             if (!uec) {
-                finish_release();
                 log(log_level::info, "released");
-                co_return std::pair{error_code{}, unlock_result::released};
+                co_return done(unlock_result::released);
             }
             last = uec;
-            if (uec == condition::permanent) break;
+            if (uec == condition::permanent && !(retry_transient && ride_out_refusal(uec))) break;
         }
         // Not released: we may still be named holder until the lease expires.
         finish_release();
@@ -543,12 +603,16 @@ private:
         end_hold(asio::error::operation_aborted);
     }
 
-    static awaitable<std::pair<error_code, unlock_result>> unlock_op(std::shared_ptr<locker_impl> self, bool retry) {
-        co_return co_await self->release(retry);
+    // Not cancellable: every request is bounded, and a release cut short
+    // would leave the lease named after us until it expires.
+    static awaitable<std::pair<error_code, unlock_result>> unlock_op(std::shared_ptr<locker_impl> self, bool retry, diagnostics* diag) {
+        co_await asio::this_coro::reset_cancellation_state([](asio::cancellation_type) { return asio::cancellation_type::none; });
+        co_await asio::this_coro::throw_if_cancelled(false);
+        co_return co_await self->release(retry, diag);
     }
 
     static awaitable<void> release_in_background(std::shared_ptr<locker_impl> self) {
-        co_await self->release(false);
+        co_await self->release(false, nullptr);
     }
 
     lock_config cfg_;
@@ -569,6 +633,10 @@ private:
     asio::cancellation_signal renew_stop_;
     asio::cancellation_signal loss_signal_;
     std::list<lost_waiter> lost_waiters_;
+    std::string loss_reason_;                         // for wait_lost's diagnostics
+    std::optional<clock::time_point> refused_since_;       // the first 401/403 of a row ridden out
+    bool watch_worked_ = false;                            // the watch has delivered a change
+    std::optional<clock::time_point> watch_refused_since_; // the same for the watch
 
     mutable std::mutex view_mutex_;
     snapshot view_;
@@ -576,7 +644,12 @@ private:
 public:
     error_code check(milliseconds tolerance) const {
         auto v = view();
-        if (v.lost && clock::now() > v.lost_at + tolerance) return make_error_code(error::lock_lost);
+        const auto now = clock::now();
+        if (v.lost && now > v.lost_at + tolerance) return make_error_code(error::lock_lost);
+        // Still "held", but no renewal moved validity on: the executor is
+        // blocked or renewing stopped, so not even a loss could be noticed
+        // (what client-go's Check exists for, kubernetes#70819).
+        if (v.held && now > v.valid_until + tolerance) return make_error_code(error::lock_lost);
         return {};
     }
 };
@@ -651,18 +724,19 @@ std::string lease_locker::describe() const {
     return impl_->config().name;
 }
 
-void lease_locker::start_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h) {
-    impl->start_lock(std::move(h));
+void lease_locker::start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
+    impl->start_lock(diag, std::move(h));
 }
-void lease_locker::start_try_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code, bool)> h) {
-    impl->start_try_lock(std::move(h));
+void lease_locker::start_try_lock(detail::locker_impl* impl, diagnostics* diag,
+                                  boost::asio::any_completion_handler<void(error_code, bool)> h) {
+    impl->start_try_lock(diag, std::move(h));
 }
-void lease_locker::start_unlock(detail::locker_impl* impl, bool retry,
+void lease_locker::start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
                                 boost::asio::any_completion_handler<void(error_code, unlock_result)> h) {
-    impl->start_unlock(retry, std::move(h));
+    impl->start_unlock(retry, diag, std::move(h));
 }
-void lease_locker::start_wait_lost(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h) {
-    impl->start_wait_lost(std::move(h));
+void lease_locker::start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
+    impl->start_wait_lost(diag, std::move(h));
 }
 
 } // namespace leaselocker

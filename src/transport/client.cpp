@@ -27,6 +27,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <stdexcept>
 #include <list>
@@ -207,6 +209,7 @@ public:
     }
 
     const asio::any_io_executor& executor() const { return executor_; }
+    bool authorized_before() const { return authorized_.load(); }
     const cluster_config& config() const { return cfg_; }
     const client_options& options() const { return opts_; }
 
@@ -263,6 +266,7 @@ private:
                 co_return fail(ec, failure);
             }
             stream->status = stream->parser().get().result_int();
+            note_authorized(stream->status);
             opts_.log(log_level::debug, [&] { return describe(req) + " -> " + std::to_string(stream->status) + " (streaming)"; });
             if (stream->status >= 200 && stream->status < 300) {
                 c.tcp().expires_never();
@@ -301,6 +305,11 @@ private:
             auto it = std::prev(exec_waiters_.end());
             auto [wec] = co_await timer.async_wait(use_tuple);
             exec_waiters_.erase(it);
+            if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+                ec = asio::error::operation_aborted;
+                failure = "cancelled while waiting for the exec credential plugin";
+                co_return std::string{};
+            }
             if (!wec) {
                 ec = error::timeout;
                 failure = "waiting for the exec credential plugin";
@@ -324,6 +333,12 @@ private:
         }
         exec_cred_ = std::move(cred);
         co_return std::string(exec_cred_->token.reveal());
+    }
+
+    // Statuses only a request past authentication and authorization gets:
+    // proof that the server lets this client in.
+    void note_authorized(unsigned status) {
+        if ((status >= 200 && status < 300) || status == 404 || status == 409 || status == 410 || status == 422) authorized_ = true;
     }
 
     bool credential_renewable() const { return tokens_.reloadable() || cfg_.exec.has_value(); }
@@ -353,6 +368,11 @@ private:
 
             auto conn = co_await acquire(deadline, ec);
             if (ec) co_return fail(ec, ec == asio::error::operation_aborted ? "cancelled" : "no connection free before the deadline");
+            // Cancelled while it waited for its credential: never sent.
+            if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+                release(std::move(conn));
+                co_return fail(asio::error::operation_aborted, "cancelled");
+            }
 
             const bool reused = conn->reused;
             http::response_parser<http::string_body> parser;
@@ -375,6 +395,7 @@ private:
                     continue;
                 }
                 out.response.status = msg.result_int();
+                note_authorized(out.response.status);
                 out.response.content_type = std::string(msg[http::field::content_type]);
                 out.response.date = std::string(msg[http::field::date]);
                 if (auto ra = msg.find(http::field::retry_after); ra != msg.end())
@@ -503,56 +524,97 @@ private:
 
     // --- the pool -------------------------------------------------------
 
+    // A request queued for a connection. release() hands it a connection,
+    // discard() the right to open one (the slot it freed), and marks it
+    // served at once: a wake-up can be neither given twice nor taken by a
+    // request that came later. One that was served but will not use what
+    // it got (cancelled) passes it on. Entries live in waiters_ until their
+    // request resumes.
+    struct pool_waiter {
+        asio::steady_timer timer;
+        std::unique_ptr<connection> handed;
+        bool may_open = false;
+        bool served = false;
+    };
+
     awaitable<std::unique_ptr<connection>> acquire(clock::time_point deadline, error_code& ec) {
         const auto generation = generation_;
-        for (;;) {
-            if (closed_ || generation != generation_) {
-                ec = asio::error::operation_aborted;
-                co_return nullptr;
-            }
+        auto aborted = [&] { return closed_ || generation != generation_; };
+        if (aborted()) {
+            ec = asio::error::operation_aborted;
+            co_return nullptr;
+        }
+        if (queued_ == 0) { // nobody waits before us
             if (!idle_.empty()) {
                 auto c = std::move(idle_.back());
                 idle_.pop_back();
                 busy_.insert(c.get());
                 co_return c;
             }
-            if (busy_.size() < opts_.max_connections) {
-                auto c = std::make_unique<connection>(strand_, *tls_);
-                busy_.insert(c.get());
-                co_return c;
-            }
-            // Wait for a connection to come back, or the deadline.
-            auto& timer = waiters_.emplace_back(strand_, deadline);
-            auto it = std::prev(waiters_.end());
-            auto [wec] = co_await timer.async_wait(use_tuple);
-            waiters_.erase(it);
-            auto cs = co_await asio::this_coro::cancellation_state;
-            if (cs.cancelled() != asio::cancellation_type::none) {
-                ec = asio::error::operation_aborted;
-                co_return nullptr;
-            }
-            if (!wec) {
-                ec = error::timeout;
-                co_return nullptr;
-            }
+            if (busy_.size() + opening_ < opts_.max_connections) co_return open_connection();
         }
+        // Wait to be served, or the deadline.
+        auto it = waiters_.insert(waiters_.end(), pool_waiter{asio::steady_timer(strand_, deadline)});
+        ++queued_;
+        co_await it->timer.async_wait(use_tuple);
+        auto handed = std::move(it->handed);
+        const bool may_open = it->may_open, served = it->served;
+        waiters_.erase(it);
+        if (!served) --queued_;
+        if (may_open) --opening_;
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (aborted() || cs.cancelled() != asio::cancellation_type::none) {
+            if (handed) release(std::move(handed));
+            if (may_open) grant_slot();
+            ec = asio::error::operation_aborted;
+            co_return nullptr;
+        }
+        if (handed) co_return handed;
+        if (may_open) co_return open_connection();
+        ec = error::timeout;
+        co_return nullptr;
+    }
+
+    std::unique_ptr<connection> open_connection() {
+        auto c = std::make_unique<connection>(strand_, *tls_);
+        busy_.insert(c.get());
+        return c;
+    }
+
+    // The request that has waited longest and is not served yet.
+    pool_waiter* next_waiter() {
+        if (queued_ == 0) return nullptr;
+        auto w = std::find_if(waiters_.begin(), waiters_.end(), [](const pool_waiter& p) { return !p.served; });
+        w->served = true;
+        --queued_;
+        w->timer.cancel();
+        return &*w;
     }
 
     void release(std::unique_ptr<connection> c) {
         busy_.erase(c.get());
-        if (!closed_) idle_.push_back(std::move(c));
-        wake_one();
+        if (closed_) return;
+        if (auto* w = next_waiter()) {
+            busy_.insert(c.get());
+            w->handed = std::move(c);
+            return;
+        }
+        idle_.push_back(std::move(c));
     }
 
     void discard(std::unique_ptr<connection> c) {
         busy_.erase(c.get());
         error_code ignored;
         c->tcp().socket().close(ignored);
-        wake_one();
+        grant_slot();
     }
 
-    void wake_one() {
-        if (!waiters_.empty()) waiters_.front().cancel();
+    // A slot for one more connection is free: the next waiter may open it.
+    void grant_slot() {
+        if (auto* w = next_waiter()) {
+            ++opening_;
+            w->may_open = true;
+        }
     }
 
     void abort_all(bool for_good) {
@@ -560,7 +622,7 @@ private:
         ++generation_;
         idle_.clear();
         for (auto* c : busy_) c->tcp().cancel();
-        for (auto& w : waiters_) w.cancel();
+        for (auto& w : waiters_) w.timer.cancel();
     }
 
     asio::any_io_executor executor_;
@@ -576,7 +638,10 @@ private:
 
     std::vector<std::unique_ptr<connection>> idle_;
     std::set<connection*> busy_;
-    std::list<asio::steady_timer> waiters_;
+    std::list<pool_waiter> waiters_; // oldest first
+    std::size_t queued_ = 0;         // waiters not served yet
+    std::size_t opening_ = 0;        // slots granted to waiters, not opened yet
+    std::atomic<bool> authorized_{false}; // read from any thread
     bool closed_ = false;
     std::uint64_t generation_ = 0; // bumped by cancel(): queued requests abort
 };
@@ -604,6 +669,10 @@ const client_options& client::options() const noexcept {
 
 void client::cancel() {
     impl_->cancel(false);
+}
+
+bool client::authorized_before() const noexcept {
+    return impl_->authorized_before();
 }
 
 void client::start_stream(detail::client_impl* impl, http_request req,

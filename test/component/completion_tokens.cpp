@@ -1,9 +1,15 @@
-// Every public operation with each kind of completion token: a plain
-// callback, use_awaitable, use_future (from a thread that does not run the
-// io_context) and deferred. The handler runs on its associated executor and
-// never inside the initiating call.
+// Every public asynchronous operation with each kind of completion token: a
+// plain callback, use_awaitable, use_future (from a thread that does not
+// run the io_context) and deferred. The handler runs on its associated
+// executor, never inside the initiating call, and holds work there.
+//
+// The operations: client::request, client::open_stream,
+// response_stream::read_line; lease_client get, create, replace, remove;
+// lease_watch::next; lease_watch_hub::subscription::next; lease_locker
+// lock, try_lock, unlock, unlock_with_retry, wait_lost.
 #include "support/printing.hpp"
 #include "support/run.hpp"
+#include "support/scripted_lease.hpp"
 #include "support/scripted_server.hpp"
 
 #include <leaselocker/leaselocker.hpp>
@@ -16,26 +22,62 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <thread>
 
 namespace asio = boost::asio;
 using namespace leaselocker;
+using namespace std::chrono_literals;
 
 namespace {
 
+// Lease "t" for the Lease API and watches (held by "x", version 7); the
+// lockers use Lease "lk", kept by a scripted_lease.
 const std::string a_lease = R"({"kind":"Lease","metadata":{"name":"t","namespace":"ns","resourceVersion":"7"},"spec":{"holderIdentity":"x"}})";
+
+struct server_script {
+    test::scripted_lease locker_lease{"ns", "lk"};
+    // Requests sent, but for the lockers' PUTs: a renewal may go out at any
+    // time, so "nothing sent before invoked" counts the rest.
+    std::shared_ptr<std::atomic<int>> sent = std::make_shared<std::atomic<int>>(0);
+
+    // A watch opened afresh gets an ADDED event; one re-opened from a
+    // version gets no answer (held open), so a shared watch waits instead
+    // of re-opening in a loop.
+    std::function<test::reply(const test::recorded_request&)> handler(std::chrono::milliseconds delay = {}) {
+        return [sent = sent, delay, lk = locker_lease.handler()](const test::recorded_request& r) {
+            const bool for_locker = r.target.find("/leases/lk") != std::string::npos || r.body.find("\"lk\"") != std::string::npos;
+            if (!(for_locker && r.method == "PUT")) ++*sent;
+            if (for_locker) return lk(r);
+            if (r.target.find("watch=true") != std::string::npos) {
+                if (r.target.find("resourceVersion=") != std::string::npos) return test::reply{.hold = [](std::function<void()>) {}};
+                return test::reply{.body = R"({"type":"ADDED","object":)" + a_lease + "}\n", .delay = delay};
+            }
+            if (r.target == "/stream") return test::reply{.body = "first\nsecond\n", .delay = delay};
+            return test::reply{.body = a_lease, .delay = delay};
+        };
+    }
+};
+
+lock_config polling(const std::string& identity) {
+    lock_config c{.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .identity = identity};
+    c.use_watch = false; // the scripted Lease has no watch
+    return c;
+}
 
 struct fixture {
     asio::io_context io;
+    server_script script;
     test::scripted_server server{io.get_executor()};
     client api{io.get_executor(), server.config()};
     lease_client leases{api, "ns"};
+    lease_locker locker{api, {"ns", "lk"}, polling("me")};
+    lease example;
+
     fixture() {
-        server.on_request([](const test::recorded_request& r) {
-            if (r.target.find("watch=true") != std::string::npos)
-                return test::reply{.body = R"({"type":"ADDED","object":)" + a_lease + "}\n"};
-            return test::reply{.body = a_lease};
-        });
+        server.on_request(script.handler());
+        example.metadata.name = "t";
+        example.metadata.resource_version = "7";
     }
 
     // Runs io until `done`, bounded.
@@ -47,20 +89,22 @@ struct fixture {
     // A callback bound to a strand: it must run on that strand, after the
     // initiating call returned.
     template <class Initiate>
-    void check_callback(Initiate initiate, error_code expected = {}) {
-        auto strand = asio::make_strand(io);
-        bool initiating = true, done = false, on_strand = false;
-        error_code result;
-        initiate(asio::bind_executor(strand, [&](error_code ec, auto&&...) {
-            BOOST_TEST(!initiating);
-            on_strand = strand.running_in_this_thread();
-            result = ec;
-            done = true;
-        }));
-        initiating = false;
-        run_until(done);
-        BOOST_TEST(on_strand);
-        BOOST_TEST(result == expected, result.message());
+    void check_callback(const char* what, Initiate initiate, error_code expected = {}) {
+        BOOST_TEST_CONTEXT(what) {
+            auto strand = asio::make_strand(io);
+            bool initiating = true, done = false, on_strand = false;
+            error_code result;
+            initiate(asio::bind_executor(strand, [&](error_code ec, auto&&...) {
+                BOOST_TEST(!initiating);
+                on_strand = strand.running_in_this_thread();
+                result = ec;
+                done = true;
+            }));
+            initiating = false;
+            run_until(done);
+            BOOST_TEST(on_strand);
+            BOOST_TEST(result == expected, result.message());
+        }
     }
 };
 
@@ -69,20 +113,37 @@ struct fixture {
 BOOST_AUTO_TEST_SUITE(completion_tokens)
 
 BOOST_FIXTURE_TEST_CASE(callbacks_run_on_their_executor_never_inline, fixture) {
-    lease l;
-    l.metadata.name = "t";
-    l.metadata.resource_version = "7";
-    check_callback([&](auto cb) { api.request(http_request{.target = "/x"}, std::move(cb)); });
-    check_callback([&](auto cb) { leases.get("t", std::move(cb)); });
-    check_callback([&](auto cb) { leases.create(l, std::move(cb)); });
-    check_callback([&](auto cb) { leases.replace(l, std::move(cb)); });
-    check_callback([&](auto cb) { leases.remove("t", {}, std::move(cb)); });
+    check_callback("request", [&](auto cb) { api.request(http_request{.target = "/x"}, std::move(cb)); });
+    check_callback("open_stream", [&](auto cb) { api.open_stream(http_request{.target = "/stream"}, std::move(cb)); });
+    auto stream = test::run(io, api.open_stream(http_request{.target = "/stream"}, asio::use_awaitable));
+    check_callback("read_line", [&](auto cb) { stream.read_line(5s, std::move(cb)); });
+    check_callback("get", [&](auto cb) { leases.get("t", std::move(cb)); });
+    check_callback("create", [&](auto cb) { leases.create(example, std::move(cb)); });
+    check_callback("replace", [&](auto cb) { leases.replace(example, std::move(cb)); });
+    check_callback("remove", [&](auto cb) { leases.remove("t", {}, std::move(cb)); });
     lease_watch watch{leases, "t"};
-    check_callback([&](auto cb) { watch.next(std::move(cb)); });
+    check_callback("lease_watch::next", [&](auto cb) { watch.next(std::move(cb)); });
+    lease_watch_hub hub{leases};
+    auto subscription = hub.subscribe("t", "");
+    check_callback("subscription::next", [&](auto cb) { subscription.next(std::move(cb)); });
+
+    check_callback("lock", [&](auto cb) { locker.lock(std::move(cb)); });
+    check_callback("try_lock", [&](auto cb) { locker.try_lock(std::move(cb)); });
+    bool lost_done = false;
+    auto strand = asio::make_strand(io);
+    locker.wait_lost(asio::bind_executor(strand, [&](error_code ec) {
+        BOOST_TEST(ec == asio::error::operation_aborted); // unlocked, not lost
+        BOOST_TEST(strand.running_in_this_thread());
+        lost_done = true;
+    }));
+    check_callback("unlock", [&](auto cb) { locker.unlock(std::move(cb)); });
+    run_until(lost_done);
+    check_callback("unlock_with_retry", [&](auto cb) { locker.unlock_with_retry(std::move(cb)); });
 }
 
 BOOST_FIXTURE_TEST_CASE(an_error_found_before_any_io_is_still_not_inline, fixture) {
-    check_callback([&](auto cb) { leases.get("Invalid Name", std::move(cb)); }, error::invalid);
+    check_callback("get", [&](auto cb) { leases.get("Invalid Name", std::move(cb)); }, error::invalid);
+    check_callback("wait_lost while not held", [&](auto cb) { locker.wait_lost(std::move(cb)); }, asio::error::operation_aborted);
     BOOST_TEST(server.requests().empty());
 }
 
@@ -91,10 +152,33 @@ BOOST_FIXTURE_TEST_CASE(use_awaitable, fixture) {
         http_request req{.target = "/x"}; // named: see the GCC 12 note in README
         auto resp = co_await api.request(std::move(req), asio::use_awaitable);
         BOOST_TEST(resp.status == 200u);
+        http_request stream_req{.target = "/stream"};
+        auto stream = co_await api.open_stream(std::move(stream_req), asio::use_awaitable);
+        auto line = co_await stream.read_line(5s, asio::use_awaitable);
+        BOOST_TEST(line == "first");
         lease got = co_await leases.get("t", asio::use_awaitable);
         lease_watch watch{leases, "t"};
         watch_event ev = co_await watch.next(asio::use_awaitable);
         BOOST_TEST((ev.type == watch_event_type::added));
+        lease_watch_hub hub{leases};
+        auto subscription = hub.subscribe("t", "");
+        watch_event shared = co_await subscription.next(asio::use_awaitable);
+        BOOST_TEST(shared.object.metadata.resource_version == "7");
+
+        co_await locker.lock(asio::use_awaitable);
+        const bool held = co_await locker.try_lock(asio::use_awaitable);
+        BOOST_TEST(held);
+        const auto released = co_await locker.unlock(asio::use_awaitable);
+        BOOST_TEST((released == unlock_result::released));
+        const auto again = co_await locker.unlock_with_retry(asio::use_awaitable);
+        BOOST_TEST((again == unlock_result::not_held));
+        error_code not_held;
+        try {
+            co_await locker.wait_lost(asio::use_awaitable);
+        } catch (const boost::system::system_error& e) {
+            not_held = e.code();
+        }
+        BOOST_TEST(not_held == asio::error::operation_aborted, not_held.message());
         co_return *got.spec.holder_identity;
     }());
     BOOST_TEST(holder == "x");
@@ -110,27 +194,92 @@ BOOST_FIXTURE_TEST_CASE(use_future_from_another_thread, fixture) {
     auto work = asio::make_work_guard(io);
     std::thread runner([&] { io.run(); });
     // This thread does not run io: it initiates and blocks on the futures.
-    auto got = leases.get("t", asio::use_future);
-    auto resp = api.request(http_request{.target = "/x"}, asio::use_future);
-    BOOST_TEST(*got.get().spec.holder_identity == "x");
-    BOOST_TEST(resp.get().status == 200u);
-    work.reset();
-    io.stop();
+    BOOST_TEST(api.request(http_request{.target = "/x"}, asio::use_future).get().status == 200u);
+    auto stream = api.open_stream(http_request{.target = "/stream"}, asio::use_future).get();
+    BOOST_TEST(stream.read_line(5s, asio::use_future).get() == "first");
+    BOOST_TEST(*leases.get("t", asio::use_future).get().spec.holder_identity == "x");
+    BOOST_TEST(leases.create(example, asio::use_future).get().metadata.name == "t");
+    BOOST_TEST(leases.replace(example, asio::use_future).get().metadata.name == "t");
+    leases.remove("t", {}, asio::use_future).get();
+    {
+        lease_watch watch{leases, "t"};
+        BOOST_TEST((watch.next(asio::use_future).get().type == watch_event_type::added));
+        lease_watch_hub hub{leases};
+        auto subscription = hub.subscribe("t", "");
+        BOOST_TEST(subscription.next(asio::use_future).get().object.metadata.resource_version == "7");
+    }
+    locker.lock(asio::use_future).get();
+    BOOST_TEST(locker.try_lock(asio::use_future).get());
+    auto lost = locker.wait_lost(asio::use_future);
+    BOOST_TEST((locker.unlock(asio::use_future).get() == unlock_result::released));
+    BOOST_CHECK_THROW(lost.get(), boost::system::system_error); // unlocked: operation_aborted
+    BOOST_TEST((locker.unlock_with_retry(asio::use_future).get() == unlock_result::not_held));
+    io.stop(); // the server's accept loop never runs out of work
     runner.join();
 }
 
 BOOST_FIXTURE_TEST_CASE(deferred_operations_start_when_invoked, fixture) {
-    auto op = leases.get("t", asio::deferred);
-    io.poll();
-    BOOST_TEST(server.requests().empty()); // nothing sent until invoked
+    // Each operation made with asio::deferred sends nothing until invoked.
+    auto check = [&](const char* what, auto op, bool sends = true) {
+        BOOST_TEST_CONTEXT(what) {
+            const int before = *script.sent;
+            for (int i = 0; i < 5; ++i) io.poll();
+            BOOST_TEST(*script.sent == before); // nothing sent until invoked
+            bool done = false;
+            std::move(op)([&](error_code ec, auto&&...) {
+                BOOST_TEST(!ec, ec.message());
+                done = true;
+            });
+            run_until(done);
+            BOOST_TEST((*script.sent > before) == sends);
+        }
+    };
+    check("request", api.request(http_request{.target = "/x"}, asio::deferred));
+    check("get", leases.get("t", asio::deferred));
+    check("create", leases.create(example, asio::deferred));
+    check("replace", leases.replace(example, asio::deferred));
+    check("remove", leases.remove("t", {}, asio::deferred));
+    lease_watch watch{leases, "t"};
+    check("lease_watch::next", watch.next(asio::deferred));
+    lease_watch_hub hub{leases};
+    auto subscription = hub.subscribe("t", ""); // subscribing opens the shared watch: next() itself sends nothing
+    for (int i = 0; i < 5; ++i) io.poll();
+    auto next = subscription.next(asio::deferred);
+    bool shared_done = false;
+    std::move(next)([&](error_code ec, watch_event) {
+        BOOST_TEST(!ec, ec.message());
+        shared_done = true;
+    });
+    run_until(shared_done);
+    io.run_for(200ms); // the shared watch re-opens in the background (and is held open)
+    check("lock", locker.lock(asio::deferred));
+    check("try_lock", locker.try_lock(asio::deferred), false); // held: completes without a request
+    check("unlock", locker.unlock(asio::deferred));
+    check("unlock_with_retry", locker.unlock_with_retry(asio::deferred));
+
+    // The stream: read_line reads what the server already sent, so it is
+    // checked by its effect: the line is not consumed until invoked.
+    response_stream stream;
+    check("open_stream", api.open_stream(http_request{.target = "/stream"}, asio::deferred) | asio::deferred([&](error_code ec, response_stream s) {
+                             stream = std::move(s);
+                             return asio::deferred.values(ec);
+                         }));
+    auto first = stream.read_line(5s, asio::deferred);
+    for (int i = 0; i < 5; ++i) io.poll();
+    auto second = stream.read_line(5s, asio::deferred);
+    std::string got_first, got_second;
     bool done = false;
-    std::move(op)([&](error_code ec, lease l) {
-        BOOST_TEST(!ec);
-        BOOST_TEST(*l.spec.holder_identity == "x");
-        done = true;
+    std::move(second)([&](error_code, std::string line) {
+        got_first = line; // invoked first, so it reads the first line
+        std::move(first)([&](error_code, std::string l) {
+            got_second = l;
+            done = true;
+        });
     });
     run_until(done);
-    BOOST_TEST(server.requests().size() == 1u);
+    BOOST_TEST(got_first == "first");
+    BOOST_TEST(got_second == "second");
+
     // The default token is deferred too, so composition needs no token at all.
     auto chained = leases.get("t") | asio::deferred([&](error_code ec, lease l) {
         return asio::deferred.values(ec, l.metadata.resource_version);
@@ -142,6 +291,43 @@ BOOST_FIXTURE_TEST_CASE(deferred_operations_start_when_invoked, fixture) {
         done = true;
     });
     run_until(done);
+}
+
+BOOST_AUTO_TEST_CASE(a_callback_bound_to_another_io_context_keeps_it_running) {
+    // The operations run on `io` (a thread of its own); their callbacks are
+    // bound to `other`, which nothing else keeps busy. An operation holds
+    // work on its handler's executor until it completes, so other.run()
+    // returns only after the callback ran.
+    asio::io_context io, other;
+    server_script script;
+    test::scripted_server server{io.get_executor()};
+    server.on_request(script.handler(300ms)); // before the thread starts
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    std::thread runner([&] { io.run(); });
+
+    bool request_done = false;
+    api.request(http_request{.target = "/x"}, asio::bind_executor(other, [&](error_code ec, http_response) {
+        BOOST_TEST(!ec, ec.message());
+        request_done = true;
+    }));
+    other.run();
+    BOOST_TEST(request_done);
+
+    {
+        lease_watch_hub hub{leases};
+        auto subscription = hub.subscribe("t", "");
+        bool event_done = false;
+        subscription.next(asio::bind_executor(other, [&](error_code ec, watch_event) {
+            BOOST_TEST(!ec, ec.message());
+            event_done = true;
+        }));
+        other.restart();
+        other.run();
+        BOOST_TEST(event_done);
+    }
+    io.stop(); // the server's accept loop never runs out of work
+    runner.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

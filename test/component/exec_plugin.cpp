@@ -9,6 +9,9 @@
 #include <transport/exec_credential.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -118,6 +121,33 @@ BOOST_FIXTURE_TEST_CASE(a_hanging_plugin_is_killed_at_the_deadline, fixture) {
     auto [ec, d] = send(c, 500ms);
     BOOST_TEST(ec == error::timeout, ec.message());
     BOOST_TEST((std::chrono::steady_clock::now() - start < 3s));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_request_cancelled_while_another_runs_the_plugin_ends_at_once_unsent, fixture) {
+    // a runs the plugin (1 s); b waits for that run and is cancelled while
+    // it waits: b ends then, long before the plugin does, and is never sent.
+    client c{io.get_executor(), config({{"SLEEP", "1"}})};
+    asio::cancellation_signal cancel_b;
+    std::vector<std::string> finished;
+    error_code a_result, b_result;
+    c.request(http_request{.target = "/a", .timeout = 5s}, [&](error_code ec, http_response) {
+        a_result = ec;
+        finished.push_back("a");
+    });
+    c.request(http_request{.target = "/b", .timeout = 5s}, asio::bind_cancellation_slot(cancel_b.slot(), [&](error_code ec, http_response) {
+        b_result = ec;
+        finished.push_back("b");
+    }));
+    asio::steady_timer soon(io, 200ms);
+    soon.async_wait([&](error_code) { cancel_b.emit(asio::cancellation_type::terminal); });
+    for (int i = 0; i < 200 && finished.size() < 2; ++i) io.run_one_for(50ms);
+    BOOST_TEST_REQUIRE(finished.size() == 2u);
+    BOOST_TEST(finished[0] == "b"); // at the cancellation, not after the plugin's run
+    BOOST_TEST(b_result == asio::error::operation_aborted, b_result.message());
+    BOOST_TEST(!a_result, a_result.message());
+    BOOST_TEST_REQUIRE(server.requests().size() == 1u);
+    BOOST_TEST(server.requests()[0].target == "/a");
+    BOOST_TEST(runs() == 1);
 }
 
 BOOST_FIXTURE_TEST_CASE(output_of_another_api_version_is_refused, fixture) {

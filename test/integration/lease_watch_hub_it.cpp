@@ -8,12 +8,17 @@
 #include <leaselocker/leaselocker.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <future>
+#include <thread>
 
 namespace asio = boost::asio;
 using namespace leaselocker;
@@ -161,6 +166,64 @@ BOOST_FIXTURE_TEST_CASE(hands_over_newer_versions_only_and_catches_up_on_what_it
         BOOST_TEST((ev6.type == watch_event_type::deleted));
     }());
     BOOST_TEST(hub.watches_started() == 2); // x alone, then the namespace
+}
+
+BOOST_AUTO_TEST_CASE(lockers_on_several_leases_on_four_threads_widen_and_reopen_the_shared_watch) {
+    // Run under ThreadSanitizer by tools/test.sh. Each round the hub opens a
+    // watch on one name (its first locker holds and renews), widens it to
+    // the namespace from where that watch had got to (the other names'
+    // lockers arrive), and closes it when every locker is gone; meanwhile
+    // renewals, releases and takeovers keep the watch's own strand busy on
+    // other threads.
+    asio::io_context io;
+    client api{io.get_executor(), cluster_config_for("lease")};
+    lease_client leases{api};
+    auto hub = lease_watch_hub::shared(leases); // the lockers' own hub, kept between rounds
+    const auto base = test::unique_name("widen");
+    constexpr int rounds = 5, names = 3, per_name = 3;
+    std::atomic<int> failures{0};
+    auto driver = asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        for (int round = 0; round < rounds; ++round) {
+            std::vector<std::shared_ptr<lease_locker>> lockers; // shared with the turns below
+            for (int n = 0; n < names; ++n)
+                for (int i = 0; i < per_name; ++i) {
+                    lock_config cfg{.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms};
+                    cfg.identity = "r" + std::to_string(round) + "-n" + std::to_string(n) + "-" + std::to_string(i);
+                    lockers.push_back(std::make_shared<lease_locker>(api, lease_name{"", base + "-" + std::to_string(n)}, cfg));
+                }
+            auto [first] = co_await lockers[0]->lock(tuple_awaitable); // the watch follows its name alone
+            failures += bool(first);
+            co_await sleep_for(600ms);                                 // a renewal on it
+            auto turns = std::make_shared<std::atomic<int>>(0);
+            for (std::size_t i = 1; i < lockers.size(); ++i) // a turn each, all at once: the watch widens
+                asio::co_spawn(io, [&failures, turns, l = lockers[i]]() -> asio::awaitable<void> {
+                    auto [ec] = co_await l->lock(tuple_awaitable);
+                    co_await sleep_for(20ms);
+                    auto [uec, res] = co_await l->unlock(tuple_awaitable);
+                    failures += bool(ec) + bool(uec);
+                    ++*turns;
+                }, asio::detached);
+            co_await sleep_for(300ms);
+            auto [uec, res] = co_await lockers[0]->unlock(tuple_awaitable);
+            failures += bool(uec);
+            for (int i = 0; i < 600 && *turns < int(lockers.size()) - 1; ++i) co_await sleep_for(50ms);
+            BOOST_TEST(turns->load() == int(lockers.size()) - 1, "round " << round);
+            lockers.clear(); // nobody follows anything: the watch closes
+            co_await sleep_for(100ms);
+        }
+    }, asio::use_future);
+    auto work = asio::make_work_guard(io);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
+    const bool finished = driver.wait_for(std::chrono::seconds(240)) == std::future_status::ready;
+    work.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+    BOOST_TEST_REQUIRE(finished);
+    driver.get();
+    BOOST_TEST(failures.load() == 0);
+    // Per round: the name alone, then the namespace.
+    BOOST_TEST(hub->watches_started() >= std::size_t(2 * rounds), hub->watches_started() << " watches");
 }
 
 BOOST_AUTO_TEST_CASE(a_refused_watch_fails_every_subscriber_once) {

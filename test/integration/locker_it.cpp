@@ -15,6 +15,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
@@ -23,6 +24,7 @@
 #include <atomic>
 #include <mutex>
 #include <fstream>
+#include <future>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -44,6 +46,18 @@ asio::awaitable<void> sleep_for(clock_type::duration d) {
     asio::steady_timer t(co_await asio::this_coro::executor, d);
     co_await t.async_wait(asio::use_awaitable);
 }
+
+// A client that counts the requests it sends (from its debug log: one
+// " -> " line per answered exchange, one "failed" line per failed one).
+struct counting_client {
+    asio::io_context& io;
+    std::atomic<int> requests{0};
+    client api{io.get_executor(), cluster_config_for("lease"),
+               client_options{.log = {.level = log_level::debug, .sink = [this](log_level, std::string_view line) {
+                                  if (line.find(" -> ") != std::string_view::npos || line.find(" failed: ") != std::string_view::npos)
+                                      ++requests;
+                              }}}};
+};
 
 } // namespace
 
@@ -345,15 +359,52 @@ BOOST_FIXTURE_TEST_CASE(permanent_errors_complete_at_once, fixture) {
     }());
 }
 
+BOOST_FIXTURE_TEST_CASE(a_refusal_reaches_the_caller_with_the_servers_message, fixture) {
+    // RBAC lets the lease user touch leases only in the test namespace.
+    lease_locker elsewhere{api, {"default", name}, fast("x")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        diagnostics diag;
+        auto [ec] = co_await elsewhere.lock(diag, tuple_awaitable);
+        BOOST_TEST(ec == error::forbidden, ec.message());
+        BOOST_TEST_MESSAGE("lock: " << diag.to_string());
+        BOOST_TEST(diag.server_message.find("cannot get resource \"leases\"") != std::string::npos, diag.server_message);
+        BOOST_TEST(diag.server_message.find("lease-user") != std::string::npos, diag.server_message);
+        BOOST_TEST(diag.client_message.find("default") != std::string::npos, diag.client_message);
+
+        diagnostics try_diag;
+        auto [tec, held] = co_await elsewhere.try_lock(try_diag, tuple_awaitable);
+        BOOST_TEST(tec == error::forbidden, tec.message());
+        BOOST_TEST(try_diag.server_message.find("cannot get resource \"leases\"") != std::string::npos, try_diag.server_message);
+
+        diagnostics unlock_diag;
+        auto [uec, res] = co_await elsewhere.unlock(unlock_diag, tuple_awaitable);
+        BOOST_TEST(uec == error::forbidden, uec.message());
+        BOOST_TEST(unlock_diag.server_message.find("cannot get resource \"leases\"") != std::string::npos, unlock_diag.server_message);
+
+        // A success leaves the diagnostics empty.
+        lease_locker here{api, {"", name}, fast("y")};
+        diagnostics ok = diag;
+        auto [hec] = co_await here.lock(ok, tuple_awaitable);
+        BOOST_TEST(!hec, hec.message());
+        BOOST_TEST(ok.server_message.empty());
+        BOOST_TEST(ok.client_message.empty());
+        co_await here.unlock(asio::use_awaitable);
+    }());
+}
+
 BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request, fixture) {
-    BOOST_CHECK_THROW(lease_locker(api, {"", "bad_name"}), config_error);
-    BOOST_CHECK_THROW(lease_locker(api, {"Bad_NS", "ok"}), config_error);
-    BOOST_CHECK_THROW(lease_locker(api, {"", name}, {.lease_duration = 2s, .renew_deadline = 2s}), config_error);
-    BOOST_CHECK_THROW(lease_locker(api, {"", name}, {.lease_duration = 15s, .renew_deadline = 2s, .retry_period = 2s}), config_error);
-    BOOST_CHECK_THROW(lease_locker(api, {"", name}, {.lease_duration = 900ms, .renew_deadline = 500ms, .retry_period = 100ms}), config_error);
+    counting_client counted{io};
+    auto& c = counted.api;
+    BOOST_CHECK_THROW(lease_locker(c, {"", "bad_name"}), config_error);
+    BOOST_CHECK_THROW(lease_locker(c, {"Bad_NS", "ok"}), config_error);
+    BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 2s, .renew_deadline = 2s}), config_error);
+    BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 15s, .renew_deadline = 2s, .retry_period = 2s}), config_error);
+    BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 900ms, .renew_deadline = 500ms, .retry_period = 100ms}), config_error);
     // Names are lowercased first, as the seed does.
-    lease_locker upper{api, {"", "Mixed-CASE"}, fast("u")};
+    lease_locker upper{c, {"", "Mixed-CASE"}, fast("u")};
     BOOST_TEST(upper.describe().find("mixed-case") != std::string::npos, upper.describe());
+    io.run_for(300ms);
+    BOOST_TEST(counted.requests == 0);
 }
 
 BOOST_FIXTURE_TEST_CASE(nothing_keeps_running_after_a_loss_seen_on_the_watch, fixture) {
@@ -466,6 +517,53 @@ BOOST_FIXTURE_TEST_CASE(cut_off_from_the_server_the_holder_reports_loss_before_i
     BOOST_TEST(!holder.held());
 }
 
+BOOST_FIXTURE_TEST_CASE(an_api_server_restart_ends_neither_waiting_nor_holding, fixture) {
+    // The long chaos run saw lock() end with 403 after API-server restarts
+    // (an authorizer not ready yet). A holder must keep its lock through a
+    // restart and a waiter must keep waiting, then take it on the release.
+    std::atomic<int> refusals_ridden_out{0};
+    client_options watching;
+    watching.log = {.level = log_level::warning, .sink = [&](log_level, std::string_view line) {
+        if (line.find("let through before") != std::string_view::npos) ++refusals_ridden_out;
+    }};
+    client restarting{io.get_executor(), cluster_config_for("lease"), watching};
+    // A restart with a watch open takes about 10 s here (the old server
+    // drains its watches first): the lease outlasts it.
+    lock_config cfg{.lease_duration = 30s, .renew_deadline = 20s, .retry_period = 2s};
+    cfg.log = watching.log;
+    cfg.identity = "through-holder";
+    lease_locker holder{restarting, {"", name}, cfg};
+    cfg.identity = "through-waiter";
+    lease_locker waiter{restarting, {"", name}, cfg};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        auto [hec] = co_await holder.lock(tuple_awaitable);
+        BOOST_TEST_REQUIRE(!hec, hec.message());
+        error_code holder_lost, waited{asio::error::would_block};
+        holder.wait_lost([&](error_code ec) { holder_lost = ec; });
+        waiter.lock([&](error_code ec) { waited = ec; });
+        co_await sleep_for(1500ms);
+        std::atomic<bool> restarted{false};
+        std::thread restart([&] {
+            auto cmd = std::string(LEASELOCKER_LLCLUSTER) + " apiserver restart --dir " + test::cluster().dir;
+            BOOST_TEST(std::system(cmd.c_str()) == 0, cmd);
+            restarted = true;
+        });
+        while (!restarted) co_await sleep_for(50ms);
+        restart.join();
+        co_await sleep_for(5s); // renewals and the waiter's watch come back
+        BOOST_TEST(holder.held());
+        BOOST_TEST(!holder_lost, holder_lost.message());
+        BOOST_TEST(waited == asio::error::would_block, waited.message()); // still waiting, not failed
+        auto [uec, res] = co_await holder.unlock(tuple_awaitable);
+        BOOST_TEST(!uec, uec.message());
+        for (int i = 0; i < 200 && waited == asio::error::would_block; ++i) co_await sleep_for(50ms);
+        BOOST_TEST(!waited, waited.message());
+        BOOST_TEST(waiter.held());
+        co_await waiter.unlock(asio::use_awaitable);
+    }(), std::chrono::seconds(90));
+    BOOST_TEST_MESSAGE("401/403 answers ridden out during the restart: " << refusals_ridden_out.load());
+}
+
 BOOST_FIXTURE_TEST_CASE(every_operation_with_every_token_and_no_thread_of_ours, fixture) {
     auto threads = [] {
         std::ifstream status("/proc/self/status");
@@ -490,12 +588,28 @@ BOOST_FIXTURE_TEST_CASE(every_operation_with_every_token_and_no_thread_of_ours, 
     BOOST_TEST_REQUIRE(done);
     BOOST_TEST(threads() == before); // renewing now, still no thread
 
-    // deferred: nothing happens until invoked.
-    auto op = locker.try_lock(asio::deferred);
+    // deferred: nothing happens until invoked (another locker, on another
+    // lease, whose client counts its requests).
+    counting_client counted{io};
+    lease_locker second{counted.api, {"", name + "-deferred"}, fast("deferred")};
+    auto op = second.lock(asio::deferred);
+    io.run_for(300ms);
+    BOOST_TEST(counted.requests == 0);
+    BOOST_TEST(!second.held());
     done = false;
-    std::move(op)([&](error_code ec, bool held) {
-        BOOST_TEST(!ec);
-        BOOST_TEST(held); // already ours
+    std::move(op)([&](error_code ec) {
+        BOOST_TEST(!ec, ec.message());
+        done = true;
+    });
+    for (int i = 0; i < 200 && !done; ++i) io.run_one_for(50ms);
+    BOOST_TEST(done);
+    BOOST_TEST(counted.requests > 0);
+    BOOST_TEST(second.held());
+    auto unlocked = second.unlock(asio::deferred);
+    done = false;
+    std::move(unlocked)([&](error_code ec, unlock_result r) {
+        BOOST_TEST(!ec, ec.message());
+        BOOST_TEST((r == unlock_result::released));
         done = true;
     });
     for (int i = 0; i < 200 && !done; ++i) io.run_one_for(50ms);
@@ -509,6 +623,37 @@ BOOST_FIXTURE_TEST_CASE(every_operation_with_every_token_and_no_thread_of_ours, 
     auto again = locker.unlock_with_retry(asio::use_future);
     BOOST_TEST((again.get() == unlock_result::not_held));
     work.reset();
+    runner.join();
+}
+
+BOOST_FIXTURE_TEST_CASE(check_fails_when_the_holder_stalls_past_its_lease, fixture) {
+    // What client-go's Check exists for (kubernetes#70819): the thread that
+    // renews is blocked, so nothing can notice a loss, yet the lock still
+    // reads as held. check() must fail once valid_until() + tolerance passed.
+    lease_locker locker{api, {"", name}, fast("stalled")};
+    auto work = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    locker.lock(asio::use_future).get();
+    BOOST_TEST(!locker.check(500ms));
+    auto blocked = std::make_shared<std::promise<void>>();
+    auto io_blocked = blocked->get_future();
+    asio::post(io, [blocked] {
+        blocked->set_value();
+        std::this_thread::sleep_for(4500ms); // past the 3 s lease
+    });
+    io_blocked.wait();
+    const auto valid_until = locker.valid_until();
+    BOOST_TEST((valid_until > clock_type::now()));
+    std::this_thread::sleep_until(valid_until + 600ms);
+    BOOST_TEST(locker.held()); // nobody could tell it otherwise: the point
+    BOOST_TEST(locker.check(500ms) == error::lock_lost);
+    BOOST_TEST(!locker.check(10s)); // still within that tolerance
+    // Running again, the locker finds its renew deadline passed by itself.
+    auto lost = locker.wait_lost(asio::use_future);
+    BOOST_CHECK_THROW(lost.get(), boost::system::system_error);
+    BOOST_TEST(!locker.held());
+    work.reset();
+    io.stop();
     runner.join();
 }
 

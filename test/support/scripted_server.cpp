@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -67,6 +68,11 @@ struct scripted_server::state : std::enable_shared_from_this<state> {
                                 std::string(req[http::field::authorization]), req.body()};
             if (keep_requests) requests.push_back(rr);
             reply r = next(rr);
+            if (r.hold) {
+                auto gate = std::make_shared<asio::steady_timer>(socket.get_executor(), std::chrono::seconds(10));
+                r.hold([gate, ex = socket.get_executor()] { asio::post(ex, [gate] { gate->cancel(); }); });
+                co_await gate->async_wait(use_tuple);
+            }
             if (r.delay.count() > 0) {
                 asio::steady_timer t(socket.get_executor(), r.delay);
                 co_await t.async_wait(use_tuple);

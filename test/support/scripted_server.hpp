@@ -39,6 +39,10 @@ struct reply {
     mode how = mode::normal;
     std::chrono::milliseconds delay{0};
     std::chrono::milliseconds byte_interval{0};
+    // If set, called on the server's executor with a function that lets
+    // this reply go (from any thread); the reply waits for it (at most 10 s).
+    // Tests use it to send several replies at one moment.
+    std::function<void(std::function<void()> release)> hold;
 };
 
 class scripted_server {

@@ -5,8 +5,35 @@
 //   ... guarded work, bound to locker.lost_slot() ...
 //   co_await locker.unlock(asio::use_awaitable);
 //
-// All operations run on the client's executor behind a strand; the locker
-// starts no thread. Renewal runs in the background while the lock is held.
+// Threads: every operation may be started from any thread; all of them run
+// on a strand of the client's executor, and the locker starts no thread.
+// Its handlers run on their associated executor (default: that strand),
+// never inside the initiating call, and hold work there until they run.
+// The accessors (held, valid_until, current_fencing_token, check) may be
+// called from any thread. Renewal runs in the background while the lock is
+// held.
+//
+// Cancellation, per operation (Asio's types; a type an operation cannot
+// honour is ignored, as Asio requires):
+//
+//   operation          terminal / partial                      total
+//   lock, try_lock     before the granting write: ends, no     the same before the write;
+//                      request was written. After it: the      after a granting write it
+//                      lease is released before completing     cannot be honoured and is
+//                      with operation_aborted (the Lease's     ignored: completes with
+//                      leaseTransitions and acquireTime show   success, the lock is held.
+//                      the brief grant). A refused write:      A refused write: ends, no
+//                      ends, nothing changed.                  trace.
+//   unlock,            not cancellable: always finishes (each request is bounded).
+//   unlock_with_retry
+//   wait_lost          any type: completes with operation_aborted; nothing else changes.
+//
+// Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
+// a transport error (error::timeout, error::connection, error::tls, ...),
+// or one of the locker's (error::lock_lost, error::already_locking). The
+// overloads taking `diagnostics&` also return the server's message (for a
+// 403 it names the verb, the resource and the user) apart from ours; the
+// object must outlive the operation and is cleared on success.
 #pragma once
 
 #include <leaselocker/core/election.hpp>
@@ -58,6 +85,14 @@ struct lock_config {
     std::string name;
     // Record Kubernetes Events on acquire and loss (needs create on events).
     bool record_events = false;
+    // A 401 or 403 after the client has been let through before
+    // (resource_lock::authorized_before) is taken for a restarted API
+    // server whose authorizer is not ready yet: lock() keeps
+    // trying, and renewing and unlock_with_retry keep going, for up to this
+    // long from the first such refusal in a row (renewing never past its
+    // renew deadline). A client never let through fails at once (a
+    // misconfiguration). Zero: every 401/403 is final.
+    std::chrono::milliseconds auth_grace{std::chrono::seconds(30)};
     // Called on the locker's strand when a held lock is lost.
     std::function<void(error_code)> on_lost;
     logger log;
@@ -103,60 +138,99 @@ public:
 
     executor_type get_executor() const noexcept;
 
-    // Waits until the lock is held. Completes at once if already held.
-    // Permanent errors (forbidden, invalid, unauthorized, not found
-    // namespace) complete it; transient ones are retried with back-off.
-    // Cancellation: terminal, partial and total. Cancelled, it stops
-    // waiting and leaves no trace: a write in flight is finished, and if it
-    // granted the lock the lock is released before completing with
-    // operation_aborted.
+    // Waits until the lock is held: watch-driven, woken by a release or at
+    // the observed expiry of the holder's lease. Completes at once if held.
+    // Signature: void(error_code).
+    // Errors: permanent ones complete it (forbidden, unauthorized, invalid,
+    // not_found for a missing namespace; a 401/403 rides out auth_grace if
+    // the client was let through before); transient ones (conflict, 429,
+    // 5xx, timeouts, connection loss) are retried with back-off.
+    // error::already_locking while another lock/try_lock of this locker
+    // runs; operation_aborted when cancelled or the locker is destroyed.
+    // Cancellation: terminal, partial, total; see the table above.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto lock(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
-            [](auto h, detail::locker_impl* impl) { start_lock(impl, std::move(h)); }, token, impl_.get());
+            [](auto h, detail::locker_impl* impl) { start_lock(impl, nullptr, std::move(h)); }, token, impl_.get());
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto lock(diagnostics& diag, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [](auto h, detail::locker_impl* impl, diagnostics* d) { start_lock(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
-    // One attempt: read the lease and, if free or expired, take it (one or
-    // two round trips). Completes with true if now held. Cancellation: as lock.
+    // One attempt: one read and, if the lease is free, expired or ours, one
+    // write; no retry, no wait. Signature: void(error_code, bool held).
+    // Completes with true if now held (at once, without a request, if
+    // already held); false if another holds it or wrote between our read
+    // and our write. Errors: as lock's, none retried.
+    // Cancellation: as lock (see the table above).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = boost::asio::deferred_t>
     auto try_lock(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
-            [](auto h, detail::locker_impl* impl) { start_try_lock(impl, std::move(h)); }, token, impl_.get());
+            [](auto h, detail::locker_impl* impl) { start_try_lock(impl, nullptr, std::move(h)); }, token, impl_.get());
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = boost::asio::deferred_t>
+    auto try_lock(diagnostics& diag, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
+            [](auto h, detail::locker_impl* impl, diagnostics* d) { start_try_lock(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
     // Stops renewing, reads the lease afresh and, if we are its holder,
-    // writes it free with that version (retried on conflict a few times).
-    // released, not_held (someone else's or free: nothing is written), or an
-    // error. Never clears somebody else's lease. Cancellation: none; every
-    // request is bounded by renew_deadline / 2.
+    // writes it free over that version (retried on conflict a few times).
+    // Never clears somebody else's lease. Signature: void(error_code,
+    // unlock_result): released; not_held (someone else's or free: nothing
+    // written); or an error with not_held, after which we may still be
+    // named holder until the lease expires. Cancellation: none (each
+    // request is bounded by renew_deadline / 2).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
     auto unlock(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
-            [](auto h, detail::locker_impl* impl) { start_unlock(impl, false, std::move(h)); }, token, impl_.get());
+            [](auto h, detail::locker_impl* impl) { start_unlock(impl, false, nullptr, std::move(h)); }, token, impl_.get());
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
+    auto unlock(diagnostics& diag, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
+            [](auto h, detail::locker_impl* impl, diagnostics* d) { start_unlock(impl, false, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
-    // unlock, retried on transient errors for unlock_retry_period.
+    // unlock, with transient errors retried for unlock_retry_period.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
     auto unlock_with_retry(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
-            [](auto h, detail::locker_impl* impl) { start_unlock(impl, true, std::move(h)); }, token, impl_.get());
+            [](auto h, detail::locker_impl* impl) { start_unlock(impl, true, nullptr, std::move(h)); }, token, impl_.get());
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
+    auto unlock_with_retry(diagnostics& diag, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
+            [](auto h, detail::locker_impl* impl, diagnostics* d) { start_unlock(impl, true, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
-    // Completes with error::lock_lost when the held lock is lost, or
-    // operation_aborted when it is unlocked (or was not held).
-    // Cancellation: terminal, partial, total (completes with operation_aborted).
+    // Completes with error::lock_lost when the held lock is lost (the
+    // diagnostics say how: taken over by whom, or no renewal in time), or
+    // operation_aborted when it is unlocked (or was not held). Signature:
+    // void(error_code). Cancellation: terminal, partial, total (completes
+    // with operation_aborted; the lock is not affected).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto wait_lost(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
-            [](auto h, detail::locker_impl* impl) { start_wait_lost(impl, std::move(h)); }, token, impl_.get());
+            [](auto h, detail::locker_impl* impl) { start_wait_lost(impl, nullptr, std::move(h)); }, token, impl_.get());
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto wait_lost(diagnostics& diag, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [](auto h, detail::locker_impl* impl, diagnostics* d) { start_wait_lost(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
     // Emits terminal cancellation the moment a held lock is lost: bind the
     // guarded work's completion to it. One operation at a time may be bound.
     boost::asio::cancellation_slot lost_slot();
 
-    // Health: an error (lock_lost) if a lock we held was lost more than
-    // max_tolerable_expired ago and not taken again or unlocked since.
+    // Health (client-go's Check): error::lock_lost if a lock we held was
+    // lost more than max_tolerable_expired ago and not taken again or
+    // unlocked since, or if it still reads as held but valid_until() passed
+    // more than max_tolerable_expired ago: renewals have stopped (a blocked
+    // executor), so nothing could even notice a loss. Any thread.
     error_code check(std::chrono::milliseconds max_tolerable_expired) const;
 
     bool held() const;
@@ -168,11 +242,11 @@ public:
     std::string describe() const;
 
 private:
-    static void start_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
-    static void start_try_lock(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code, bool)> h);
-    static void start_unlock(detail::locker_impl* impl, bool retry,
+    static void start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h);
+    static void start_try_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code, bool)> h);
+    static void start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
                              boost::asio::any_completion_handler<void(error_code, unlock_result)> h);
-    static void start_wait_lost(detail::locker_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
+    static void start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h);
 
     std::shared_ptr<detail::locker_impl> impl_;
 };

@@ -69,6 +69,11 @@ public:
     // it makes the fencing token. Empty before the first read.
     virtual std::string epoch() const = 0;
     virtual executor_type get_executor() const = 0;
+    // Whether the server has let this lock's client through before. A
+    // 401/403 after that is more likely a restarted server whose authorizer
+    // is not ready yet than missing rights, and lease_locker rides it out
+    // (lock_config::auth_grace). Default: never.
+    virtual bool authorized_before() const { return false; }
 
 protected:
     virtual void do_get(request_options opts,
@@ -99,6 +104,7 @@ public:
     std::string describe() const override { return leases_.namespace_name() + "/" + name_; }
     std::string epoch() const override;
     executor_type get_executor() const override { return leases_.get_executor(); }
+    bool authorized_before() const override { return leases_.get_client().authorized_before(); }
 
     const std::string& name() const noexcept { return name_; }
     // The Lease as last read or written.

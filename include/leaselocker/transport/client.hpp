@@ -117,6 +117,13 @@ public:
     // Closes idle connections and aborts requests in flight.
     void cancel();
 
+    // Whether the server has let this client through before (answered a
+    // request with 2xx, 404, 409, 410 or 422: past authentication and
+    // authorization). A 401 or 403 after that is more likely a restarted
+    // server whose authorizer is not ready yet than missing rights. Any
+    // thread.
+    bool authorized_before() const noexcept;
+
 private:
     static void start_request(detail::client_impl* impl, http_request req,
                               boost::asio::any_completion_handler<void(error_code, http_response)> handler);
