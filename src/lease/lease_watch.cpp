@@ -28,8 +28,8 @@ public:
         : rv_(std::move(rv)), leases_(leases), name_(std::move(name)), opts_(opts),
           strand_(asio::make_strand(leases.get_executor())) {}
 
-    void start_next(asio::any_completion_handler<void(error_code, watch_event)> h) {
-        spawn_for(strand_, next(shared_from_this()), std::move(h));
+    void start_next(diagnostics* diag, asio::any_completion_handler<void(error_code, watch_event)> h) {
+        spawn_for(strand_, next(shared_from_this(), diag), std::move(h));
     }
 
     void cancel() {
@@ -54,15 +54,30 @@ private:
 
     using result = std::pair<error_code, watch_event>;
 
-    static asio::awaitable<result> next(std::shared_ptr<lease_watch_impl> self) {
+    static asio::awaitable<result> next(std::shared_ptr<lease_watch_impl> self, diagnostics* diag) {
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
+        self->diag_ = diag;
+        if (diag) diag->clear();
         auto out = co_await self->run();
         if (out.first == asio::error::operation_aborted) {
             self->stream_.close();
             self->stream_ = {};
         }
+        if (diag && out.first && diag->client_message.empty()) diag->client_message = self->describe() + ": " + out.first.message();
+        self->diag_ = nullptr;
         co_return out;
+    }
+
+    std::string describe() const {
+        return "watch of lease" + (name_.empty() ? "s in " + leases_.namespace_name() : " " + leases_.namespace_name() + "/" + name_);
+    }
+
+    // For the diagnostics of the next() in progress, if it asked for them.
+    void fill(std::string server_message) const {
+        if (!diag_) return;
+        diag_->client_message = describe() + " refused";
+        diag_->server_message = std::move(server_message);
     }
 
     asio::awaitable<result> run() {
@@ -103,7 +118,7 @@ private:
                              "/leases?watch=true&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(opts_.server_timeout.count());
         if (!name_.empty()) target += "&fieldSelector=metadata.name%3D" + name_;
         if (auto rv = resource_version(); !rv.empty()) target += "&resourceVersion=" + rv;
-        http_request req{.method = http_method::get, .target = std::move(target), .timeout = opts_.open_timeout};
+        http_request req{.method = http_method::get, .target = std::move(target), .timeout = opts_.open_timeout, .diag = diag_};
         auto [oec, stream] = co_await leases_.get_client().open_stream(std::move(req), use_tuple);
         if (oec) {
             ec = oec;
@@ -116,6 +131,7 @@ private:
         if (stream.status() < 200 || stream.status() >= 300) {
             std::string message;
             ec = status_to_error(stream.status(), stream.error_body(), message);
+            fill(std::move(message));
             co_return;
         }
         stream_ = std::move(stream);
@@ -128,7 +144,7 @@ private:
             set_resource_version({});
             co_return result{make_error_code(error::gone), {}};
         }
-        auto [ec, l] = co_await leases_.get(name_, use_tuple);
+        auto [ec, l] = co_await leases_.get(name_, request_options{.diag = diag_}, use_tuple);
         if (ec == error::not_found) {
             set_resource_version({}); // watch from now: a later create arrives as `added`
             watch_event ev{watch_event_type::deleted, {}, true};
@@ -168,6 +184,7 @@ private:
             }
             std::string message;
             out.ec = status_to_error(code && code->is_int64() ? static_cast<unsigned>(code->get_int64()) : 500, json::serialize(status), message);
+            fill(std::move(message));
             return out;
         }
         auto l = decode_lease_object(object->get_object(), json::serialize(object->get_object()), nullptr);
@@ -194,6 +211,7 @@ private:
     std::string rv_;
     lease_client& leases_;
     std::string name_;
+    diagnostics* diag_ = nullptr; // of the next() in progress (one at a time)
     lease_watch_options opts_;
     asio::strand<asio::any_io_executor> strand_;
     response_stream stream_;
@@ -216,8 +234,9 @@ void lease_watch::cancel() {
     impl_->cancel();
 }
 
-void lease_watch::start_next(detail::lease_watch_impl* impl, boost::asio::any_completion_handler<void(error_code, watch_event)> h) {
-    impl->start_next(std::move(h));
+void lease_watch::start_next(detail::lease_watch_impl* impl, diagnostics* diag,
+                             boost::asio::any_completion_handler<void(error_code, watch_event)> h) {
+    impl->start_next(diag, std::move(h));
 }
 
 } // namespace leaselocker

@@ -33,6 +33,13 @@ public:
     // The handler's executor, holding work there from next() until the
     // handler has run.
     using handler_work = asio::any_completion_executor;
+    // A next() on its way: its handler, and where the caller wants the
+    // diagnostics (null: nowhere).
+    struct waiter {
+        handler h;
+        handler_work work;
+        diagnostics* diag = nullptr;
+    };
 
     watch_hub_impl(const lease_client& leases, lease_watch_options opts)
         : leases_(leases), opts_(opts), strand_(asio::make_strand(leases.get_executor())) {}
@@ -61,7 +68,7 @@ public:
     // waiting follower (a thousand lockers keep a thousand of these).
     // Its cancellation slot is touched only where the caller runs: here,
     // and where the handler is invoked (deliver_to).
-    void start_next(std::uint64_t id, handler h) {
+    void start_next(std::uint64_t id, diagnostics* diag, handler h) {
         const auto ticket = next_ticket_.fetch_add(1) + 1;
         handler_work work = tracked_executor(h, strand_);
         auto slot = asio::get_associated_cancellation_slot(h);
@@ -72,8 +79,8 @@ public:
                     if (auto self = weak.lock()) self->cancel(id, ticket);
                 });
             });
-        asio::post(strand_, [self = shared_from_this(), id, ticket, h = std::move(h), work = std::move(work)]() mutable {
-            self->on_next(id, ticket, std::move(h), std::move(work));
+        asio::post(strand_, [self = shared_from_this(), id, ticket, w = waiter{std::move(h), std::move(work), diag}]() mutable {
+            self->on_next(id, ticket, std::move(w));
         });
     }
 
@@ -99,6 +106,8 @@ private:
         error_code failed;
         handler waiting;                 // set while next() waits
         handler_work work;               // and its executor, held busy
+        diagnostics* diag = nullptr;     // and where it wants diagnostics
+        std::shared_ptr<const diagnostics> failure; // what `failed` came with
         std::uint64_t wait = 0;          // the ticket of the next() that waits: a late cancellation is for an earlier one
         std::uint64_t cancelled = 0;     // a next() cancelled before it arrived
     };
@@ -128,7 +137,8 @@ private:
         auto found = self->subs_.find(id);
         if (found == self->subs_.end()) co_return;
         auto name = found->second.name;
-        const request_options opts{.timeout = self->opts_.open_timeout};
+        auto failure = std::make_shared<diagnostics>();
+        const request_options opts{.timeout = self->opts_.open_timeout, .diag = failure.get()};
         auto [ec, l] = co_await self->leases_.get(name, opts, use_tuple);
         auto it = self->subs_.find(id);
         if (it == self->subs_.end()) co_return;
@@ -140,7 +150,7 @@ private:
             self->hand_over(it->second, std::move(ev));
         } else if (ec) {
             self->unfollow(id);
-            self->fail(it->second, ec);
+            self->fail(it->second, ec, std::move(failure));
             self->reconcile();
         } else {
             self->offer(it->second, watch_event{watch_event_type::modified, std::move(l)});
@@ -169,21 +179,24 @@ private:
         if (f->second.empty()) followers_.erase(f);
     }
 
-    void fail(subscriber& s, error_code ec) {
+    void fail(subscriber& s, error_code ec, std::shared_ptr<const diagnostics> failure) {
         s.failed = ec;
+        s.failure = std::move(failure);
         s.pending.reset();
         if (s.waiting) complete(s, ec, {});
     }
 
     // A waiting handler holds work on its own executor (which may be
     // another io_context than the client's) until it has run.
-    void on_next(std::uint64_t id, std::uint64_t ticket, handler h, handler_work work) {
-        auto deliver_now = [&](error_code ec, watch_event ev = {}) { deliver_to(std::move(h), std::move(work), ec, std::move(ev)); };
+    void on_next(std::uint64_t id, std::uint64_t ticket, waiter w) {
+        auto deliver_now = [&](error_code ec, watch_event ev = {}, std::shared_ptr<const diagnostics> failure = {}) {
+            deliver_to(std::move(w), ec, std::move(ev), std::move(failure));
+        };
         auto it = subs_.find(id);
         if (it == subs_.end()) return deliver_now(asio::error::operation_aborted);
         auto& s = it->second;
         if (s.waiting) return deliver_now(asio::error::already_started); // one at a time
-        if (s.failed) return deliver_now(s.failed);
+        if (s.failed) return deliver_now(s.failed, {}, s.failure);
         if (s.pending) {
             auto ev = std::move(*s.pending);
             s.pending.reset();
@@ -191,8 +204,9 @@ private:
         }
         if (s.cancelled == ticket) return deliver_now(asio::error::operation_aborted);
         s.wait = ticket;
-        s.waiting.swap(h); // not operator=: Boost 1.81's move assignment copies itself into endless recursion
-        s.work = std::move(work);
+        s.waiting.swap(w.h); // not operator=: Boost 1.81's move assignment copies itself into endless recursion
+        s.work = std::move(w.work);
+        s.diag = w.diag;
     }
 
     void cancel(std::uint64_t id, std::uint64_t ticket) {
@@ -204,9 +218,9 @@ private:
     }
 
     void complete(subscriber& s, error_code ec, watch_event ev) {
-        handler h;
-        h.swap(s.waiting);
-        deliver_to(std::move(h), std::exchange(s.work, {}), ec, std::move(ev));
+        waiter w{{}, std::exchange(s.work, {}), std::exchange(s.diag, nullptr)};
+        w.h.swap(s.waiting);
+        deliver_to(std::move(w), ec, std::move(ev), ec && ec == s.failed ? s.failure : nullptr);
     }
 
     // Never run inline: a handler may end its subscription, which must not
@@ -214,9 +228,12 @@ private:
     // there dispatched to the handler's executor (which cannot be asked to
     // post through the type-erased executor), where its cancellation slot
     // is let go just before it runs.
-    void deliver_to(handler h, handler_work work, error_code ec, watch_event ev) {
-        asio::post(strand_, [h = std::move(h), work = std::move(work), ec, ev = std::move(ev)]() mutable {
-            asio::dispatch(work, [h = std::move(h), ec, ev = std::move(ev)]() mutable {
+    // The diagnostics are written here, on the strand, before the handler
+    // is dispatched: it sees them.
+    void deliver_to(waiter w, error_code ec, watch_event ev, std::shared_ptr<const diagnostics> failure) {
+        asio::post(strand_, [w = std::move(w), ec, ev = std::move(ev), failure = std::move(failure)]() mutable {
+            if (w.diag) *w.diag = failure ? *failure : diagnostics{};
+            asio::dispatch(w.work, [h = std::move(w.h), ec, ev = std::move(ev)]() mutable {
                 auto slot = asio::get_associated_cancellation_slot(h);
                 if (slot.is_connected()) slot.clear();
                 std::move(h)(ec, std::move(ev));
@@ -267,10 +284,11 @@ private:
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
         co_await asio::this_coro::throw_if_cancelled(false);
         for (;;) {
-            auto [ec, ev] = co_await watch->next(use_tuple);
+            auto failure = std::make_shared<diagnostics>();
+            auto [ec, ev] = co_await watch->next(*failure, use_tuple);
             if (self->watch_ != watch) co_return; // replaced or stopped meanwhile
             if (ec) {
-                for (auto& [id, s] : self->subs_) self->fail(s, ec);
+                for (auto& [id, s] : self->subs_) self->fail(s, ec, failure);
                 self->followers_.clear();
                 self->stop_stream();
                 co_return;
@@ -366,10 +384,10 @@ void lease_watch_hub::subscription::reset() {
     hub_.reset();
 }
 
-void lease_watch_hub::subscription::start_next(detail::watch_hub_impl* hub, std::uint64_t id,
+void lease_watch_hub::subscription::start_next(detail::watch_hub_impl* hub, std::uint64_t id, diagnostics* diag,
                                                boost::asio::any_completion_handler<void(error_code, watch_event)> h) {
     if (!hub) throw std::logic_error("lease_watch_hub::subscription::next on an empty subscription");
-    hub->start_next(id, std::move(h));
+    hub->start_next(id, diag, std::move(h));
 }
 
 } // namespace leaselocker

@@ -157,8 +157,11 @@ BOOST_AUTO_TEST_CASE(watch_is_refused_outside_the_granted_namespace) {
     client api{io.get_executor(), cluster_config_for("lease")};
     lease_client other{api, "default"};
     lease_watch watch{other, "anything"};
-    auto [ec, ev] = test::run(io, watch.next(tuple_awaitable));
+    diagnostics diag;
+    auto [ec, ev] = test::run(io, watch.next(diag, tuple_awaitable));
     BOOST_TEST(ec == error::forbidden, ec.message());
+    BOOST_TEST(diag.server_message.find("cannot watch resource \"leases\"") != std::string::npos, diag.server_message);
+    BOOST_TEST(diag.client_message.find("default/anything") != std::string::npos, diag.client_message);
 }
 
 BOOST_AUTO_TEST_CASE(a_rotated_token_file_is_picked_up_after_a_401) {

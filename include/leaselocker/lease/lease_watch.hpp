@@ -53,12 +53,21 @@ public:
     lease_watch(const lease_watch&) = delete;
     lease_watch& operator=(const lease_watch&) = delete;
 
-    // The next change. Errors: permanent ones (forbidden, ...) from the
-    // server; transport errors only when re-opening fails.
+    // The next change. Signature: void(error_code, watch_event). Errors:
+    // permanent ones (forbidden, ...) from the server; transport errors only
+    // when re-opening fails. The overload taking `diagnostics&` also returns
+    // the server's message apart from ours (it must outlive the operation;
+    // cleared on success).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
     auto next(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
-            [](auto handler, detail::lease_watch_impl* impl) { start_next(impl, std::move(handler)); }, token, impl_.get());
+            [](auto handler, detail::lease_watch_impl* impl) { start_next(impl, nullptr, std::move(handler)); }, token, impl_.get());
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
+    auto next(diagnostics& diag, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
+            [](auto handler, detail::lease_watch_impl* impl, diagnostics* d) { start_next(impl, d, std::move(handler)); }, token,
+            impl_.get(), &diag);
     }
 
     // The resourceVersion the watch continues from.
@@ -67,7 +76,8 @@ public:
     void cancel();
 
 private:
-    static void start_next(detail::lease_watch_impl* impl, boost::asio::any_completion_handler<void(error_code, watch_event)> h);
+    static void start_next(detail::lease_watch_impl* impl, diagnostics* diag,
+                           boost::asio::any_completion_handler<void(error_code, watch_event)> h);
     std::shared_ptr<detail::lease_watch_impl> impl_;
 };
 

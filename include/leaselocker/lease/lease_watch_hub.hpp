@@ -48,24 +48,35 @@ public:
         ~subscription(); // unsubscribes
 
         // The next version of the Lease newer than the last one known (a
-        // `deleted` event if it went away). Errors: those of the shared
-        // watch, delivered to every subscriber, after which this
-        // subscription only reports that error (subscribe again). One next()
-        // at a time (a second completes with asio::error::already_started).
-        // Cancellation: any type; completes with operation_aborted and the
-        // subscription stays; so does a next() waiting when the subscription
-        // ends.
+        // `deleted` event if it went away). Signature: void(error_code,
+        // watch_event). Errors: those of the shared watch, delivered to
+        // every subscriber, after which this subscription only reports that
+        // error (subscribe again); the overload taking `diagnostics&` also
+        // returns the server's message (it must outlive the operation;
+        // cleared on success). One next() at a time (a second completes
+        // with asio::error::already_started). Cancellation: any type;
+        // completes with operation_aborted and the subscription stays; so
+        // does a next() waiting when the subscription ends. The handler
+        // holds work on its executor while it waits; any thread.
         template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
         auto next(CompletionToken&& token = {}) {
             return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
-                [](auto handler, detail::watch_hub_impl* hub, std::uint64_t id) { start_next(hub, id, std::move(handler)); }, token,
-                hub_.get(), id_);
+                [](auto handler, detail::watch_hub_impl* hub, std::uint64_t id) { start_next(hub, id, nullptr, std::move(handler)); },
+                token, hub_.get(), id_);
+        }
+        template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
+        auto next(diagnostics& diag, CompletionToken&& token = {}) {
+            return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
+                [](auto handler, detail::watch_hub_impl* hub, std::uint64_t id, diagnostics* d) {
+                    start_next(hub, id, d, std::move(handler));
+                },
+                token, hub_.get(), id_, &diag);
         }
 
     private:
         friend class lease_watch_hub;
         subscription(std::shared_ptr<detail::watch_hub_impl> hub, std::uint64_t id) : hub_(std::move(hub)), id_(id) {}
-        static void start_next(detail::watch_hub_impl* hub, std::uint64_t id,
+        static void start_next(detail::watch_hub_impl* hub, std::uint64_t id, diagnostics* diag,
                                boost::asio::any_completion_handler<void(error_code, watch_event)> h);
         void reset();
         std::shared_ptr<detail::watch_hub_impl> hub_;
