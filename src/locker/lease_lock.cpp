@@ -65,6 +65,16 @@ std::string lease_lock::epoch() const {
     return state_->cached ? state_->cached->metadata.uid : std::string();
 }
 
+bool lease_lock::authorized_before(lock_request kind) const {
+    const auto& api = leases_.get_client();
+    switch (kind) {
+    case lock_request::read: return api.authorized_before(http_method::get);
+    case lock_request::write: return api.authorized_before(http_method::post) || api.authorized_before(http_method::put);
+    case lock_request::watch: return api.authorized_before(http_method::get, true);
+    }
+    return false;
+}
+
 void lease_lock::do_get(request_options opts,
                         asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) {
     leases_.get(name_, opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease l) {

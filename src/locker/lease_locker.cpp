@@ -168,25 +168,33 @@ private:
         return request_options{.timeout = limit, .diag = diag};
     }
 
-    // A 401/403 after the server let us through before is taken for a
-    // restarted server whose authorizer is not ready yet (in the long chaos
-    // run API-server restarts refused 270 requests so): retried, for up to
-    // auth_grace from the first refusal of a row. One never let through
-    // fails at once. Requests and the watch keep rows of their own: a watch
-    // refused for good must not be asked again forever because reads work.
-    bool ride_out(error_code ec, bool let_through_before, std::optional<clock::time_point>& refused_since) {
+    // A 401/403 for a kind of request (read, write, watch) the server let
+    // us through with before is taken for a restarted server whose
+    // authorizer is not ready yet (in the long chaos run API-server
+    // restarts refused 270 requests so): retried, for up to auth_grace from
+    // the first refusal of a row. A kind never let through fails at once
+    // (a misconfiguration). Each kind keeps its own row, ended only by an
+    // answer to that kind: reads that work must not keep a refused write,
+    // or a refused watch, retried for ever.
+    bool ride_out(error_code ec, lock_request kind) {
         if (ec != error::unauthorized && ec != error::forbidden) return false;
-        if (cfg_.auth_grace <= milliseconds(0) || !let_through_before) return false;
+        if (cfg_.auth_grace <= milliseconds(0) || !lock_->authorized_before(kind)) return false;
+        auto& since = refused_since_[static_cast<std::size_t>(kind)];
         const auto now = clock_.now();
-        if (!refused_since) refused_since = now;
-        if (now - *refused_since >= cfg_.auth_grace) return false;
+        if (!since) since = now;
+        if (now >= *since + cfg_.auth_grace) return false;
         log(log_level::warning, ec.message() + " although let through before (a restarting API server?): retrying");
         return true;
     }
-    bool ride_out_refusal(error_code ec) { return ride_out(ec, lock_->authorized_before(), refused_since_); }
-    // An answer only an authorized request gets ends a row of refusals.
-    void note_answer(error_code ec) {
-        if (!ec || ec == error::conflict || ec == error::already_exists || ec == error::not_found) refused_since_.reset();
+    // When a row being ridden out ends (for waits not to overshoot it).
+    clock::time_point ride_out_ends(lock_request kind) const {
+        const auto& since = refused_since_[static_cast<std::size_t>(kind)];
+        return since ? *since + cfg_.auth_grace : clock::time_point::max();
+    }
+    // An answer only an authorized request gets ends that kind's row.
+    void note_answer(lock_request kind, error_code ec) {
+        if (!ec || ec == error::conflict || ec == error::already_exists || ec == error::not_found)
+            refused_since_[static_cast<std::size_t>(kind)].reset();
     }
 
     static void describe_failure(diagnostics* diag, const std::string& what) {
@@ -210,6 +218,7 @@ private:
         attempt_result result = attempt_result::failed;
         error_code ec;
         clock::time_point wake_at{};
+        lock_request request = lock_request::read; // the one that failed
     };
 
     // One read (unless the watch already delivered the current version)
@@ -217,9 +226,11 @@ private:
     awaitable<attempt> try_once(bool use_watched, diagnostics* diag) {
         if (!use_watched) {
             auto [gec, got, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), use_tuple);
-            note_answer(gec);
+            note_answer(lock_request::read, gec);
             if (gec) co_return attempt{attempt_result::failed, gec};
             latest_ = std::move(got);
+            // Cancelled after the read: before the write, so nothing written.
+            if (cancelled(co_await asio::this_coro::cancellation_state)) co_return attempt{attempt_result::failed, asio::error::operation_aborted};
         }
         // Judged now: a change restarts the holder's clock from now, which
         // is at or after the moment it happened (the safe side).
@@ -232,9 +243,9 @@ private:
             std::tie(wec) = co_await lock_->create(d.record, opts, shielded());
         else
             std::tie(wec) = co_await lock_->update(d.record, opts, shielded());
-        note_answer(wec);
+        note_answer(lock_request::write, wec);
         if (wec == error::already_exists || wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
-        if (wec) co_return attempt{attempt_result::failed, wec};
+        if (wec) co_return attempt{attempt_result::failed, wec, {}, lock_request::write};
         election_.accepted(d.record, sent);
         co_return attempt{attempt_result::held};
     }
@@ -284,8 +295,8 @@ private:
                 on_acquired();
                 co_return held();
             }
-            if (cancelled(cs)) co_return aborted();
-            if (a.result == attempt_result::failed && a.ec == condition::permanent && !ride_out_refusal(a.ec)) {
+            if (cancelled(cs) || shut_down_) co_return aborted();
+            if (a.result == attempt_result::failed && a.ec == condition::permanent && (once || !ride_out(a.ec, a.request))) {
                 log(log_level::error, "acquiring failed: " + a.ec.message());
                 co_return std::pair{a.ec, false}; // diag: as the request filled it
             }
@@ -323,6 +334,7 @@ private:
             }
             auto until = clock_.now() + wait;
             if (a.result == attempt_result::wait) until = std::min(until, a.wake_at);
+            if (a.ec == condition::permanent) until = std::min(until, ride_out_ends(a.request)); // a last try as the window ends
             auto timer = timer_at(until);
             acquire_timer_ = &timer; // shutdown() cancels it
             co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
@@ -394,7 +406,7 @@ private:
         if (ec) { // down: the acquire loop polls until it is back
             watch_up_ = false;
             if (acquire_timer_) acquire_timer_->cancel(); // switch to polling now
-            if (ec == condition::permanent && !ride_out(ec, watch_worked_, watch_refused_since_)) { // e.g. no watch permission: poll from now on
+            if (ec == condition::permanent && !ride_out(ec, lock_request::watch)) { // e.g. no watch permission: poll from now on
                 log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead");
                 watch_refused_ = true;
                 watch_stop_.reset();
@@ -410,8 +422,8 @@ private:
                 })));
             return;
         }
-        watch_up_ = watch_worked_ = true;
-        watch_refused_since_.reset();
+        watch_up_ = true;
+        note_answer(lock_request::watch, ec);
         on_change(std::move(record));
         if (watch_stop_ == stop) watch_next(std::move(stop)); // unless the change ended the watch (a loss)
     }
@@ -451,10 +463,10 @@ private:
                 if (need_read) {
                     auto [gec, record, raw] = co_await self->lock_->get(self->request_opts(deadline), shielded());
                     if (!current()) co_return;
-                    self->note_answer(gec);
+                    self->note_answer(lock_request::read, gec);
                     if (gec) {
                         last = gec;
-                        if (gec == condition::permanent && !self->ride_out_refusal(gec))
+                        if (gec == condition::permanent && !self->ride_out(gec, lock_request::read))
                             co_return self->lose(gec, "reading the lease: " + gec.message());
                         co_await self->pause(deadline);
                         continue;
@@ -468,14 +480,14 @@ private:
                 auto record = e.renewal(wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
-                self->note_answer(uec);
+                self->note_answer(lock_request::write, uec);
                 if (!uec) {
                     e.accepted(record, sent);
                     self->publish();
                     break;
                 }
                 last = uec;
-                if (uec == condition::permanent && !self->ride_out_refusal(uec))
+                if (uec == condition::permanent && !self->ride_out(uec, lock_request::write))
                     co_return self->lose(uec, "renewing: " + uec.message());
                 // A conflict, or an outcome we cannot know: read before writing again.
                 need_read = true;
@@ -569,23 +581,23 @@ private:
                 co_await pause(give_up);
             }
             auto [gec, record, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), shielded());
-            note_answer(gec);
+            note_answer(lock_request::read, gec);
             if (gec) {
                 last = gec;
-                if (gec == condition::permanent && !(retry_transient && ride_out_refusal(gec))) break;
+                if (gec == condition::permanent && !(retry_transient && ride_out(gec, lock_request::read))) break;
                 continue;
             }
             if (!record || record->holder_identity != identity()) co_return done(unlock_result::not_held);
             // Release keeps the transitions of the record on the server.
             auto freed = core::election::release(*record, wall_now());
             auto [uec] = co_await lock_->update(freed, request_opts(clock::time_point::max(), diag), shielded());
-            note_answer(uec);
+            note_answer(lock_request::write, uec);
             if (!uec) {
                 log(log_level::info, "released");
                 co_return done(unlock_result::released);
             }
             last = uec;
-            if (uec == condition::permanent && !(retry_transient && ride_out_refusal(uec))) break;
+            if (uec == condition::permanent && !(retry_transient && ride_out(uec, lock_request::write))) break;
         }
         // Not released: we may still be named holder until the lease expires.
         finish_release();
@@ -634,9 +646,7 @@ private:
     asio::cancellation_signal loss_signal_;
     std::list<lost_waiter> lost_waiters_;
     std::string loss_reason_;                         // for wait_lost's diagnostics
-    std::optional<clock::time_point> refused_since_;       // the first 401/403 of a row ridden out
-    bool watch_worked_ = false;                            // the watch has delivered a change
-    std::optional<clock::time_point> watch_refused_since_; // the same for the watch
+    std::optional<clock::time_point> refused_since_[3]; // per lock_request: the first 401/403 of a row ridden out
 
     mutable std::mutex view_mutex_;
     snapshot view_;

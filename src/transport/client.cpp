@@ -95,6 +95,7 @@ struct connection {
     beast::ssl_stream<beast::tcp_stream> stream;
     beast::flat_buffer buffer;
     bool reused = false;
+    std::uint64_t epoch = 0; // the pool's epoch when opened: an older one is not reused
 
     beast::tcp_stream& tcp() { return stream.next_layer(); }
 };
@@ -209,7 +210,7 @@ public:
     }
 
     const asio::any_io_executor& executor() const { return executor_; }
-    bool authorized_before() const { return authorized_.load(); }
+    bool authorized_before(http_method m, bool streaming) const { return authorized_.load() & authorization_bit(m, streaming); }
     const cluster_config& config() const { return cfg_; }
     const client_options& options() const { return opts_; }
 
@@ -266,7 +267,7 @@ private:
                 co_return fail(ec, failure);
             }
             stream->status = stream->parser().get().result_int();
-            note_authorized(stream->status);
+            note_authorized(req.method, true, stream->status);
             opts_.log(log_level::debug, [&] { return describe(req) + " -> " + std::to_string(stream->status) + " (streaming)"; });
             if (stream->status >= 200 && stream->status < 300) {
                 c.tcp().expires_never();
@@ -324,21 +325,35 @@ private:
         for (auto& w : exec_waiters_) w.cancel();
         if (ec) co_return std::string{};
         if (!cred.client_certificate_pem.empty()) {
-            // New client certificate: new connections use it, old ones go.
+            // New client certificate: new connections use it, old ones go
+            // (idle ones now, busy ones when they come back).
             auto with_cert = cfg_;
             with_cert.client_certificate_pem = cred.client_certificate_pem;
             with_cert.client_key_pem = cred.client_key_pem;
-            tls_ = make_tls_context(with_cert);
+            try {
+                tls_ = make_tls_context(with_cert);
+            } catch (const config_error& e) {
+                ec = error::credential_unavailable;
+                failure = std::string("the exec plugin's client certificate: ") + e.what();
+                co_return std::string{};
+            }
+            ++epoch_;
             idle_.clear();
         }
         exec_cred_ = std::move(cred);
         co_return std::string(exec_cred_->token.reveal());
     }
 
+    // A bit per method, and one for streams (watches): RBAC grants verbs
+    // (get, create, update, watch, ...) one by one.
+    static unsigned authorization_bit(http_method m, bool streaming) {
+        return streaming ? 1u << 8 : 1u << static_cast<unsigned>(m);
+    }
     // Statuses only a request past authentication and authorization gets:
-    // proof that the server lets this client in.
-    void note_authorized(unsigned status) {
-        if ((status >= 200 && status < 300) || status == 404 || status == 409 || status == 410 || status == 422) authorized_ = true;
+    // proof that the server lets this client make such requests.
+    void note_authorized(http_method m, bool streaming, unsigned status) {
+        if ((status >= 200 && status < 300) || status == 404 || status == 409 || status == 410 || status == 422)
+            authorized_.fetch_or(authorization_bit(m, streaming));
     }
 
     bool credential_renewable() const { return tokens_.reloadable() || cfg_.exec.has_value(); }
@@ -395,7 +410,7 @@ private:
                     continue;
                 }
                 out.response.status = msg.result_int();
-                note_authorized(out.response.status);
+                note_authorized(req.method, false, out.response.status);
                 out.response.content_type = std::string(msg[http::field::content_type]);
                 out.response.date = std::string(msg[http::field::date]);
                 if (auto ra = msg.find(http::field::retry_after); ra != msg.end())
@@ -493,7 +508,8 @@ private:
             failure = "connecting to " + address_.host + ":" + std::to_string(address_.port) + ": " + failure;
             co_return;
         }
-        c.tcp().socket().set_option(asio::ip::tcp::no_delay(true));
+        error_code ignored;
+        c.tcp().socket().set_option(asio::ip::tcp::no_delay(true), ignored);
         if (!address_.tls) co_return;
         prepare_tls(c.stream.native_handle(), cfg_, address_);
         auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
@@ -569,14 +585,20 @@ private:
             ec = asio::error::operation_aborted;
             co_return nullptr;
         }
-        if (handed) co_return handed;
-        if (may_open) co_return open_connection();
+        if (clock::now() < deadline) {
+            if (handed) co_return handed;
+            if (may_open) co_return open_connection();
+        }
+        // Served too late to use it: the next in line gets it.
+        if (handed) release(std::move(handed));
+        if (may_open) grant_slot();
         ec = error::timeout;
         co_return nullptr;
     }
 
     std::unique_ptr<connection> open_connection() {
         auto c = std::make_unique<connection>(strand_, *tls_);
+        c->epoch = epoch_;
         busy_.insert(c.get());
         return c;
     }
@@ -592,6 +614,7 @@ private:
     }
 
     void release(std::unique_ptr<connection> c) {
+        if (c->epoch != epoch_) return discard(std::move(c)); // from before cancel() or a new certificate
         busy_.erase(c.get());
         if (closed_) return;
         if (auto* w = next_waiter()) {
@@ -620,6 +643,7 @@ private:
     void abort_all(bool for_good) {
         closed_ = closed_ || for_good;
         ++generation_;
+        ++epoch_;
         idle_.clear();
         for (auto* c : busy_) c->tcp().cancel();
         for (auto& w : waiters_) w.timer.cancel();
@@ -641,7 +665,8 @@ private:
     std::list<pool_waiter> waiters_; // oldest first
     std::size_t queued_ = 0;         // waiters not served yet
     std::size_t opening_ = 0;        // slots granted to waiters, not opened yet
-    std::atomic<bool> authorized_{false}; // read from any thread
+    std::uint64_t epoch_ = 0;        // bumped by cancel() and a new client certificate
+    std::atomic<unsigned> authorized_{0}; // authorization_bit()s; read from any thread
     bool closed_ = false;
     std::uint64_t generation_ = 0; // bumped by cancel(): queued requests abort
 };
@@ -671,8 +696,8 @@ void client::cancel() {
     impl_->cancel(false);
 }
 
-bool client::authorized_before() const noexcept {
-    return impl_->authorized_before();
+bool client::authorized_before(http_method m, bool streaming) const noexcept {
+    return impl_->authorized_before(m, streaming);
 }
 
 void client::start_stream(detail::client_impl* impl, http_request req,

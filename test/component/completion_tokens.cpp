@@ -37,19 +37,23 @@ const std::string a_lease = R"({"kind":"Lease","metadata":{"name":"t","namespace
 
 struct server_script {
     test::scripted_lease locker_lease{"ns", "lk"};
-    // Requests sent, but for the lockers' PUTs: a renewal may go out at any
-    // time, so "nothing sent before invoked" counts the rest.
+    // Requests sent, but for the lockers' PUTs and the watches: a renewal
+    // may go out at any time, and so may a shared watch re-opening, so
+    // "nothing sent before invoked" counts the rest, and watches apart.
     std::shared_ptr<std::atomic<int>> sent = std::make_shared<std::atomic<int>>(0);
+    std::shared_ptr<std::atomic<int>> watches = std::make_shared<std::atomic<int>>(0);
 
     // A watch opened afresh gets an ADDED event; one re-opened from a
     // version gets no answer (held open), so a shared watch waits instead
     // of re-opening in a loop.
     std::function<test::reply(const test::recorded_request&)> handler(std::chrono::milliseconds delay = {}) {
-        return [sent = sent, delay, lk = locker_lease.handler()](const test::recorded_request& r) {
+        return [sent = sent, watches = watches, delay, lk = locker_lease.handler()](const test::recorded_request& r) {
             const bool for_locker = r.target.find("/leases/lk") != std::string::npos || r.body.find("\"lk\"") != std::string::npos;
-            if (!(for_locker && r.method == "PUT")) ++*sent;
+            const bool watch = r.target.find("watch=true") != std::string::npos;
+            ++*(watch ? watches : sent);
+            if (for_locker && r.method == "PUT") --*sent;
             if (for_locker) return lk(r);
-            if (r.target.find("watch=true") != std::string::npos) {
+            if (watch) {
                 if (r.target.find("resourceVersion=") != std::string::npos) return test::reply{.hold = [](std::function<void()>) {}};
                 return test::reply{.body = R"({"type":"ADDED","object":)" + a_lease + "}\n", .delay = delay};
             }
@@ -220,18 +224,19 @@ BOOST_FIXTURE_TEST_CASE(use_future_from_another_thread, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(deferred_operations_start_when_invoked, fixture) {
     // Each operation made with asio::deferred sends nothing until invoked.
-    auto check = [&](const char* what, auto op, bool sends = true) {
+    auto check = [&](const char* what, auto op, bool sends = true, std::atomic<int>* counter = nullptr) {
         BOOST_TEST_CONTEXT(what) {
-            const int before = *script.sent;
+            auto& sent = counter ? *counter : *script.sent;
+            const int before = sent;
             for (int i = 0; i < 5; ++i) io.poll();
-            BOOST_TEST(*script.sent == before); // nothing sent until invoked
+            BOOST_TEST(sent == before); // nothing sent until invoked
             bool done = false;
             std::move(op)([&](error_code ec, auto&&...) {
                 BOOST_TEST(!ec, ec.message());
                 done = true;
             });
             run_until(done);
-            BOOST_TEST((*script.sent > before) == sends);
+            BOOST_TEST((sent > before) == sends);
         }
     };
     check("request", api.request(http_request{.target = "/x"}, asio::deferred));
@@ -240,7 +245,7 @@ BOOST_FIXTURE_TEST_CASE(deferred_operations_start_when_invoked, fixture) {
     check("replace", leases.replace(example, asio::deferred));
     check("remove", leases.remove("t", {}, asio::deferred));
     lease_watch watch{leases, "t"};
-    check("lease_watch::next", watch.next(asio::deferred));
+    check("lease_watch::next", watch.next(asio::deferred), true, script.watches.get());
     lease_watch_hub hub{leases};
     auto subscription = hub.subscribe("t", ""); // subscribing opens the shared watch: next() itself sends nothing
     for (int i = 0; i < 5; ++i) io.poll();
@@ -251,7 +256,6 @@ BOOST_FIXTURE_TEST_CASE(deferred_operations_start_when_invoked, fixture) {
         shared_done = true;
     });
     run_until(shared_done);
-    io.run_for(200ms); // the shared watch re-opens in the background (and is held open)
     check("lock", locker.lock(asio::deferred));
     check("try_lock", locker.try_lock(asio::deferred), false); // held: completes without a request
     check("unlock", locker.unlock(asio::deferred));
@@ -311,8 +315,9 @@ BOOST_AUTO_TEST_CASE(a_callback_bound_to_another_io_context_keeps_it_running) {
         BOOST_TEST(!ec, ec.message());
         request_done = true;
     }));
-    other.run();
+    other.run_for(10s); // returns early once the callback ran and nothing else is left
     BOOST_TEST(request_done);
+    BOOST_TEST(other.stopped()); // no work left behind
 
     {
         lease_watch_hub hub{leases};
@@ -323,8 +328,9 @@ BOOST_AUTO_TEST_CASE(a_callback_bound_to_another_io_context_keeps_it_running) {
             event_done = true;
         }));
         other.restart();
-        other.run();
+        other.run_for(10s);
         BOOST_TEST(event_done);
+        BOOST_TEST(other.stopped());
     }
     io.stop(); // the server's accept loop never runs out of work
     runner.join();

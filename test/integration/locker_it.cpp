@@ -556,11 +556,16 @@ BOOST_FIXTURE_TEST_CASE(an_api_server_restart_ends_neither_waiting_nor_holding, 
         BOOST_TEST(waited == asio::error::would_block, waited.message()); // still waiting, not failed
         auto [uec, res] = co_await holder.unlock(tuple_awaitable);
         BOOST_TEST(!uec, uec.message());
-        for (int i = 0; i < 200 && waited == asio::error::would_block; ++i) co_await sleep_for(50ms);
+        const auto released = clock_type::now();
+        for (int i = 0; i < 200 && waited == asio::error::would_block; ++i) co_await sleep_for(10ms);
         BOOST_TEST(!waited, waited.message());
         BOOST_TEST(waiter.held());
+        // By its watch, not by polling (every 2-4.4 s): the watch came back.
+        BOOST_TEST((clock_type::now() - released < 1s));
         co_await waiter.unlock(asio::use_awaitable);
     }(), std::chrono::seconds(90));
+    // Whether the restarted server refused anything depends on timing (its
+    // authorizer is ready within moments): reported, not required.
     BOOST_TEST_MESSAGE("401/403 answers ridden out during the restart: " << refusals_ridden_out.load());
 }
 
@@ -635,6 +640,7 @@ BOOST_FIXTURE_TEST_CASE(check_fails_when_the_holder_stalls_past_its_lease, fixtu
     std::thread runner([&] { io.run(); });
     locker.lock(asio::use_future).get();
     BOOST_TEST(!locker.check(500ms));
+    auto lost = locker.wait_lost(asio::use_future);
     auto blocked = std::make_shared<std::promise<void>>();
     auto io_blocked = blocked->get_future();
     asio::post(io, [blocked] {
@@ -649,8 +655,13 @@ BOOST_FIXTURE_TEST_CASE(check_fails_when_the_holder_stalls_past_its_lease, fixtu
     BOOST_TEST(locker.check(500ms) == error::lock_lost);
     BOOST_TEST(!locker.check(10s)); // still within that tolerance
     // Running again, the locker finds its renew deadline passed by itself.
-    auto lost = locker.wait_lost(asio::use_future);
-    BOOST_CHECK_THROW(lost.get(), boost::system::system_error);
+    error_code why;
+    try {
+        lost.get();
+    } catch (const boost::system::system_error& e) {
+        why = e.code();
+    }
+    BOOST_TEST(why == error::lock_lost, why.message());
     BOOST_TEST(!locker.held());
     work.reset();
     io.stop();

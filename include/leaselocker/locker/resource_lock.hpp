@@ -17,6 +17,10 @@ namespace leaselocker {
 lease_spec to_lease_spec(const lock_record& r);
 lock_record to_lock_record(const lease_spec& spec);
 
+// The kinds of request a resource lock makes of its server, as its
+// permissions come: reading, writing (create or update), watching.
+enum class lock_request { read, write, watch };
+
 class resource_lock {
 public:
     using executor_type = boost::asio::any_io_executor;
@@ -69,11 +73,11 @@ public:
     // it makes the fencing token. Empty before the first read.
     virtual std::string epoch() const = 0;
     virtual executor_type get_executor() const = 0;
-    // Whether the server has let this lock's client through before. A
-    // 401/403 after that is more likely a restarted server whose authorizer
-    // is not ready yet than missing rights, and lease_locker rides it out
-    // (lock_config::auth_grace). Default: never.
-    virtual bool authorized_before() const { return false; }
+    // Whether the server has let this lock's client through with this kind
+    // of request before. A 401/403 after that is more likely a restarted
+    // server whose authorizer is not ready yet than missing rights, and
+    // lease_locker rides it out (lock_config::auth_grace). Default: never.
+    virtual bool authorized_before(lock_request) const { return false; }
 
 protected:
     virtual void do_get(request_options opts,
@@ -104,7 +108,8 @@ public:
     std::string describe() const override { return leases_.namespace_name() + "/" + name_; }
     std::string epoch() const override;
     executor_type get_executor() const override { return leases_.get_executor(); }
-    bool authorized_before() const override { return leases_.get_client().authorized_before(); }
+    // From the client: a GET (read), a POST or PUT (write), a watch stream.
+    bool authorized_before(lock_request kind) const override;
 
     const std::string& name() const noexcept { return name_; }
     // The Lease as last read or written.

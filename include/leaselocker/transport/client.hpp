@@ -117,12 +117,13 @@ public:
     // Closes idle connections and aborts requests in flight.
     void cancel();
 
-    // Whether the server has let this client through before (answered a
-    // request with 2xx, 404, 409, 410 or 422: past authentication and
-    // authorization). A 401 or 403 after that is more likely a restarted
+    // Whether the server has let this client through with a request of
+    // method `m` before (`streaming`: opened with open_stream, a watch):
+    // answered 2xx, 404, 409, 410 or 422, so past authentication and
+    // authorization. A 401 or 403 after that is more likely a restarted
     // server whose authorizer is not ready yet than missing rights. Any
     // thread.
-    bool authorized_before() const noexcept;
+    bool authorized_before(http_method m, bool streaming = false) const noexcept;
 
 private:
     static void start_request(detail::client_impl* impl, http_request req,
