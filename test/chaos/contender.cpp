@@ -2,10 +2,19 @@
 //
 //   leaselocker_chaos_contender contend --kubeconfig K --lease L --id ID --events F --store S
 //                               [--lease-ms 2000 --renew-ms 1500 --retry-ms 250 --clock-rate 1
-//                                --writes 2 --work-ms 20 --seconds 600]
-//       Takes turns on lease L: lock, then per write: ask the locker whether
-//       the lock is still valid (a "check"), work, write its fencing token
-//       to the protected store S; unlock; again. Until SIGTERM or --seconds.
+//                                --writes 2 --work-ms 20 --long-hold-percent 2 --seconds 600]
+//       Takes turns on lease L: lock; write its fencing token to the
+//       protected store S at once (fencing the store in); then per write:
+//       ask the locker whether the lock is still valid and until when (a
+//       "check"), work, write the token; log "unlocking", unlock; again.
+//       Now and then (--long-hold-percent) it holds for 0.3-1 s, so that
+//       renewals happen while holding. Until SIGTERM or --seconds. SIGUSR1
+//       arms a stop for 8 s: holding on (at most two leases) until a check
+//       shows a renewed validity, the process logs "stopping" and stops
+//       itself (SIGSTOP) between that check and its write; the
+//       orchestrator continues it. SIGUSR2 makes the current (or next) hold
+//       last two leases, announced by a "holding" event: strikes at the
+//       holder then find one.
 //   leaselocker_chaos_contender record --kubeconfig K --lease L --events F [--seconds 600]
 //       Watches lease L and appends every version it sees.
 //
@@ -24,6 +33,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
 
 #include <chrono>
 #include <cstdio>
@@ -81,7 +94,13 @@ struct store_result {
 store_result write_store(const std::string& path, const fencing_token& token) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
     if (fd < 0) throw std::runtime_error("cannot open the store " + path);
-    ::flock(fd, LOCK_EX);
+    // Asio's signal handling installs handlers without SA_RESTART: a signal
+    // interrupts flock. Any other failure would make the store's order a lie.
+    while (::flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            std::perror("flock");
+            std::abort();
+        }
     char buf[512] = {};
     const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
     std::string stored_epoch;
@@ -120,8 +139,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string mode = argv[1];
-    std::map<std::string, std::string> args{{"--lease-ms", "2000"}, {"--renew-ms", "1500"}, {"--retry-ms", "250"}, {"--clock-rate", "1"},
-                                            {"--writes", "2"},      {"--work-ms", "20"},    {"--seconds", "600"},   {"--id", "recorder"}};
+    std::map<std::string, std::string> args{{"--lease-ms", "2000"}, {"--renew-ms", "1500"}, {"--retry-ms", "250"},
+                                            {"--clock-rate", "1"},  {"--writes", "2"},      {"--work-ms", "20"},
+                                            {"--seconds", "600"},   {"--id", "recorder"},   {"--long-hold-percent", "2"}};
     for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
     const std::string id = args["--id"];
     event_log log(args.at("--events"), id);
@@ -143,10 +163,12 @@ int main(int argc, char** argv) {
         stopping = true;
         stop.emit(asio::cancellation_type::terminal);
     });
+    std::function<void()> on_finish;
     auto finish = [&] {
         signals.cancel();
         limit.cancel();
         api.cancel();
+        if (on_finish) on_finish();
     };
 
     if (mode == "record") {
@@ -188,19 +210,50 @@ int main(int argc, char** argv) {
     const auto work = std::chrono::milliseconds(std::stoi(args["--work-ms"]));
     log("start", "\"identity\":" + quoted(id) + ",\"clock_rate\":" + args["--clock-rate"]);
 
+    // SIGUSR1 (from the orchestrator) arms a stop between a check and its
+    // write, for a while: an arm that finds no hold must not stop the
+    // process later, when nobody waits to continue it.
+    // SIGUSR2 asks for a long hold (for strikes that need a holder).
+    steady::time_point armed_until{}, hold_asked_until{};
+    auto armed = [&] { return steady::now() < armed_until; };
+    asio::signal_set arm(io, SIGUSR1, SIGUSR2);
+    std::function<void()> wait_arm = [&] {
+        arm.async_wait([&](error_code ec, int sig) {
+            if (ec) return;
+            (sig == SIGUSR1 ? armed_until : hold_asked_until) = steady::now() + 8s;
+            wait_arm();
+        });
+    };
+    wait_arm();
+    on_finish = [&] { arm.cancel(); };
+    const int long_hold_percent = std::stoi(args["--long-hold-percent"]);
+
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
         std::minstd_rand rng(std::random_device{}());
         while (!stopping) {
             auto [ec] = co_await locker.lock(asio::bind_cancellation_slot(stop.slot(), use_tuple));
             if (ec) {
                 if (stopping) break;
-                log("acquire_failed", "\"why\":" + quoted(ec.message()));
+                log("acquire_failed", "\"why\":" + quoted(ec.message()) + ",\"permanent\":" + (ec == condition::permanent ? "true" : "false"));
                 co_await sleep_for(100ms);
                 continue;
             }
             held_token = locker.current_fencing_token();
-            log("acquire_ok", token_fields(held_token));
-            for (int i = 0; i < writes && !stopping; ++i) {
+            log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(locker.valid_until())));
+            // Fence the store in at once: from now on it refuses older tokens.
+            const auto fenced = write_store(args.at("--store"), held_token);
+            log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
+            const auto per_round = std::max<long>(work.count(), 1);
+            const int rounds = static_cast<int>(rng() % 100) < long_hold_percent ? static_cast<int>((300 + rng() % 700) / per_round) : writes;
+            const int armed_rounds = static_cast<int>(2 * std::stol(args["--lease-ms"]) / per_round);
+            const auto granted_until = locker.valid_until();
+            steady::time_point hold_until{};
+            if (steady::now() < hold_asked_until) {
+                hold_asked_until = {};
+                hold_until = steady::now() + 2 * std::chrono::milliseconds(std::stol(args["--lease-ms"]));
+                log("holding", "\"seq\":" + std::to_string(held_token.sequence));
+            }
+            for (int i = 0; (i < rounds || (armed() && i < armed_rounds) || steady::now() < hold_until) && !stopping; ++i) {
                 // The pattern fencing exists for: ask, work, write. A pause
                 // in between makes the write stale; the store must refuse it.
                 const auto checked_at = steady::now();
@@ -208,10 +261,16 @@ int main(int argc, char** argv) {
                 if (!locker.held() || checked_at >= valid_until) break;
                 log("check", "\"seq\":" + std::to_string(held_token.sequence) + ",\"valid_until\":" + std::to_string(ns(valid_until)),
                     checked_at);
+                if (armed() && valid_until > granted_until) { // renewed since the grant
+                    armed_until = {};
+                    log("stopping", "\"seq\":" + std::to_string(held_token.sequence));
+                    ::raise(SIGSTOP); // until the orchestrator continues us
+                }
                 co_await sleep_for(work);
                 const auto w = write_store(args.at("--store"), held_token);
                 log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
             }
+            log("unlocking", "\"seq\":" + std::to_string(held_token.sequence));
             auto [uec, result] = co_await locker.unlock(use_tuple);
             log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
                                quoted(uec ? uec.message() : result == unlock_result::released ? "released" : "not_held"));

@@ -39,6 +39,7 @@ std::optional<event> parse_event(const std::string& line) {
     e.seq = num("seq", -1);
     e.valid_until = num("valid_until", 0);
     if (auto* a = o.if_contains("accepted"); a && a->is_bool()) e.accepted = a->get_bool();
+    if (auto* a = o.if_contains("permanent"); a && a->is_bool()) e.permanent = a->get_bool();
     if (auto* r = o.if_contains("clock_rate"); r && r->is_number()) e.clock_rate = r->to_number<double>();
     return e;
 }
@@ -51,6 +52,7 @@ distribution summarize(std::vector<double> ms) {
     if (ms.empty()) return d;
     std::sort(ms.begin(), ms.end());
     auto at = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p / 100 * (ms.size() - 1) + 0.5))]; };
+    d.min_ms = ms.front();
     d.p50_ms = at(50);
     d.p90_ms = at(90);
     d.p99_ms = at(99);
@@ -98,75 +100,197 @@ void check_server_order(const std::vector<const event*>& recorder, report& r) {
     }
 }
 
+// One grant and what the library promised for it.
+struct grant {
+    std::string process, epoch;
+    std::int64_t seq = -1, start = 0, last_check = 0, promise = 0;
+    std::optional<std::int64_t> unlocking; // the holder's `unlocking`, if it got that far
+
+    // The claim: to the later of the last check and the promise, cut at
+    // the unlock.
+    std::int64_t end() const {
+        const auto e = std::max(last_check, promise);
+        return unlocking ? std::min(e, *unlocking) : e;
+    }
+};
+
+// A stop (to its cont) or a partition (to its heal) of one process.
+struct strike_window {
+    std::string kind; // "stop" or "partition"
+    std::string target;
+    std::int64_t from = 0, to = 0; // to: the end (or the end of the history)
+};
+
+std::string ms(std::int64_t ns) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(ns) / 1e6);
+    return buf;
+}
+
+void check_claims(const std::vector<grant*>& order, report& r) {
+    const grant* latest_end = nullptr;
+    for (const grant* g : order) {
+        if (latest_end && g->start < latest_end->end()) {
+            ++r.overlapping_claims;
+            r.violations.push_back("claims overlap: " + latest_end->process + " (token " + std::to_string(latest_end->seq) +
+                                   ") was promised the lease until " + seconds(latest_end->end()) + ", " + g->process + " (token " +
+                                   std::to_string(g->seq) + ") acquired it at " + seconds(g->start) + ", " +
+                                   ms(latest_end->end() - g->start) + " early");
+        }
+        if (!latest_end || g->end() > latest_end->end()) latest_end = g;
+    }
+    // Expiry takeovers: the predecessor never unlocked before the grant.
+    std::vector<double> margins;
+    for (std::size_t i = 1; i < order.size(); ++i) {
+        const grant& p = *order[i - 1];
+        const grant& g = *order[i];
+        if ((p.unlocking && *p.unlocking <= g.start) || p.promise == 0) continue;
+        margins.push_back(static_cast<double>(g.start - p.promise) / 1e6);
+    }
+    r.takeover_margin = summarize(std::move(margins));
+}
+
+void check_tokens(const std::vector<grant*>& order, const std::vector<const event*>& recorder, const options& opts, report& r) {
+    std::map<std::string, std::int64_t> last; // epoch → highest sequence granted
+    for (const grant* g : order) {
+        auto [it, first] = last.try_emplace(g->epoch, g->seq);
+        if (first) continue;
+        if (g->seq <= it->second) {
+            ++r.token_order_violations;
+            r.violations.push_back("tokens: " + g->process + " was granted token " + std::to_string(g->seq) + " at " + seconds(g->start) +
+                                   ", not above the " + std::to_string(it->second) + " granted before");
+        }
+        it->second = std::max(it->second, g->seq);
+    }
+    // Every grant is a version the recorder saw, unless it had a gap near
+    // then (it re-listed) or had stopped watching.
+    std::map<std::pair<std::string, std::int64_t>, bool> seen;
+    std::vector<std::int64_t> gaps;
+    std::int64_t recorder_end = 0;
+    for (const event* v : recorder) {
+        recorder_end = std::max(recorder_end, v->t);
+        if (v->kind == "gap")
+            gaps.push_back(v->t);
+        else
+            seen[{v->holder, v->seq}] = true;
+    }
+    const std::int64_t lease_ns = opts.lease_ms * 1'000'000;
+    for (const grant* g : order) {
+        if (seen.count({g->process, g->seq}) || g->start > recorder_end) continue;
+        auto near = std::lower_bound(gaps.begin(), gaps.end(), g->start - 2 * lease_ns);
+        if (near != gaps.end() && *near <= g->start + 2 * lease_ns + 5'000'000'000) continue;
+        ++r.unrecorded_grants;
+        r.violations.push_back("tokens: the recorder never saw " + g->process + " holding with token " + std::to_string(g->seq) +
+                               " (granted at " + seconds(g->start) + ")");
+    }
+}
+
 } // namespace
 
-report check(std::vector<event> events) {
+report check(std::vector<event> events, const options& opts) {
     std::stable_sort(events.begin(), events.end(), [](const event& a, const event& b) { return a.t < b.t; });
     report r;
+    r.skipped_lines = opts.skipped_lines;
+    const std::int64_t lease_ns = opts.lease_ms * 1'000'000;
 
-    // Grants, their claims, and who held when.
-    struct claim {
-        std::int64_t start = 0, end = 0;
-    };
-    std::map<grant_key, claim> claims;
+    std::map<grant_key, grant> grants;
+    std::vector<grant*> order; // by start
     std::vector<const event*> recorder, acquisitions;
     std::string server_holder; // as the recorder last saw it
     std::vector<std::pair<std::int64_t, std::string>> freed_by_release, freed_by_kill; // (t, process)
+    std::vector<strike_window> windows;
+    std::map<std::string, std::vector<std::int64_t>> seen_at; // contender → times of its events
+    std::map<std::string, std::int64_t> granted_max;           // epoch → highest token granted so far
+    std::int64_t history_end = events.empty() ? 0 : events.back().t;
     for (const auto& e : events) {
         if (e.process == "recorder") {
             recorder.push_back(&e);
             if (e.kind == "version") server_holder = e.holder;
-        } else if (e.process == "nemesis") {
+            continue;
+        }
+        if (e.process == "nemesis") {
             ++r.nemeses[e.kind];
             // A failover only if the server still named it holder (not
             // killed just after its release).
             if (e.kind == "kill" && !e.target.empty() && e.target == server_holder) freed_by_kill.emplace_back(e.t, e.target);
-        } else if (e.kind == "acquire_ok") {
+            if (e.kind == "stop" || e.kind == "partition") windows.push_back({e.kind, e.target, e.t, history_end});
+            if (e.kind == "cont" || e.kind == "heal") {
+                const std::string opened = e.kind == "cont" ? "stop" : "partition";
+                for (auto it = windows.rbegin(); it != windows.rend(); ++it)
+                    if (it->kind == opened && it->target == e.target && it->to == history_end) {
+                        it->to = e.t;
+                        break;
+                    }
+            }
+            continue;
+        }
+        seen_at[e.process].push_back(e.t);
+        if (e.kind == "acquire_ok") {
             ++r.grants;
-            claims[{e.process, e.seq}] = claim{e.t, e.t};
+            ++r.grants_by_process[e.process];
+            auto& g = grants[{e.process, e.seq}];
+            g = grant{e.process, e.epoch, e.seq, e.t, e.t, e.valid_until, std::nullopt};
+            order.push_back(&g);
             acquisitions.push_back(&e);
+            auto [it, first] = granted_max.try_emplace(e.epoch, e.seq);
+            if (!first) it->second = std::max(it->second, e.seq);
         } else if (e.kind == "check") {
-            auto it = claims.find({e.process, e.seq});
-            if (it != claims.end()) it->second.end = std::max(it->second.end, e.t);
+            ++r.checks;
+            if (auto it = grants.find({e.process, e.seq}); it != grants.end()) {
+                it->second.last_check = std::max(it->second.last_check, e.t);
+                it->second.promise = std::max(it->second.promise, e.valid_until);
+            }
+        } else if (e.kind == "unlocking") {
+            if (auto it = grants.find({e.process, e.seq}); it != grants.end() && !it->second.unlocking) it->second.unlocking = e.t;
+        } else if (e.kind == "write") {
+            // Judged against the grants before it, in the store's order.
+            const auto gm = granted_max.find(e.epoch);
+            const bool superseded = gm != granted_max.end() && e.seq < gm->second;
+            if (e.accepted) {
+                ++r.accepted_writes;
+                if (superseded) {
+                    ++r.accepted_stale_writes;
+                    r.violations.push_back("stale write accepted: " + e.process + " with token " + std::to_string(e.seq) + " at " +
+                                           seconds(e.t) + ", after token " + std::to_string(gm->second) + " was granted");
+                }
+            } else if (superseded) {
+                ++r.rejected_stale_writes;
+            } else {
+                ++r.wrongly_refused_writes;
+                r.violations.push_back("write refused without cause: " + e.process + " with token " + std::to_string(e.seq) + " at " +
+                                       seconds(e.t) + ", and no higher token had been granted");
+            }
         } else if (e.kind == "release" && e.result == "released") {
-            freed_by_release.emplace_back(e.t, e.process);
+            // Handed over from the moment the holder let go: its "unlocking",
+            // logged before unlock() began.
+            auto it = grants.find({e.process, e.seq});
+            freed_by_release.emplace_back(it != grants.end() && it->second.unlocking ? *it->second.unlocking : e.t, e.process);
+        } else if (e.kind == "acquire_failed" && e.permanent) {
+            r.failures.push_back("lock() failed for good: " + e.process + " at " + seconds(e.t) + ": " + e.why);
         }
     }
 
     check_server_order(recorder, r);
+    check_claims(order, r);
+    check_tokens(order, recorder, opts, r);
 
-    // Claims: sorted by start, none may begin before an earlier one ended.
-    std::vector<std::pair<grant_key, claim>> sorted(claims.begin(), claims.end());
-    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.second.start < b.second.start; });
-    const std::pair<grant_key, claim>* latest_end = nullptr;
-    for (const auto& g : sorted) {
-        if (latest_end && g.second.start < latest_end->second.end && latest_end->first.first != g.first.first) {
-            ++r.overlapping_claims;
-            r.violations.push_back("claims overlap: " + latest_end->first.first + " (token " + std::to_string(latest_end->first.second) +
-                                   ") still valid until " + seconds(latest_end->second.end) + ", " + g.first.first + " (token " +
-                                   std::to_string(g.first.second) + ") acquired at " + seconds(g.second.start));
+    // Strikes that worked: someone else took the lease during the stop or
+    // partition, and the target then learned it had lost it (a loss, or a
+    // refused write) before it held again.
+    for (const auto& w : windows) {
+        auto [struck, effective] = w.kind == "stop" ? std::tie(r.stops, r.effective_stops) : std::tie(r.partitions, r.effective_partitions);
+        ++struck;
+        const bool taken = std::any_of(acquisitions.begin(), acquisitions.end(),
+                                       [&](const event* a) { return a->process != w.target && a->t > w.from && a->t < w.to; });
+        if (!taken) continue;
+        for (const auto& e : events) {
+            if (e.t <= w.from || e.process != w.target) continue;
+            if (e.kind == "acquire_ok") break;
+            if (e.kind == "lost" || (e.kind == "write" && !e.accepted)) {
+                ++effective;
+                break;
+            }
         }
-        if (!latest_end || g.second.end > latest_end->second.end) latest_end = &g;
-    }
-
-    // Fencing: in the store's order, no accepted write of an older grant
-    // (lower token, or the same token of another grant) after a newer one.
-    std::optional<grant_key> newest;
-    for (const auto& e : events) {
-        if (e.kind != "write") continue;
-        if (!e.accepted) {
-            ++r.rejected_stale_writes;
-            continue;
-        }
-        ++r.accepted_writes;
-        const grant_key g{e.process, e.seq};
-        if (newest && (e.seq < newest->second || (e.seq == newest->second && g != *newest))) {
-            ++r.accepted_stale_writes;
-            r.violations.push_back("stale write accepted: " + e.process + " with token " + std::to_string(e.seq) + " after " +
-                                   newest->first + " wrote with token " + std::to_string(newest->second) + " at " + seconds(e.t));
-            continue;
-        }
-        newest = g;
     }
 
     // Liveness: from a release or a killed holder to the next acquisition.
@@ -183,26 +307,77 @@ report check(std::vector<event> events) {
     };
     r.handoff = gaps(freed_by_release);
     r.failover = gaps(freed_by_kill);
+
+    // Minimums: a run that saw nothing proves nothing.
+    if (r.grants == 0) r.failures.push_back("no grant at all");
+    if (static_cast<double>(r.checks) < 0.9 * static_cast<double>(r.grants))
+        r.failures.push_back(std::to_string(r.checks) + " validity checks for " + std::to_string(r.grants) + " grants (fewer than 0.9 per grant)");
+    if (r.accepted_writes == 0) r.failures.push_back("no accepted write");
+    if (r.server_versions == 0) r.failures.push_back("the recorder saw no version");
+    const auto kills = r.nemeses.count("kill") ? r.nemeses.at("kill") : 0;
+    if (r.skipped_lines > kills)
+        r.failures.push_back(std::to_string(r.skipped_lines) + " unreadable lines, more than the " + std::to_string(kills) + " kills explain");
+    if (r.failover.n > 0 && r.failover.p99_ms > static_cast<double>(opts.lease_ms + opts.failover_margin_ms))
+        r.failures.push_back("holder killed → next acquire p99 " + ms(static_cast<std::int64_t>(r.failover.p99_ms * 1e6)) +
+                             ", more than the lease + " + std::to_string(opts.failover_margin_ms) + " ms");
+    // Liveness: a contender quiet for many leases (not while stopped) is stuck.
+    const std::int64_t silence = opts.silence_leases * lease_ns;
+    for (const auto& [process, times] : seen_at) {
+        for (std::size_t i = 1; i < times.size(); ++i) {
+            const auto from = times[i - 1], to = times[i];
+            if (to - from <= silence) continue;
+            const bool stopped = std::any_of(windows.begin(), windows.end(), [&](const strike_window& w) {
+                return w.kind == "stop" && w.target == process && w.from < to && w.to > from;
+            });
+            if (!stopped)
+                r.failures.push_back(process + " silent for " + ms(to - from) + " from " + seconds(from) + " (more than " +
+                                     std::to_string(opts.silence_leases) + " leases)");
+        }
+    }
+    for (const auto& v : r.failures) r.violations.push_back("failed: " + v);
     return r;
 }
+
+namespace {
+
+boost::json::object to_json_object(const distribution& d) {
+    return boost::json::object{{"n", d.n},           {"min_ms", d.min_ms}, {"p50_ms", d.p50_ms}, {"p90_ms", d.p90_ms},
+                               {"p99_ms", d.p99_ms}, {"p99.9_ms", d.p999_ms}, {"max_ms", d.max_ms}};
+}
+
+} // namespace
 
 std::string to_json(const report& r) {
     json::object o;
     o["ok"] = r.ok();
     o["grants"] = r.grants;
+    o["checks"] = r.checks;
     o["server_versions"] = r.server_versions;
     o["accepted_writes"] = r.accepted_writes;
     o["rejected_stale_writes"] = r.rejected_stale_writes;
+    o["skipped_lines"] = r.skipped_lines;
+    o["stops"] = r.stops;
+    o["effective_stops"] = r.effective_stops;
+    o["partitions"] = r.partitions;
+    o["effective_partitions"] = r.effective_partitions;
     o["server_order_violations"] = r.server_order_violations;
     o["overlapping_claims"] = r.overlapping_claims;
+    o["token_order_violations"] = r.token_order_violations;
+    o["unrecorded_grants"] = r.unrecorded_grants;
     o["accepted_stale_writes"] = r.accepted_stale_writes;
+    o["wrongly_refused_writes"] = r.wrongly_refused_writes;
     json::object nemeses;
     for (auto& [k, n] : r.nemeses) nemeses[k] = n;
     o["nemeses"] = std::move(nemeses);
-    auto dist = [](const distribution& d) { return json::object{{"n", d.n}, {"p50_ms", d.p50_ms}, {"p90_ms", d.p90_ms}, {"p99_ms", d.p99_ms},
-                             {"p99.9_ms", d.p999_ms}, {"max_ms", d.max_ms}}; };
-    o["handoff"] = dist(r.handoff);
-    o["failover"] = dist(r.failover);
+    json::object per_process;
+    for (auto& [k, n] : r.grants_by_process) per_process[k] = n;
+    o["grants_by_process"] = std::move(per_process);
+    o["takeover_margin"] = to_json_object(r.takeover_margin);
+    o["handoff"] = to_json_object(r.handoff);
+    o["failover"] = to_json_object(r.failover);
+    json::array f;
+    for (auto& s : r.failures) f.emplace_back(s);
+    o["failures"] = std::move(f);
     json::array v;
     for (auto& s : r.violations) v.emplace_back(s);
     o["violations"] = std::move(v);
@@ -212,23 +387,36 @@ std::string to_json(const report& r) {
 std::string to_table(const report& r) {
     std::ostringstream out;
     out << "| check | result |\n|---|---|\n";
-    out << "| grants (handoffs) | " << r.grants << " |\n";
+    out << "| verdict | " << (r.ok() ? "PASS" : "FAIL") << " |\n";
+    out << "| grants (handoffs) / validity checks | " << r.grants << " / " << r.checks << " |\n";
     out << "| server versions recorded | " << r.server_versions << " |\n";
     out << "| leaseTransitions order violations | " << r.server_order_violations << " |\n";
-    out << "| overlapping claims | " << r.overlapping_claims << " |\n";
-    out << "| fenced writes accepted / stale accepted / stale rejected | " << r.accepted_writes << " / " << r.accepted_stale_writes
-        << " / " << r.rejected_stale_writes << " |\n";
+    out << "| overlapping claims (claim = to the promised valid_until, cut at unlock) | " << r.overlapping_claims << " |\n";
+    out << "| token violations (order / not recorded) | " << r.token_order_violations << " / " << r.unrecorded_grants << " |\n";
+    out << "| fenced writes accepted / stale accepted / stale refused / refused without cause | " << r.accepted_writes << " / "
+        << r.accepted_stale_writes << " / " << r.rejected_stale_writes << " / " << r.wrongly_refused_writes << " |\n";
+    out << "| stops / effective (takeover during the stop, then loss or refused write) | " << r.stops << " / " << r.effective_stops
+        << " |\n";
+    out << "| holder partitions / effective | " << r.partitions << " / " << r.effective_partitions << " |\n";
     auto dist = [&](const char* what, const distribution& d) {
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "| %s p50 / p90 / p99 / p99.9 / max (n) | %.1f / %.1f / %.1f / %.1f / %.1f ms (%zu) |\n", what,
-                      d.p50_ms, d.p90_ms, d.p99_ms, d.p999_ms, d.max_ms, d.n);
+        char buf[240];
+        std::snprintf(buf, sizeof buf, "| %s min / p50 / p90 / p99 / p99.9 / max (n) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f ms (%zu) |\n",
+                      what, d.min_ms, d.p50_ms, d.p90_ms, d.p99_ms, d.p999_ms, d.max_ms, d.n);
         out << buf;
     };
+    dist("expiry takeover margin (successor acquire − predecessor valid_until)", r.takeover_margin);
     dist("release → next acquire", r.handoff);
     dist("holder killed → next acquire", r.failover);
     out << "| nemeses injected |";
     for (auto& [k, n] : r.nemeses) out << " " << k << " " << n << ";";
+    out << " |\n| grants per contender |";
+    for (auto& [k, n] : r.grants_by_process) out << " " << k << " " << n << ";";
     out << " |\n";
+    if (!r.failures.empty()) {
+        out << "| minimums and liveness not met |";
+        for (auto& f : r.failures) out << " " << f << ";";
+        out << " |\n";
+    }
     return out.str();
 }
 

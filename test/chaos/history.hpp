@@ -1,25 +1,42 @@
 // The chaos suite's history checker. Every process appends events as JSON
 // lines stamped with CLOCK_MONOTONIC (one clock for all processes on the
 // host); a recorder appends every version of the Lease it watched; the
-// orchestrator appends the nemeses it injected. The checker reads them all:
+// orchestrator appends the nemeses it injected. The checker reads them all.
 //
-//   server order    leaseTransitions never decreases; +1 on every new grant
-//                   (holder changes to a non-empty identity), unchanged on
-//                   renewals and releases (only monotone across a gap)
-//   claims          [acquire ok, last check that the library called valid]
-//                   of different grants never overlap
-//   fencing         the protected store never accepted a write of an older
-//                   grant after one of a newer grant (accepted stale
-//                   writes); writes it refused are counted (rejected stale)
-//   liveness        release → next acquire, and holder killed → next
-//                   acquire, as distributions
+// Safety (each a violation):
+//   server order   leaseTransitions never decreases; +1 on every new grant
+//                  (holder changes to a non-empty identity), unchanged on
+//                  renewals and releases (only monotone across a gap)
+//   claims         a grant's claim runs from its acquire_ok to the later of
+//                  its last check and the last valid_until the library
+//                  reported for it, cut at its `unlocking`: what the library
+//                  promised, so a killed or stopped holder's claim lasts to
+//                  its promise. Claims of different grants never overlap.
+//   tokens         within one epoch, grants' sequence numbers strictly
+//                  increase, and each was seen by the recorder (unless it
+//                  had a gap then)
+//   fencing        an accepted write carries a token not below the highest
+//                  granted before the write's time; a refused write is only
+//                  right if a higher token was granted before it
+// Minimums and liveness (each a failure): checks >= 0.9 × grants; some
+// accepted writes and server versions; no more unparseable lines than
+// kills; no contender silent for `silence_leases` leases; no permanent
+// acquire_failed; holder killed → next acquire p99 within lease +
+// `failover_margin`; a history with no grants fails.
+// Measured: expiry takeovers (a grant whose predecessor did not unlock
+// first): successor's acquire − predecessor's valid_until, which must be
+// positive; release → next acquire; holder killed → next acquire; stops
+// that worked (a takeover during the stop, then a loss or a refused write
+// by the stopped process).
 //
 // Event lines ({"t": ns, "p": process, "e": kind, ...}):
-//   contender  start {identity, clock_rate} | acquire_ok {seq, epoch} |
+//   contender  start {identity, clock_rate} | acquire_ok {seq, epoch, valid_until} |
 //              check {seq, valid_until} | write {seq, epoch, accepted} |
-//              release {seq, result} | lost {seq, why}
+//              unlocking {seq} | release {seq, result} | lost {seq, why} |
+//              acquire_failed {why, permanent} | stopping
 //   recorder   version {holder, seq, rv} | gap
-//   nemesis    <kind> {target?}: kill, stop, cont, apiserver_restart, ...
+//   nemesis    <kind> {target?}: kill, stop, cont, partition, heal,
+//              apiserver_restart, ...
 #pragma once
 
 #include <cstdint>
@@ -38,6 +55,7 @@ struct event {
     std::int64_t seq = -1;
     std::int64_t valid_until = 0;
     bool accepted = false;
+    bool permanent = false;
     double clock_rate = 1.0;
 };
 
@@ -47,28 +65,55 @@ std::optional<event> parse_event(const std::string& line);
 
 struct distribution {
     std::size_t n = 0;
-    double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+    double min_ms = 0, p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+};
+
+struct options {
+    std::int64_t lease_ms = 2000;
+    int silence_leases = 15;            // a live contender quiet this long is stuck
+    std::int64_t failover_margin_ms = 1000; // kill → next acquire, p99, at most lease + this
+    std::size_t skipped_lines = 0;      // unparseable lines the reader met
 };
 
 struct report {
     std::size_t grants = 0;           // acquire_ok events
+    std::size_t checks = 0;
     std::size_t server_versions = 0;  // versions the recorder saw
     std::size_t accepted_writes = 0;
-    std::size_t rejected_stale_writes = 0;
+    std::size_t rejected_stale_writes = 0; // refused, rightly
+    std::size_t skipped_lines = 0;
     std::map<std::string, std::size_t> nemeses; // kind → times injected
+    std::map<std::string, std::size_t> grants_by_process;
+    // Strikes at a holder that worked: a stop (or a partition) during which
+    // another took over, after which the target learned it had lost (a
+    // loss, or a refused write).
+    std::size_t stops = 0, effective_stops = 0;
+    std::size_t partitions = 0, effective_partitions = 0;
 
+    // Safety violations.
     std::size_t server_order_violations = 0;
     std::size_t overlapping_claims = 0;
+    std::size_t token_order_violations = 0;
+    std::size_t unrecorded_grants = 0;
     std::size_t accepted_stale_writes = 0;
+    std::size_t wrongly_refused_writes = 0;
     std::vector<std::string> violations; // a line each, for the log
 
-    distribution handoff;  // release → next acquire
-    distribution failover; // holder killed → next acquire
+    // Minimums and liveness not met.
+    std::vector<std::string> failures;
 
-    bool ok() const { return server_order_violations == 0 && overlapping_claims == 0 && accepted_stale_writes == 0; }
+    distribution takeover_margin; // expiry takeovers: successor acquire − predecessor valid_until
+    distribution handoff;         // release → next acquire
+    distribution failover;        // holder killed → next acquire
+
+    std::size_t safety_violations() const {
+        return server_order_violations + overlapping_claims + token_order_violations + unrecorded_grants + accepted_stale_writes +
+               wrongly_refused_writes;
+    }
+    bool ok() const { return safety_violations() == 0 && failures.empty(); }
 };
 
-report check(std::vector<event> events);
+report check(std::vector<event> events, const options& opts = {});
 
 // The report as one JSON object, and as a short table for people.
 std::string to_json(const report& r);

@@ -3,19 +3,28 @@
 and write their fencing token to a protected store while nemeses strike on a
 schedule; then the history checker judges what every process recorded.
 
-    run_chaos.py --profile short|long --out DIR --cluster-bin DIR --tools-bin DIR \
-                 --contender EXE --checker EXE
+    run_chaos.py --profile short|long|mutation --out DIR --cluster-bin DIR --tools-bin DIR \
+                 --contender EXE --checker EXE [--skew-beyond-rho]
 
-Path of a request: contender -> toxiproxy (TCP faults: latency, blackhole,
-reset) -> faultproxy (TLS; 429 / 503 storms) -> kube-apiserver -> etcd.
-The recorder watches the Lease directly. Every process stamps its events with
-CLOCK_MONOTONIC (time.monotonic_ns() here), one clock for all of them.
+Path of a request: contender -> its own toxiproxy proxy (TCP faults: latency,
+blackhole, reset; on every contender or on the holder alone) -> faultproxy
+(TLS; 429 / 503 storms) -> kube-apiserver -> etcd. The recorder watches the
+Lease directly. Every process stamps its events with CLOCK_MONOTONIC
+(time.monotonic_ns() here), one clock for all of them.
 
-A profile with until_met stops as soon as both minimums are reached; it logs
+The nemeses aim at the regime where timing decides safety, not only the
+API server's compare-and-swap: the holder stopped for 0.5-1.5 leases at a
+random moment, or between a check and its write right after a renewal; the
+holder alone slowed by a latency comparable to the lease while it is
+stopped (overlapping strikes); the holder alone cut off for 1.5 leases;
+contenders whose clocks run up to 0.9 rho fast or slow, holders included.
+
+A profile with until_met stops as soon as its minimums are reached; it logs
 its progress every few minutes.
 
-Exit status: 0 if the checker found no violation and the profile's minimums
-(handoffs, injections per nemesis kind) were reached.
+Exit status: 0 if the checker passed (no violation, its minimums and
+liveness bounds met) and the profile's minimums (handoffs, strikes per
+kind, effective stops) were reached.
 """
 import argparse
 import json
@@ -26,30 +35,38 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+KINDS = ["kill", "stop", "stop_between", "slow_holder", "partition_holder", "apiserver_restart", "etcd_restart", "latency",
+         "blackhole", "reset", "storm_429", "storm_503", "clock_skew"]
+# The strikes at the holder: what the library's timing must survive.
+HOLDER_KINDS = ["kill", "stop", "stop_between", "slow_holder", "partition_holder"]
 PROFILES = {
     # CI: bounded to a few minutes, every nemesis kind a few times.
-    "short": dict(seconds=270, contenders=8, pause=(2.0, 4.0), min_handoffs=2000, min_each=3),
-    # By flag: until 100,000 handoffs and each kind 20 times (at most 4 h).
-    # Longer calm between strikes than "short", so volume does not take all
-    # day: about 4 strikes a minute, each kind ~40 times by the end.
-    "long": dict(seconds=4 * 3600, contenders=8, pause=(8.0, 16.0), min_handoffs=100000, min_each=20, until_met=True),
+    "short": dict(seconds=300, contenders=8, pause=(1.5, 3.0), min_handoffs=2000, min_each=3, min_effective_stops=1, kinds=KINDS),
+    # By flag: until 100,000 handoffs, each kind 20 times and 200 stops that
+    # worked (at most 5 h). Longer calm between strikes than "short", so
+    # volume does not take all day.
+    "long": dict(seconds=5 * 3600, contenders=8, pause=(6.0, 12.0), min_handoffs=100000, min_each=20, min_effective_stops=200,
+                 kinds=KINDS, until_met=True),
+    # Mutation runs (a deliberately broken library must fail): only the
+    # strikes at the holder, often.
+    "mutation": dict(seconds=150, contenders=6, pause=(0.8, 1.5), min_handoffs=300, min_each=3, min_effective_stops=1,
+                     kinds=HOLDER_KINDS),
 }
-KINDS = ["kill", "stop", "apiserver_restart", "etcd_restart", "latency", "blackhole", "reset", "storm_429", "storm_503",
-         "clock_skew"]
 LEASE_MS, RENEW_MS, RETRY_MS = 2000, 1500, 250
-RHO = 0.01  # the library's default bound on clock-rate error; injected skews stay inside it
+RHO = 0.01  # the library's default bound on clock-rate error; injected skews stay inside it (--skew-beyond-rho: outside)
 
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] chaos: {msg}", flush=True)
 
 
-def http(method, url, body=None):
+def http(method, url, body=None, timeout=10):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         text = r.read()
         return json.loads(text) if text.strip().startswith(b"{") else None
 
@@ -80,9 +97,12 @@ class Chaos:
         self.incarnation = {}
         self.helpers = []
         self.rng = random.Random(args.seed)
-        self.struck = {k: 0 for k in KINDS}
+        self.struck = {k: 0 for k in profile["kinds"]}
         self.grant_offsets = {}  # event file -> bytes already counted
         self.grants_seen = 0
+        self.last_effective_check = 0.0
+        self.effective_cache = 0
+        self.base_rate = {}
 
     # --- the stage -------------------------------------------------------
 
@@ -119,28 +139,35 @@ class Chaos:
         self.helpers.append(self.spawn("toxiproxy", [os.path.join(self.a.tools_bin, "toxiproxy-server"), "-host", "127.0.0.1",
                                                       "-port", str(toxi_port)]))
         wait_for("toxiproxy", lambda: http("GET", self.toxi + "/proxies") is not None)  # raises until it listens
-        proxy = http("POST", self.toxi + "/proxies", {"name": "apiserver", "listen": "127.0.0.1:0", "upstream": fault_addr})
-        front = "https://" + proxy["listen"]
-
-        # Contenders reach the API server only through the proxies.
+        # Contenders reach the API server only through the proxies, each
+        # through a proxy of its own: a fault can hit the holder alone.
         self.direct_kubeconfig = env["LEASELOCKER_TEST_KUBECONFIG"]
-        self.kubeconfig = os.path.join(self.cluster_dir, "kubeconfig-through-proxies")  # beside pki/
-        with open(self.direct_kubeconfig) as f, open(self.kubeconfig, "w") as g:
-            g.write(f.read().replace(server, front))
+        with open(self.direct_kubeconfig) as f:
+            direct = f.read()
+        self.kubeconfigs = {}
+        for slot in range(self.p["contenders"]):
+            proxy = http("POST", self.toxi + "/proxies", {"name": f"c{slot}", "listen": "127.0.0.1:0", "upstream": fault_addr})
+            self.kubeconfigs[slot] = os.path.join(self.cluster_dir, f"kubeconfig-c{slot}")  # beside pki/
+            with open(self.kubeconfigs[slot], "w") as g:
+                g.write(direct.replace(server, "https://" + proxy["listen"]))
         self.lease = "chaos-" + str(os.getpid())
         self.store = os.path.join(self.out, "store")
-        log(f"control plane {server}; contenders go through toxiproxy {front} -> faultproxy {fault_addr}")
+        log(f"control plane {server}; contenders go through toxiproxy (a proxy each) -> faultproxy {fault_addr}")
 
         self.helpers.append(self.spawn("recorder", [self.a.contender, "record", "--kubeconfig", self.direct_kubeconfig,
                                                     "--lease", self.lease, "--events", os.path.join(self.history, "recorder.jsonl"),
                                                     "--seconds", str(self.p["seconds"] + 120)]))
+        # Two contenders run with skewed clocks from the start, so skewed
+        # holders are struck too.
+        skew = 5 * RHO if self.a.skew_beyond_rho else 0.9 * RHO
+        self.base_rate = {0: 1 - skew, 1: 1 + skew}
         for slot in range(self.p["contenders"]):
-            self.start_contender(slot, 1.0)
+            self.start_contender(slot, self.base_rate.get(slot, 1.0))
 
     def start_contender(self, slot, rate):
         n = self.incarnation[slot] = self.incarnation.get(slot, 0) + 1
         identity = f"c{slot}-{n}"
-        argv = [self.a.contender, "contend", "--kubeconfig", self.kubeconfig, "--lease", self.lease, "--id", identity,
+        argv = [self.a.contender, "contend", "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
                 "--events", os.path.join(self.history, identity + ".jsonl"), "--store", self.store,
                 "--lease-ms", str(LEASE_MS), "--renew-ms", str(RENEW_MS), "--retry-ms", str(RETRY_MS),
                 "--clock-rate", f"{rate:.4f}", "--writes", "2", "--work-ms", "15", "--seconds", str(self.p["seconds"] + 60)]
@@ -190,10 +217,79 @@ class Chaos:
                 return None
         return None
 
+    def toxic_on(self, slots, body):
+        for slot in slots:
+            http("POST", f"{self.toxi}/proxies/c{slot}/toxics", body)
+
+    def toxic_off(self, slots, name):
+        # Toxiproxy cannot always remove a latency toxic at once (a link
+        # blocked on a client that was stopped answers 503 after 5 s per
+        # link): asked again until it is gone.
+        for slot in slots:
+            for attempt in range(6):
+                try:
+                    http("DELETE", f"{self.toxi}/proxies/c{slot}/toxics/{name}", timeout=40)
+                    break
+                except urllib.error.HTTPError as e:
+                    if e.code == 404:
+                        break  # gone
+                    time.sleep(1)
+                except OSError:
+                    time.sleep(1)
+            else:
+                raise RuntimeError(f"toxiproxy would not remove {name} from c{slot}")
+
     def toxic(self, body, seconds):
-        http("POST", self.toxi + "/proxies/apiserver/toxics", body)
+        """A fault on every contender's connection."""
+        slots = list(self.procs)
+        self.toxic_on(slots, body)
         time.sleep(seconds)
-        http("DELETE", self.toxi + "/proxies/apiserver/toxics/" + body["name"])
+        self.toxic_off(slots, body["name"])
+
+    def stop_length(self):
+        return self.rng.uniform(0.5, 1.5) * LEASE_MS / 1000
+
+    def wait_for_event(self, slot, offset, kind, seconds=9):
+        """Waits until the contender in `slot` logs `kind` past `offset`."""
+        identity, p = self.procs[slot]
+        path = os.path.join(self.history, identity + ".jsonl")
+        deadline = time.monotonic() + seconds
+        needle = f'"e":"{kind}"'.encode()
+        while time.monotonic() < deadline:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                if needle in f.read():
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def events_size(self, slot):
+        path = os.path.join(self.history, self.procs[slot][0] + ".jsonl")
+        return os.path.getsize(path) if os.path.exists(path) else 0
+
+    def long_hold(self, slot):
+        """Asks the contender in `slot` to hold for two leases (its current
+        hold or its next); True once it does."""
+        offset = self.events_size(slot)
+        self.procs[slot][1].send_signal(signal.SIGUSR2)
+        return self.wait_for_event(slot, offset, "holding")
+
+    def stop_between(self, slot, kind):
+        """Arms the contender in `slot` to stop itself between a check and
+        its write after a renewal; continues it 0.5-1.5 leases later.
+        Returns False if it did not stop within 9 s (no hold came; the
+        contender disarms itself after 8 s)."""
+        identity, p = self.procs[slot]
+        offset = self.events_size(slot)
+        p.send_signal(signal.SIGUSR1)
+        if not self.wait_for_event(slot, offset, "stopping"):
+            self.note(kind + "_missed", target=identity)
+            return False
+        self.note("stop", target=identity, how=kind)
+        time.sleep(self.stop_length())
+        p.send_signal(signal.SIGCONT)
+        self.note("cont", target=identity)
+        return True
 
     def component(self, which):
         subprocess.run([self.llcluster, which, "kill", "--dir", self.cluster_dir], check=True, capture_output=True)
@@ -212,13 +308,49 @@ class Chaos:
                 self.note("kill", target=identity)
                 p.wait()
                 time.sleep(0.3)
-                self.start_contender(slot, 1.0)
-            else:  # past its lease: when it wakes, its next write is stale
+                self.start_contender(slot, self.base_rate.get(slot, 1.0))
+            else:  # at a random moment, for 0.5-1.5 leases
                 p.send_signal(signal.SIGSTOP)
-                self.note("stop", target=identity)
-                time.sleep(LEASE_MS / 1000 + 1.0)
+                self.note("stop", target=identity, how="stop")
+                time.sleep(self.stop_length())
                 p.send_signal(signal.SIGCONT)
                 self.note("cont", target=identity)
+        elif kind == "stop_between":
+            slot = self.holder_slot()
+            if slot is None:
+                return False
+            self.stop_between(slot, kind)
+        elif kind == "slow_holder":
+            # Overlapping strikes: the holder's answers slowed by a latency
+            # comparable to the lease, and the holder stopped meanwhile right
+            # after a (slowed) renewal. Its validity must count from when
+            # the renewal was sent, not from its late answer.
+            slot = self.holder_slot()
+            if slot is None or not self.long_hold(slot):
+                return False
+            # Up to a third of the lease: just under the request deadline
+            # (renew_deadline / 2), so that slowed renewals still succeed.
+            latency = int(self.rng.uniform(0.15, 0.33) * LEASE_MS)
+            self.toxic_on([slot], {"name": "slow", "type": "latency", "stream": "downstream",
+                                   "attributes": {"latency": latency, "jitter": latency // 10}})
+            self.note("slow_holder", target=self.procs[slot][0], latency_ms=latency)
+            try:
+                if self.stop_between(slot, kind):
+                    time.sleep(0.5)  # it reads what piled up while stopped
+            finally:
+                self.toxic_off([slot], "slow")
+        elif kind == "partition_holder":
+            # The holder alone cut off for 1.5 leases: it must report the
+            # loss itself before the others can take over.
+            slot = self.holder_slot()
+            if slot is None or not self.long_hold(slot):
+                return False
+            identity = self.procs[slot][0]
+            self.toxic_on([slot], {"name": "cut", "type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}})
+            self.note("partition", target=identity)
+            time.sleep(1.5 * LEASE_MS / 1000)
+            self.toxic_off([slot], "cut")
+            self.note("heal", target=identity)
         elif kind in ("apiserver_restart", "etcd_restart"):
             self.note(kind)
             self.component(kind.split("_")[0])
@@ -236,12 +368,13 @@ class Chaos:
             http("POST", f"{self.fault_control}/storm?status={kind[-3:]}&seconds=3")
             time.sleep(3)
         elif kind == "clock_skew":
-            holder = self.holder_slot()
-            slot = self.rng.choice([s for s in self.procs if s != holder])
+            # Any contender, the holder too (it leaves gracefully, releasing).
+            slot = self.rng.choice(list(self.procs))
             identity, p = self.procs[slot]
-            p.terminate()  # it releases what it holds and leaves
+            p.terminate()
             p.wait()
-            rate = 1 + self.rng.uniform(-0.4, 0.4) * RHO
+            bound = 5 * RHO if self.a.skew_beyond_rho else 0.9 * RHO
+            rate = 1 + self.rng.uniform(-1, 1) * bound
             self.start_contender(slot, rate)
             self.note(kind, target=self.procs[slot][0], clock_rate=rate)
         return True
@@ -261,7 +394,22 @@ class Chaos:
         return self.grants_seen
 
     def met(self):
-        return self.count_grants() >= self.p["min_handoffs"] and min(self.struck.values()) >= self.p["min_each"]
+        return (self.count_grants() >= self.p["min_handoffs"] and min(self.struck.values()) >= self.p["min_each"]
+                and self.effective_stops_so_far() >= self.p["min_effective_stops"])
+
+    def effective_stops_so_far(self):
+        """Runs the checker on the history so far (only in until_met profiles,
+        every few minutes)."""
+        now = time.monotonic()
+        if now - self.last_effective_check < 300:
+            return self.effective_cache
+        self.last_effective_check = now
+        subprocess.run([self.a.checker, self.history, "--lease-ms", str(LEASE_MS)], capture_output=True)
+        try:
+            self.effective_cache = json.load(open(os.path.join(self.history, "report.json")))["effective_stops"]
+        except (OSError, ValueError, KeyError):
+            pass
+        return self.effective_cache
 
     def run(self):
         started = time.monotonic()
@@ -279,7 +427,7 @@ class Chaos:
                 break
             time.sleep(self.rng.uniform(*self.p["pause"]))
             if not plan:
-                plan = KINDS[:]
+                plan = self.p["kinds"][:]
                 self.rng.shuffle(plan)
             kind = plan[0]
             if self.strike(kind):
@@ -288,7 +436,7 @@ class Chaos:
             for slot, (identity, p) in list(self.procs.items()):
                 if p.poll() is not None:  # died on its own: note it, replace it
                     log(f"{identity} exited with {p.returncode}; restarting the slot")
-                    self.start_contender(slot, 1.0)
+                    self.start_contender(slot, self.base_rate.get(slot, 1.0))
 
 
 def free_port():
@@ -309,6 +457,7 @@ def main():
     ap.add_argument("--contender", required=True)
     ap.add_argument("--checker", required=True)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--skew-beyond-rho", action="store_true", help="skew clocks beyond the library's bound (a mutation run)")
     args = ap.parse_args()
     profile = dict(PROFILES[args.profile])
     if args.seconds:
@@ -324,18 +473,22 @@ def main():
     finally:
         chaos.stop_all()
     log(f"ran {time.monotonic() - started:.0f} s; checking the history")
-    checked = subprocess.run([args.checker, chaos.history])
+    checked = subprocess.run([args.checker, chaos.history, "--lease-ms", str(LEASE_MS)])
     report = json.load(open(os.path.join(chaos.history, "report.json")))
-    short = [k for k in KINDS if report["nemeses"].get(k, 0) < profile["min_each"]]
+    short = [k for k in profile["kinds"] if chaos.struck.get(k, 0) < profile["min_each"]]
     ok = checked.returncode == 0
     if report["grants"] < profile["min_handoffs"]:
         log(f"FAIL: {report['grants']} handoffs, fewer than {profile['min_handoffs']}")
         ok = False
     if short:
-        log(f"FAIL: injected fewer than {profile['min_each']} times: {', '.join(short)}")
+        log(f"FAIL: struck fewer than {profile['min_each']} times: {', '.join(short)}")
         ok = False
-    if args.profile == "short" and report["rejected_stale_writes"] == 0 and report["nemeses"].get("stop", 0) > 0:
-        log("note: no stale write was attempted in this run (the pauses missed the holders' work windows)")
+    if report["effective_stops"] < profile["min_effective_stops"]:
+        log(f"FAIL: {report['effective_stops']} stops were effective (taken over meanwhile, then noticed), "
+            f"fewer than {profile['min_effective_stops']}")
+        ok = False
+    log(f"strikes {chaos.struck}; stops {report['stops']}, effective {report['effective_stops']}; "
+        f"expiry takeover margin min {report['takeover_margin']['min_ms']:.1f} ms (n {report['takeover_margin']['n']})")
     log("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
