@@ -64,6 +64,7 @@ private:
             self->stream_.close();
             self->stream_ = {};
         }
+        if (diag && !out.first) diag->clear(); // a re-list may have noted a 404 on its way to `deleted`
         if (diag && out.first && diag->client_message.empty()) diag->client_message = self->describe() + ": " + out.first.message();
         self->diag_ = nullptr;
         co_return out;

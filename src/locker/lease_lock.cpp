@@ -46,9 +46,49 @@ struct lease_lock::state {
     std::optional<lease_watch_hub::subscription> subscription;
     std::uint64_t subscriptions = 0; // a late completion drops only its own
 
-    void store(const lease& l) {
+    std::uint64_t changes = 0; // bumped whenever `cached` changes
+
+    // What the cache's change count is when a request is sent.
+    std::uint64_t mark() const {
         std::lock_guard lock(mutex);
-        cached = l;
+        return changes;
+    }
+    // An answer to a request sent at `sent`: taken unless the cache changed
+    // meanwhile to a newer version (a read answered after a newer watch
+    // event, or the other way round, must not make the lock forget the
+    // newer one). Nothing changed meanwhile: taken whatever its version
+    // (etcd restored from a backup goes back; opaque versions compare to
+    // nothing). `l` empty: the Lease was not found.
+    void store(std::uint64_t sent, std::optional<lease> l) {
+        std::lock_guard lock(mutex);
+        if (changes != sent && cached) {
+            if (!l) return; // an object arrived after the 404 was sent
+            if (compare_resource_versions(cached->metadata.resource_version, l->metadata.resource_version) == 1) return;
+        }
+        cached = std::move(l);
+        ++changes;
+    }
+    // A watch event; false if it is older than what is known (our own
+    // write, or a read, overtook it). A deletion is stale when the cache
+    // holds a newer version or another incarnation of the Lease.
+    bool deliver(const watch_event& ev) {
+        std::lock_guard lock(mutex);
+        if (cached) {
+            const auto& known = cached->metadata;
+            const auto& got = ev.object.metadata;
+            if (ev.type == watch_event_type::deleted) {
+                if (!known.uid.empty() && !got.uid.empty() && known.uid != got.uid) return false;
+                if (compare_resource_versions(known.resource_version, got.resource_version) == 1) return false;
+            } else if (!newer_resource_version(got.resource_version, known.resource_version)) {
+                return false;
+            }
+        } else if (ev.type == watch_event_type::deleted) {
+            return true; // already known to be gone
+        }
+        if (ev.type == watch_event_type::deleted) cached.reset();
+        else cached = ev.object;
+        ++changes;
+        return true;
     }
 };
 
@@ -60,6 +100,12 @@ std::optional<lease> lease_lock::cached() const {
     return state_->cached;
 }
 
+std::optional<lock_record> lease_lock::current() const {
+    std::lock_guard lock(state_->mutex);
+    if (!state_->cached) return std::nullopt;
+    return to_lock_record(state_->cached->spec);
+}
+
 std::string lease_lock::epoch() const {
     std::lock_guard lock(state_->mutex);
     return state_->cached ? state_->cached->metadata.uid : std::string();
@@ -67,24 +113,24 @@ std::string lease_lock::epoch() const {
 
 bool lease_lock::authorized_before(lock_request kind) const {
     const auto& api = leases_.get_client();
+    const auto leases = leases_.path();
     switch (kind) {
-    case lock_request::read: return api.authorized_before(http_method::get);
-    case lock_request::write: return api.authorized_before(http_method::post) || api.authorized_before(http_method::put);
-    case lock_request::watch: return api.authorized_before(http_method::get, true);
+    case lock_request::read: return api.authorized_before(http_method::get, leases);
+    case lock_request::write: return api.authorized_before(http_method::post, leases) || api.authorized_before(http_method::put, leases);
+    case lock_request::watch: return api.authorized_before(http_method::get, leases, true);
     }
     return false;
 }
 
 void lease_lock::do_get(request_options opts,
                         asio::any_completion_handler<void(error_code, std::optional<lock_record>, std::string)> h) {
-    leases_.get(name_, opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease l) {
+    leases_.get(name_, opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent = state_->mark()](auto& h, error_code ec, lease l) {
         if (ec == error::not_found) {
-            std::lock_guard lock(s->mutex);
-            s->cached.reset();
+            s->store(sent, std::nullopt);
             return std::move(h)(error_code{}, std::nullopt, std::string{});
         }
         if (ec) return std::move(h)(ec, std::nullopt, std::string{});
-        s->store(l);
+        s->store(sent, l);
         std::move(h)(ec, to_lock_record(l.spec), l.raw);
     }));
 }
@@ -93,13 +139,14 @@ void lease_lock::do_create(lock_record r, request_options opts, asio::any_comple
     lease l;
     l.metadata.name = name_;
     l.spec = to_lease_spec(r);
-    leases_.create(std::move(l), opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease stored) {
-        if (!ec) s->store(stored);
+    leases_.create(std::move(l), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent = state_->mark()](auto& h, error_code ec, lease stored) {
+        if (!ec) s->store(sent, std::move(stored));
         std::move(h)(ec);
     }));
 }
 
 void lease_lock::do_update(lock_record r, request_options opts, asio::any_completion_handler<void(error_code)> h) {
+    const auto sent = state_->mark();
     auto current = cached();
     if (!current) { // nothing read yet: there is no version to write over
         return asio::post(get_executor(), asio::append(std::move(h), make_error_code(error::conflict)));
@@ -109,8 +156,8 @@ void lease_lock::do_update(lock_record r, request_options opts, asio::any_comple
     spec.strategy = current->spec.strategy;
     spec.preferred_holder = current->spec.preferred_holder;
     current->spec = spec;
-    leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_](auto& h, error_code ec, lease stored) {
-        if (!ec) s->store(stored);
+    leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent](auto& h, error_code ec, lease stored) {
+        if (!ec) s->store(sent, std::move(stored));
         std::move(h)(ec);
     }));
 }
@@ -132,21 +179,9 @@ void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, st
             if (s->subscriptions == mine) s->subscription.reset();
             return std::move(h)(ec, std::nullopt);
         }
-        if (ev.type == watch_event_type::deleted) {
-            std::lock_guard lock(s->mutex);
-            s->cached.reset();
-            return std::move(h)(ec, std::nullopt);
-        }
-        bool stale;
-        {
-            // Our own write may have overtaken the event: never go back.
-            std::lock_guard lock(s->mutex);
-            stale = s->cached && !newer_resource_version(ev.object.metadata.resource_version, s->cached->metadata.resource_version);
-            if (!stale) s->cached = ev.object;
-        }
-        if (!stale) return std::move(h)(ec, to_lock_record(ev.object.spec));
-        // Wait for the next one, outside the mutex (subscribing reads the
-        // cache); unless watching stopped meanwhile: then this wait is over.
+        if (s->deliver(ev)) return std::move(h)(ec, ev.type == watch_event_type::deleted ? std::nullopt : std::optional(to_lock_record(ev.object.spec)));
+        // Stale: wait for the next one (subscribing reads the cache);
+        // unless watching stopped meanwhile: then this wait is over.
         if (!s->subscription || s->subscriptions != mine) return std::move(h)(make_error_code(asio::error::operation_aborted), std::nullopt);
         do_next_change(std::move(h));
     }));

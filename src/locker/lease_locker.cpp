@@ -173,28 +173,34 @@ private:
     // authorizer is not ready yet (in the long chaos run API-server
     // restarts refused 270 requests so): retried, for up to auth_grace from
     // the first refusal of a row. A kind never let through fails at once
-    // (a misconfiguration). Each kind keeps its own row, ended only by an
-    // answer to that kind: reads that work must not keep a refused write,
-    // or a refused watch, retried for ever.
+    // (a misconfiguration). Each kind keeps its own row, ended by an answer
+    // to that kind (reads that work must not keep a refused write, or a
+    // refused watch, retried for ever), by a quiet spell longer than any
+    // back-off between two tries (a later restart is a row of its own), or
+    // by a new lock().
+    struct refusal_row {
+        std::optional<clock::time_point> since, last;
+    };
     bool ride_out(error_code ec, lock_request kind) {
         if (ec != error::unauthorized && ec != error::forbidden) return false;
         if (cfg_.auth_grace <= milliseconds(0) || !lock_->authorized_before(kind)) return false;
-        auto& since = refused_since_[static_cast<std::size_t>(kind)];
+        auto& row = refusals_[static_cast<std::size_t>(kind)];
         const auto now = clock_.now();
-        if (!since) since = now;
-        if (now >= *since + cfg_.auth_grace) return false;
+        if (!row.since || now - *row.last > 2 * cfg_.lease_duration) row.since = now;
+        row.last = now;
+        if (now >= *row.since + cfg_.auth_grace) return false;
         log(log_level::warning, ec.message() + " although let through before (a restarting API server?): retrying");
         return true;
     }
     // When a row being ridden out ends (for waits not to overshoot it).
     clock::time_point ride_out_ends(lock_request kind) const {
-        const auto& since = refused_since_[static_cast<std::size_t>(kind)];
-        return since ? *since + cfg_.auth_grace : clock::time_point::max();
+        const auto& row = refusals_[static_cast<std::size_t>(kind)];
+        return row.since ? *row.since + cfg_.auth_grace : clock::time_point::max();
     }
     // An answer only an authorized request gets ends that kind's row.
     void note_answer(lock_request kind, error_code ec) {
         if (!ec || ec == error::conflict || ec == error::already_exists || ec == error::not_found)
-            refused_since_[static_cast<std::size_t>(kind)].reset();
+            refusals_[static_cast<std::size_t>(kind)] = {};
     }
 
     static void describe_failure(diagnostics* diag, const std::string& what) {
@@ -228,13 +234,19 @@ private:
             auto [gec, got, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), use_tuple);
             note_answer(lock_request::read, gec);
             if (gec) co_return attempt{attempt_result::failed, gec};
-            latest_ = std::move(got);
-            // Cancelled after the read: before the write, so nothing written.
-            if (cancelled(co_await asio::this_coro::cancellation_state)) co_return attempt{attempt_result::failed, asio::error::operation_aborted};
+            // Cancelled (or the locker destroyed) after the read: before the
+            // write, so nothing written.
+            if (shut_down_ || cancelled(co_await asio::this_coro::cancellation_state))
+                co_return attempt{attempt_result::failed, asio::error::operation_aborted};
         }
-        // Judged now: a change restarts the holder's clock from now, which
-        // is at or after the moment it happened (the safe side).
-        auto d = election_.observe(latest_, clock_.now(), wall_now());
+        // Decided on the version the write will be compared against: the
+        // newest the lock knows, whether the read or the watch brought it
+        // (a read and a watch event cross; deciding on the older of the two
+        // would either sleep through a release or, worse, write a grant
+        // over somebody's newer one). Judged now: a change restarts the
+        // holder's clock from now, which is at or after the moment it
+        // happened (the safe side).
+        auto d = election_.observe(lock_->current(), clock_.now(), wall_now());
         if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock_.now();
         const auto opts = request_opts(clock::time_point::max(), diag);
@@ -273,6 +285,7 @@ private:
         if (shut_down_) co_return aborted();
         if (acquiring_) co_return fail(error::already_locking, "another lock() or try_lock() of this locker is running");
         acquiring_ = true;
+        for (auto& row : refusals_) row = {}; // each lock() has its own grace
         struct reset { // not acquiring any more; not holding either: no watch
             locker_impl& self;
             ~reset() {
@@ -428,12 +441,11 @@ private:
         if (watch_stop_ == stop) watch_next(std::move(stop)); // unless the change ended the watch (a loss)
     }
 
-    void on_change(std::optional<lock_record> record) {
+    void on_change(const std::optional<lock_record>& record) {
         const bool taken = !record || record->holder_identity != identity();
-        latest_ = std::move(record);
         if (election_.holding()) {
-            if (taken) lose(make_error_code(error::lock_lost), latest_ ? "taken over by " + latest_->holder_identity + " (seen on the watch)"
-                                                                      : "the lease was deleted (seen on the watch)");
+            if (taken) lose(make_error_code(error::lock_lost), record ? "taken over by " + record->holder_identity + " (seen on the watch)"
+                                                                     : "the lease was deleted (seen on the watch)");
             return;
         }
         if (acquire_timer_) acquire_timer_->cancel();
@@ -471,11 +483,15 @@ private:
                         co_await self->pause(deadline);
                         continue;
                     }
-                    auto d = e.observe(record, self->clock_.now(), wall_now());
+                    const auto newest = self->lock_->current(); // what the renewal is compared against
+                    auto d = e.observe(newest, self->clock_.now(), wall_now());
                     if (!e.holding() || d.step != core::next_step::replace)
-                        co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (record ? record->holder_identity : "nobody (deleted)"));
+                        co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (newest ? newest->holder_identity : "nobody (deleted)"));
                     need_read = false;
                 }
+                // Written over the newest version known: it must still be ours.
+                if (auto newest = self->lock_->current(); !newest || newest->holder_identity != self->identity())
+                    co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (newest ? newest->holder_identity : "nobody (deleted)"));
                 const auto sent = self->clock_.now();
                 auto record = e.renewal(wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
@@ -587,9 +603,12 @@ private:
                 if (gec == condition::permanent && !(retry_transient && ride_out(gec, lock_request::read))) break;
                 continue;
             }
-            if (!record || record->holder_identity != identity()) co_return done(unlock_result::not_held);
+            // Decided on the version the write is compared against (the
+            // newest known: a watch event may have overtaken the read).
+            const auto newest = lock_->current();
+            if (!newest || newest->holder_identity != identity()) co_return done(unlock_result::not_held);
             // Release keeps the transitions of the record on the server.
-            auto freed = core::election::release(*record, wall_now());
+            auto freed = core::election::release(*newest, wall_now());
             auto [uec] = co_await lock_->update(freed, request_opts(clock::time_point::max(), diag), shielded());
             note_answer(lock_request::write, uec);
             if (!uec) {
@@ -639,14 +658,12 @@ private:
     std::shared_ptr<asio::cancellation_signal> watch_stop_; // set while a watch loop runs
     bool watch_up_ = false;
     bool watch_refused_ = false; // permanently: poll instead
-    // The newest version known: from the last read, or delivered by the watch.
-    std::optional<lock_record> latest_;
     std::uint64_t generation_ = 0; // bumped when a hold begins or ends
     asio::cancellation_signal renew_stop_;
     asio::cancellation_signal loss_signal_;
     std::list<lost_waiter> lost_waiters_;
     std::string loss_reason_;                         // for wait_lost's diagnostics
-    std::optional<clock::time_point> refused_since_[3]; // per lock_request: the first 401/403 of a row ridden out
+    refusal_row refusals_[3]; // per lock_request: the 401/403s being ridden out
 
     mutable std::mutex view_mutex_;
     snapshot view_;

@@ -32,6 +32,7 @@
 #include <charconv>
 #include <stdexcept>
 #include <list>
+#include <mutex>
 #include <set>
 
 namespace leaselocker {
@@ -210,7 +211,10 @@ public:
     }
 
     const asio::any_io_executor& executor() const { return executor_; }
-    bool authorized_before(http_method m, bool streaming) const { return authorized_.load() & authorization_bit(m, streaming); }
+    bool authorized_before(http_method m, std::string_view collection, bool streaming) const {
+        std::lock_guard lock(authorized_mutex_);
+        return authorized_.count(authorization_key(m, collection, streaming)) > 0;
+    }
     const cluster_config& config() const { return cfg_; }
     const client_options& options() const { return opts_; }
 
@@ -267,7 +271,7 @@ private:
                 co_return fail(ec, failure);
             }
             stream->status = stream->parser().get().result_int();
-            note_authorized(req.method, true, stream->status);
+            note_authorized(req, true, stream->status);
             opts_.log(log_level::debug, [&] { return describe(req) + " -> " + std::to_string(stream->status) + " (streaming)"; });
             if (stream->status >= 200 && stream->status < 300) {
                 c.tcp().expires_never();
@@ -344,16 +348,23 @@ private:
         co_return std::string(exec_cred_->token.reveal());
     }
 
-    // A bit per method, and one for streams (watches): RBAC grants verbs
-    // (get, create, update, watch, ...) one by one.
-    static unsigned authorization_bit(http_method m, bool streaming) {
-        return streaming ? 1u << 8 : 1u << static_cast<unsigned>(m);
+    // RBAC grants verbs (get, create, update, watch, ...) on a resource in
+    // a namespace: so, a key per method (or stream) and collection.
+    static std::string authorization_key(http_method m, std::string_view collection, bool streaming) {
+        return std::to_string(static_cast<int>(m)) + (streaming ? "s " : "  ") + std::string(collection);
     }
     // Statuses only a request past authentication and authorization gets:
-    // proof that the server lets this client make such requests.
-    void note_authorized(http_method m, bool streaming, unsigned status) {
-        if ((status >= 200 && status < 300) || status == 404 || status == 409 || status == 410 || status == 422)
-            authorized_.fetch_or(authorization_bit(m, streaming));
+    // proof that the server lets this client make such requests there. The
+    // collection of a POST or a stream (a watch) is its path; of any other
+    // request, the path's parent.
+    void note_authorized(const http_request& req, bool streaming, unsigned status) {
+        if (!((status >= 200 && status < 300) || status == 404 || status == 409 || status == 410 || status == 422)) return;
+        std::string_view path(req.target);
+        path = path.substr(0, path.find('?'));
+        if (req.method != http_method::post && !streaming) path = path.substr(0, path.rfind('/'));
+        auto key = authorization_key(req.method, path, streaming);
+        std::lock_guard lock(authorized_mutex_);
+        authorized_.insert(std::move(key));
     }
 
     bool credential_renewable() const { return tokens_.reloadable() || cfg_.exec.has_value(); }
@@ -410,7 +421,7 @@ private:
                     continue;
                 }
                 out.response.status = msg.result_int();
-                note_authorized(req.method, false, out.response.status);
+                note_authorized(req, false, out.response.status);
                 out.response.content_type = std::string(msg[http::field::content_type]);
                 out.response.date = std::string(msg[http::field::date]);
                 if (auto ra = msg.find(http::field::retry_after); ra != msg.end())
@@ -666,7 +677,8 @@ private:
     std::size_t queued_ = 0;         // waiters not served yet
     std::size_t opening_ = 0;        // slots granted to waiters, not opened yet
     std::uint64_t epoch_ = 0;        // bumped by cancel() and a new client certificate
-    std::atomic<unsigned> authorized_{0}; // authorization_bit()s; read from any thread
+    mutable std::mutex authorized_mutex_; // authorized_ is read from any thread
+    std::set<std::string> authorized_;     // authorization_key()s
     bool closed_ = false;
     std::uint64_t generation_ = 0; // bumped by cancel(): queued requests abort
 };
@@ -696,8 +708,8 @@ void client::cancel() {
     impl_->cancel(false);
 }
 
-bool client::authorized_before(http_method m, bool streaming) const noexcept {
-    return impl_->authorized_before(m, streaming);
+bool client::authorized_before(http_method m, std::string_view collection, bool streaming) const {
+    return impl_->authorized_before(m, collection, streaming);
 }
 
 void client::start_stream(detail::client_impl* impl, http_request req,

@@ -9,12 +9,13 @@
 //       "check"), work, write the token; log "unlocking", unlock; again.
 //       Now and then (--long-hold-percent) it holds for 0.3-1 s, so that
 //       renewals happen while holding. Until SIGTERM or --seconds. SIGUSR1
-//       arms a stop for 8 s: holding on (at most two leases) until a check
+//       arms a stop for 6 s: holding on (at most two leases) until a check
 //       shows a renewed validity, the process logs "stopping" and stops
 //       itself (SIGSTOP) between that check and its write; the
 //       orchestrator continues it. SIGUSR2 makes the current (or next) hold
-//       last two leases, announced by a "holding" event: strikes at the
-//       holder then find one.
+//       last two leases more, announced by a "holding" event: strikes at
+//       the holder then find one. While holding, every change of
+//       valid_until() (a renewal) is logged as a "promise" event.
 //   leaselocker_chaos_contender record --kubeconfig K --lease L --events F [--seconds 600]
 //       Watches lease L and appends every version it sees.
 //
@@ -91,16 +92,29 @@ struct store_result {
     steady::time_point at;
 };
 
-store_result write_store(const std::string& path, const fencing_token& token) {
+asio::awaitable<void> sleep_for(steady::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(use_tuple);
+}
+
+// The write is decided, and stamped, under the store's flock: the stamps
+// are the store's order. The lock is tried without blocking, so that a
+// process stopped while it holds it does not freeze the others' renewals.
+asio::awaitable<store_result> write_store(const std::string& path, const fencing_token& token) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
     if (fd < 0) throw std::runtime_error("cannot open the store " + path);
     // Asio's signal handling installs handlers without SA_RESTART: a signal
     // interrupts flock. Any other failure would make the store's order a lie.
-    while (::flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR) {
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            co_await sleep_for(std::chrono::microseconds(500));
+        } else if (errno != EINTR) {
             std::perror("flock");
             std::abort();
         }
+    }
+    store_result r;
+    r.at = steady::now();
     char buf[512] = {};
     const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
     std::string stored_epoch;
@@ -109,22 +123,17 @@ store_result write_store(const std::string& path, const fencing_token& token) {
         char epoch[256] = {};
         if (std::sscanf(buf, "%255s %lld", epoch, &stored_seq) == 2) stored_epoch = epoch;
     }
-    store_result r;
     r.accepted = stored_epoch.empty() || (stored_epoch == token.epoch && token.sequence >= stored_seq);
     if (r.accepted) {
-        const auto text = token.epoch + " " + std::to_string(token.sequence) + "\n";
-        [[maybe_unused]] auto ignored = ::ftruncate(fd, 0);
+        // One fixed-size write, no truncation: a kill cannot leave it empty.
+        auto text = token.epoch + " " + std::to_string(token.sequence);
+        text.resize(300, ' ');
+        text += "\n";
         [[maybe_unused]] auto w = ::pwrite(fd, text.data(), text.size(), 0);
     }
-    r.at = steady::now();
     ::flock(fd, LOCK_UN);
     ::close(fd);
-    return r;
-}
-
-asio::awaitable<void> sleep_for(steady::duration d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(use_tuple);
+    co_return r;
 }
 
 std::string token_fields(const fencing_token& t) {
@@ -220,13 +229,37 @@ int main(int argc, char** argv) {
     std::function<void()> wait_arm = [&] {
         arm.async_wait([&](error_code ec, int sig) {
             if (ec) return;
-            (sig == SIGUSR1 ? armed_until : hold_asked_until) = steady::now() + 8s;
+            (sig == SIGUSR1 ? armed_until : hold_asked_until) = steady::now() + 6s;
             wait_arm();
         });
     };
     wait_arm();
-    on_finish = [&] { arm.cancel(); };
     const int long_hold_percent = std::stoi(args["--long-hold-percent"]);
+
+    // While holding, a renewal moves valid_until() on between checks: logged
+    // as a "promise", so that a claim reaches what the library promised even
+    // if the process is stopped or killed before its next check.
+    steady::time_point promised{};
+    asio::steady_timer promise_watch(io);
+    std::function<void()> watch_promise = [&] {
+        promise_watch.expires_after(5ms);
+        promise_watch.async_wait([&](error_code ec) {
+            if (ec || stopping) return;
+            if (promised != steady::time_point{} && locker.held()) {
+                const auto now_until = locker.valid_until();
+                if (now_until > promised) {
+                    promised = now_until;
+                    log("promise", "\"seq\":" + std::to_string(held_token.sequence) + ",\"valid_until\":" + std::to_string(ns(now_until)));
+                }
+            }
+            watch_promise();
+        });
+    };
+    watch_promise();
+    on_finish = [&] {
+        arm.cancel();
+        promise_watch.cancel();
+    };
 
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
         std::minstd_rand rng(std::random_device{}());
@@ -239,21 +272,28 @@ int main(int argc, char** argv) {
                 continue;
             }
             held_token = locker.current_fencing_token();
-            log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(locker.valid_until())));
-            // Fence the store in at once: from now on it refuses older tokens.
-            const auto fenced = write_store(args.at("--store"), held_token);
-            log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
+            const auto granted_until = locker.valid_until();
+            log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(granted_until)));
+            promised = granted_until;
+            // Fence the store in at once: from now on it refuses older
+            // tokens. Only while valid: stopped between the grant and here,
+            // the grant may be someone else's by now.
+            if (steady::now() < granted_until) {
+                const auto fenced = co_await write_store(args.at("--store"), held_token);
+                log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
+            }
             const auto per_round = std::max<long>(work.count(), 1);
             const int rounds = static_cast<int>(rng() % 100) < long_hold_percent ? static_cast<int>((300 + rng() % 700) / per_round) : writes;
             const int armed_rounds = static_cast<int>(2 * std::stol(args["--lease-ms"]) / per_round);
-            const auto granted_until = locker.valid_until();
             steady::time_point hold_until{};
-            if (steady::now() < hold_asked_until) {
-                hold_asked_until = {};
-                hold_until = steady::now() + 2 * std::chrono::milliseconds(std::stol(args["--lease-ms"]));
-                log("holding", "\"seq\":" + std::to_string(held_token.sequence));
-            }
-            for (int i = 0; (i < rounds || (armed() && i < armed_rounds) || steady::now() < hold_until) && !stopping; ++i) {
+            for (int i = 0; (i < rounds || (armed() && i < armed_rounds) || steady::now() < hold_until || steady::now() < hold_asked_until) &&
+                            !stopping;
+                 ++i) {
+                if (steady::now() < hold_asked_until) { // asked for a long hold: from now on
+                    hold_asked_until = {};
+                    hold_until = steady::now() + 2 * std::chrono::milliseconds(std::stol(args["--lease-ms"]));
+                    log("holding", "\"seq\":" + std::to_string(held_token.sequence));
+                }
                 // The pattern fencing exists for: ask, work, write. A pause
                 // in between makes the write stale; the store must refuse it.
                 const auto checked_at = steady::now();
@@ -267,9 +307,10 @@ int main(int argc, char** argv) {
                     ::raise(SIGSTOP); // until the orchestrator continues us
                 }
                 co_await sleep_for(work);
-                const auto w = write_store(args.at("--store"), held_token);
+                const auto w = co_await write_store(args.at("--store"), held_token);
                 log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
             }
+            promised = {};
             log("unlocking", "\"seq\":" + std::to_string(held_token.sequence));
             auto [uec, result] = co_await locker.unlock(use_tuple);
             log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
@@ -279,5 +320,6 @@ int main(int argc, char** argv) {
         finish();
     }, asio::detached);
     io.run();
+    log("exit");
     return 0;
 }

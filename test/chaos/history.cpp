@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 namespace leaselocker::chaos {
@@ -105,6 +106,8 @@ struct grant {
     std::string process, epoch;
     std::int64_t seq = -1, start = 0, last_check = 0, promise = 0;
     std::optional<std::int64_t> unlocking; // the holder's `unlocking`, if it got that far
+    bool released = false;                 // and its unlock wrote the lease free
+    bool checked = false;                  // it asked for validity at least once
 
     // The claim: to the later of the last check and the promise, cut at
     // the unlock.
@@ -130,6 +133,9 @@ std::string ms(std::int64_t ns) {
 void check_claims(const std::vector<grant*>& order, report& r) {
     const grant* latest_end = nullptr;
     for (const grant* g : order) {
+        // A grant learned of only after its promise had passed (its process
+        // was stopped with the answer on its way) claims nothing.
+        if (g->end() <= g->start && !g->checked) continue;
         if (latest_end && g->start < latest_end->end()) {
             ++r.overlapping_claims;
             r.violations.push_back("claims overlap: " + latest_end->process + " (token " + std::to_string(latest_end->seq) +
@@ -144,23 +150,34 @@ void check_claims(const std::vector<grant*>& order, report& r) {
     for (std::size_t i = 1; i < order.size(); ++i) {
         const grant& p = *order[i - 1];
         const grant& g = *order[i];
-        if ((p.unlocking && *p.unlocking <= g.start) || p.promise == 0) continue;
+        if ((p.released && p.unlocking && *p.unlocking <= g.start) || p.promise == 0) continue;
         margins.push_back(static_cast<double>(g.start - p.promise) / 1e6);
     }
     r.takeover_margin = summarize(std::move(margins));
 }
 
 void check_tokens(const std::vector<grant*>& order, const std::vector<const event*>& recorder, const options& opts, report& r) {
-    std::map<std::string, std::int64_t> last; // epoch → highest sequence granted
+    // Tokens: one grant each in an epoch, and rising with every grant of a
+    // process in an epoch (a recreated Lease starts again). (Across processes the order is the server's: the recorder's
+    // versions, checked by the server order, and every grant must be one of
+    // them. The order of acquire_ok stamps is not: a process stopped with
+    // its grant's answer on the way logs it late.)
+    std::map<std::pair<std::string, std::int64_t>, const grant*> owner; // (epoch, seq) → grant
+    std::map<std::pair<std::string, std::string>, std::int64_t> by_process; // (process, epoch) → its last token
     for (const grant* g : order) {
-        auto [it, first] = last.try_emplace(g->epoch, g->seq);
-        if (first) continue;
-        if (g->seq <= it->second) {
+        auto [it, first] = owner.try_emplace({g->epoch, g->seq}, g);
+        if (!first) {
+            ++r.token_order_violations;
+            r.violations.push_back("tokens: " + g->process + " and " + it->second->process + " were both granted token " +
+                                   std::to_string(g->seq) + " (at " + seconds(it->second->start) + " and " + seconds(g->start) + ")");
+        }
+        auto [last, none] = by_process.try_emplace({g->process, g->epoch}, g->seq);
+        if (!none && g->seq <= last->second) {
             ++r.token_order_violations;
             r.violations.push_back("tokens: " + g->process + " was granted token " + std::to_string(g->seq) + " at " + seconds(g->start) +
-                                   ", not above the " + std::to_string(it->second) + " granted before");
+                                   ", not above its earlier " + std::to_string(last->second));
         }
-        it->second = std::max(it->second, g->seq);
+        last->second = g->seq;
     }
     // Every grant is a version the recorder saw, unless it had a gap near
     // then (it re-listed) or had stopped watching.
@@ -194,6 +211,7 @@ report check(std::vector<event> events, const options& opts) {
     const std::int64_t lease_ns = opts.lease_ms * 1'000'000;
 
     std::map<grant_key, grant> grants;
+    std::map<grant_key, const event*> grant_events;
     std::vector<grant*> order; // by start
     std::vector<const event*> recorder, acquisitions;
     std::string server_holder; // as the recorder last saw it
@@ -201,6 +219,7 @@ report check(std::vector<event> events, const options& opts) {
     std::vector<strike_window> windows;
     std::map<std::string, std::vector<std::int64_t>> seen_at; // contender → times of its events
     std::map<std::string, std::int64_t> granted_max;           // epoch → highest token granted so far
+    std::set<std::string> exited, killed;                      // processes that ended by themselves, or were killed
     std::int64_t history_end = events.empty() ? 0 : events.back().t;
     for (const auto& e : events) {
         if (e.process == "recorder") {
@@ -213,6 +232,7 @@ report check(std::vector<event> events, const options& opts) {
             // A failover only if the server still named it holder (not
             // killed just after its release).
             if (e.kind == "kill" && !e.target.empty() && e.target == server_holder) freed_by_kill.emplace_back(e.t, e.target);
+            if (e.kind == "kill") killed.insert(e.target);
             if (e.kind == "stop" || e.kind == "partition") windows.push_back({e.kind, e.target, e.t, history_end});
             if (e.kind == "cont" || e.kind == "heal") {
                 const std::string opened = e.kind == "cont" ? "stop" : "partition";
@@ -232,6 +252,7 @@ report check(std::vector<event> events, const options& opts) {
             g = grant{e.process, e.epoch, e.seq, e.t, e.t, e.valid_until, std::nullopt};
             order.push_back(&g);
             acquisitions.push_back(&e);
+            grant_events[{e.process, e.seq}] = &e;
             auto [it, first] = granted_max.try_emplace(e.epoch, e.seq);
             if (!first) it->second = std::max(it->second, e.seq);
         } else if (e.kind == "check") {
@@ -239,7 +260,12 @@ report check(std::vector<event> events, const options& opts) {
             if (auto it = grants.find({e.process, e.seq}); it != grants.end()) {
                 it->second.last_check = std::max(it->second.last_check, e.t);
                 it->second.promise = std::max(it->second.promise, e.valid_until);
+                it->second.checked = true;
             }
+        } else if (e.kind == "promise") { // a renewal while holding
+            if (auto it = grants.find({e.process, e.seq}); it != grants.end()) it->second.promise = std::max(it->second.promise, e.valid_until);
+        } else if (e.kind == "exit") {
+            exited.insert(e.process);
         } else if (e.kind == "unlocking") {
             if (auto it = grants.find({e.process, e.seq}); it != grants.end() && !it->second.unlocking) it->second.unlocking = e.t;
         } else if (e.kind == "write") {
@@ -264,11 +290,20 @@ report check(std::vector<event> events, const options& opts) {
             // Handed over from the moment the holder let go: its "unlocking",
             // logged before unlock() began.
             auto it = grants.find({e.process, e.seq});
+            if (it != grants.end()) it->second.released = true;
             freed_by_release.emplace_back(it != grants.end() && it->second.unlocking ? *it->second.unlocking : e.t, e.process);
         } else if (e.kind == "acquire_failed" && e.permanent) {
             r.failures.push_back("lock() failed for good: " + e.process + " at " + seconds(e.t) + ": " + e.why);
         }
     }
+
+    // A holder killed between its unlock's write and its "release" line
+    // still let go: the recorder saw the lease free with its token.
+    std::set<std::int64_t> freed_tokens;
+    for (const event* v : recorder)
+        if (v->kind == "version" && v->holder.empty()) freed_tokens.insert(v->seq);
+    for (grant* g : order)
+        if (g->unlocking && freed_tokens.count(g->seq)) g->released = true;
 
     check_server_order(recorder, r);
     check_claims(order, r);
@@ -310,8 +345,15 @@ report check(std::vector<event> events, const options& opts) {
 
     // Minimums: a run that saw nothing proves nothing.
     if (r.grants == 0) r.failures.push_back("no grant at all");
-    if (static_cast<double>(r.checks) < 0.9 * static_cast<double>(r.grants))
-        r.failures.push_back(std::to_string(r.checks) + " validity checks for " + std::to_string(r.grants) + " grants (fewer than 0.9 per grant)");
+    const auto checked = std::count_if(order.begin(), order.end(), [](const grant* g) { return g->checked; });
+    if (static_cast<double>(checked) < 0.9 * static_cast<double>(r.grants))
+        r.failures.push_back(std::to_string(checked) + " of " + std::to_string(r.grants) + " grants were checked for validity (fewer than 0.9)");
+    const auto unpromised = std::count_if(order.begin(), order.end(), [&](const grant* g) {
+        return grant_events.at({g->process, g->seq})->valid_until == 0; // acquire_ok said nothing
+    });
+    if (unpromised > 0) r.failures.push_back(std::to_string(unpromised) + " grants without a valid_until: their claims cannot be judged");
+    if (!order.empty() && !recorder.empty() && order.back()->start > recorder.back()->t + 3 * lease_ns)
+        r.failures.push_back("the recorder stopped at " + seconds(recorder.back()->t) + ", before the grants did");
     if (r.accepted_writes == 0) r.failures.push_back("no accepted write");
     if (r.server_versions == 0) r.failures.push_back("the recorder saw no version");
     const auto kills = r.nemeses.count("kill") ? r.nemeses.at("kill") : 0;
@@ -321,16 +363,18 @@ report check(std::vector<event> events, const options& opts) {
         r.failures.push_back("holder killed → next acquire p99 " + ms(static_cast<std::int64_t>(r.failover.p99_ms * 1e6)) +
                              ", more than the lease + " + std::to_string(opts.failover_margin_ms) + " ms");
     // Liveness: a contender quiet for many leases (not while stopped) is stuck.
+    // (A gap counts without the time the process was stopped; the last gap
+    // runs to the end of the history unless it exited or was killed.)
     const std::int64_t silence = opts.silence_leases * lease_ns;
-    for (const auto& [process, times] : seen_at) {
+    for (auto& [process, times] : seen_at) {
+        if (!exited.count(process) && !killed.count(process)) times.push_back(history_end);
         for (std::size_t i = 1; i < times.size(); ++i) {
             const auto from = times[i - 1], to = times[i];
-            if (to - from <= silence) continue;
-            const bool stopped = std::any_of(windows.begin(), windows.end(), [&](const strike_window& w) {
-                return w.kind == "stop" && w.target == process && w.from < to && w.to > from;
-            });
-            if (!stopped)
-                r.failures.push_back(process + " silent for " + ms(to - from) + " from " + seconds(from) + " (more than " +
+            std::int64_t stopped = 0;
+            for (const auto& w : windows)
+                if (w.kind == "stop" && w.target == process) stopped += std::max<std::int64_t>(0, std::min(to, w.to) - std::max(from, w.from));
+            if (to - from - stopped > silence)
+                r.failures.push_back(process + " silent for " + ms(to - from - stopped) + " from " + seconds(from) + " (more than " +
                                      std::to_string(opts.silence_leases) + " leases)");
         }
     }

@@ -12,17 +12,20 @@
 //                  reported for it, cut at its `unlocking`: what the library
 //                  promised, so a killed or stopped holder's claim lasts to
 //                  its promise. Claims of different grants never overlap.
-//   tokens         within one epoch, grants' sequence numbers strictly
-//                  increase, and each was seen by the recorder (unless it
-//                  had a gap then)
+//   tokens         within one epoch, no two grants share a sequence number,
+//                  each process's grants rise, and every grant was seen by
+//                  the recorder (unless it had a gap then), whose order the
+//                  server-order check judges
 //   fencing        an accepted write carries a token not below the highest
 //                  granted before the write's time; a refused write is only
 //                  right if a higher token was granted before it
-// Minimums and liveness (each a failure): checks >= 0.9 × grants; some
-// accepted writes and server versions; no more unparseable lines than
-// kills; no contender silent for `silence_leases` leases; no permanent
-// acquire_failed; holder killed → next acquire p99 within lease +
-// `failover_margin`; a history with no grants fails.
+// Minimums and liveness (each a failure): >= 0.9 of the grants checked;
+// every grant with a valid_until; some accepted writes and server
+// versions; no more unparseable lines than kills; no contender silent for
+// `silence_leases` leases (stopped time aside; to the end of the history
+// unless it exited or was killed); the recorder watching to the end; no
+// permanent acquire_failed; holder killed → next acquire p99 within lease
+// + `failover_margin`; a history with no grants fails.
 // Measured: expiry takeovers (a grant whose predecessor did not unlock
 // first): successor's acquire − predecessor's valid_until, which must be
 // positive; release → next acquire; holder killed → next acquire; stops
@@ -31,9 +34,10 @@
 //
 // Event lines ({"t": ns, "p": process, "e": kind, ...}):
 //   contender  start {identity, clock_rate} | acquire_ok {seq, epoch, valid_until} |
-//              check {seq, valid_until} | write {seq, epoch, accepted} |
-//              unlocking {seq} | release {seq, result} | lost {seq, why} |
-//              acquire_failed {why, permanent} | stopping
+//              check {seq, valid_until} | promise {seq, valid_until} |
+//              write {seq, epoch, accepted} | unlocking {seq} |
+//              release {seq, result} | lost {seq, why} |
+//              acquire_failed {why, permanent} | holding | stopping | exit
 //   recorder   version {holder, seq, rv} | gap
 //   nemesis    <kind> {target?}: kill, stop, cont, partition, heal,
 //              apiserver_restart, ...

@@ -51,9 +51,10 @@ PROFILES = {
     "long": dict(seconds=5 * 3600, contenders=8, pause=(6.0, 12.0), min_handoffs=100000, min_each=20, min_effective_stops=200,
                  kinds=KINDS, until_met=True),
     # Mutation runs (a deliberately broken library must fail): only the
-    # strikes at the holder, often.
+    # strikes at the holder, often, and every clock skewed (0.9 rho, slow
+    # and fast by turns).
     "mutation": dict(seconds=150, contenders=6, pause=(0.8, 1.5), min_handoffs=300, min_each=3, min_effective_stops=1,
-                     kinds=HOLDER_KINDS),
+                     kinds=HOLDER_KINDS, skew_all=True),
 }
 LEASE_MS, RENEW_MS, RETRY_MS = 2000, 1500, 250
 RHO = 0.01  # the library's default bound on clock-rate error; injected skews stay inside it (--skew-beyond-rho: outside)
@@ -157,10 +158,12 @@ class Chaos:
         self.helpers.append(self.spawn("recorder", [self.a.contender, "record", "--kubeconfig", self.direct_kubeconfig,
                                                     "--lease", self.lease, "--events", os.path.join(self.history, "recorder.jsonl"),
                                                     "--seconds", str(self.p["seconds"] + 120)]))
-        # Two contenders run with skewed clocks from the start, so skewed
-        # holders are struck too.
+        # Two contenders (in the mutation profile: all) run with skewed
+        # clocks from the start, slow and fast by turns, so skewed holders
+        # are struck too.
         skew = 5 * RHO if self.a.skew_beyond_rho else 0.9 * RHO
-        self.base_rate = {0: 1 - skew, 1: 1 + skew}
+        skewed = self.p["contenders"] if self.p.get("skew_all") else 2
+        self.base_rate = {slot: 1 - skew if slot % 2 == 0 else 1 + skew for slot in range(skewed)}
         for slot in range(self.p["contenders"]):
             self.start_contender(slot, self.base_rate.get(slot, 1.0))
 
@@ -283,6 +286,7 @@ class Chaos:
         offset = self.events_size(slot)
         p.send_signal(signal.SIGUSR1)
         if not self.wait_for_event(slot, offset, "stopping"):
+            p.send_signal(signal.SIGCONT)  # in case it stopped just after the wait gave up
             self.note(kind + "_missed", target=identity)
             return False
         self.note("stop", target=identity, how=kind)
@@ -309,6 +313,9 @@ class Chaos:
                 p.wait()
                 time.sleep(0.3)
                 self.start_contender(slot, self.base_rate.get(slot, 1.0))
+                # Calm until the killed holder's lease has run out and been
+                # taken over, so that the next strike meets the successor.
+                time.sleep(LEASE_MS / 1000 + 0.5)
             else:  # at a random moment, for 0.5-1.5 leases
                 p.send_signal(signal.SIGSTOP)
                 self.note("stop", target=identity, how="stop")
@@ -319,7 +326,7 @@ class Chaos:
             slot = self.holder_slot()
             if slot is None:
                 return False
-            self.stop_between(slot, kind)
+            return self.stop_between(slot, kind)
         elif kind == "slow_holder":
             # Overlapping strikes: the holder's answers slowed by a latency
             # comparable to the lease, and the holder stopped meanwhile right
@@ -335,10 +342,12 @@ class Chaos:
                                    "attributes": {"latency": latency, "jitter": latency // 10}})
             self.note("slow_holder", target=self.procs[slot][0], latency_ms=latency)
             try:
-                if self.stop_between(slot, kind):
+                stopped = self.stop_between(slot, kind)
+                if stopped:
                     time.sleep(0.5)  # it reads what piled up while stopped
             finally:
                 self.toxic_off([slot], "slow")
+            return stopped
         elif kind == "partition_holder":
             # The holder alone cut off for 1.5 leases: it must report the
             # loss itself before the others can take over.
@@ -346,10 +355,14 @@ class Chaos:
             if slot is None or not self.long_hold(slot):
                 return False
             identity = self.procs[slot][0]
+            # Both directions: nothing reaches the server, no answer or
+            # watch event reaches the holder.
             self.toxic_on([slot], {"name": "cut", "type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}})
+            self.toxic_on([slot], {"name": "cut_down", "type": "timeout", "stream": "downstream", "attributes": {"timeout": 0}})
             self.note("partition", target=identity)
             time.sleep(1.5 * LEASE_MS / 1000)
             self.toxic_off([slot], "cut")
+            self.toxic_off([slot], "cut_down")
             self.note("heal", target=identity)
         elif kind in ("apiserver_restart", "etcd_restart"):
             self.note(kind)
@@ -474,7 +487,11 @@ def main():
         chaos.stop_all()
     log(f"ran {time.monotonic() - started:.0f} s; checking the history")
     checked = subprocess.run([args.checker, chaos.history, "--lease-ms", str(LEASE_MS)])
-    report = json.load(open(os.path.join(chaos.history, "report.json")))
+    try:
+        report = json.load(open(os.path.join(chaos.history, "report.json")))
+    except (OSError, ValueError) as e:
+        log(f"FAIL: the checker wrote no readable report ({e}; exit {checked.returncode})")
+        return 1
     short = [k for k in profile["kinds"] if chaos.struck.get(k, 0) < profile["min_each"]]
     ok = checked.returncode == 0
     if report["grants"] < profile["min_handoffs"]:

@@ -146,4 +146,35 @@ BOOST_AUTO_TEST_CASE(a_woken_request_that_is_cancelled_passes_its_connection_on)
     BOOST_TEST(server.requests()[1].target == "/b"); // a was never sent
 }
 
+BOOST_AUTO_TEST_CASE(a_connection_handed_on_before_cancel_is_not_kept) {
+    // One connection: r on it, a queued. r's handler cancels the client just
+    // after r's connection was handed to a, before a ran: a ends, and that
+    // connection is closed (cancel() starts afresh), so the next request
+    // opens a new one.
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    client api{io.get_executor(), server.config(), {.max_connections = 1}};
+    error_code a_result;
+    int done = 0;
+    api.request(http_request{.target = "/r", .timeout = 3s}, [&](error_code, http_response) {
+        ++done;
+        api.cancel();
+    });
+    api.request(http_request{.target = "/a", .timeout = 3s}, [&](error_code ec, http_response) {
+        a_result = ec;
+        ++done;
+    });
+    run_until(io, [&] { return done == 2; });
+    BOOST_TEST(a_result == asio::error::operation_aborted, a_result.message());
+    bool next_done = false;
+    unsigned status = 0;
+    api.request(http_request{.target = "/next", .timeout = 3s}, [&](error_code, http_response resp) {
+        status = resp.status;
+        next_done = true;
+    });
+    run_until(io, [&] { return next_done; });
+    BOOST_TEST(status == 200u);
+    BOOST_TEST(server.connections_accepted() == 2u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

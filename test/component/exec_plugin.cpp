@@ -150,6 +150,16 @@ BOOST_FIXTURE_TEST_CASE(a_request_cancelled_while_another_runs_the_plugin_ends_a
     BOOST_TEST(runs() == 1);
 }
 
+BOOST_FIXTURE_TEST_CASE(an_unusable_client_certificate_from_the_plugin_is_a_clear_error, fixture) {
+    // Not an exception out of io.run(): credential_unavailable, and no request.
+    client c{io.get_executor(), config({{"EXTRA", R"(,"clientCertificateData":"not a certificate","clientKeyData":"not a key")"}})};
+    auto [ec, d] = send(c);
+    BOOST_TEST(ec == error::credential_unavailable, ec.message());
+    BOOST_TEST(d.client_message.find("client certificate") != std::string::npos, d.client_message);
+    BOOST_TEST(d.client_message.find("not a key") == std::string::npos, d.client_message); // no secret echoed
+    BOOST_TEST(server.requests().empty());
+}
+
 BOOST_FIXTURE_TEST_CASE(output_of_another_api_version_is_refused, fixture) {
     auto cfg = config();
     cfg.exec->env.push_back({"API", "client.authentication.k8s.io/v1beta1"}); // later entries win in the environment

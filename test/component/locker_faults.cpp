@@ -282,18 +282,23 @@ BOOST_FIXTURE_TEST_CASE(a_client_never_authorized_fails_at_once, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(a_restarted_servers_403_is_ridden_out_by_waiters_and_holders, fixture) {
-    // Authorized before (a lock), then every request is refused for 1 s, as
-    // by an API server whose authorizer is not ready after a restart: a
-    // holder keeps its lock (renew deadline 4 s) and a waiter's lock() keeps
-    // trying and gets the lock afterwards.
-    auto slow = [](const std::string& identity) {
+    // Authorized before (a lock), then every request is refused for 2.5 s,
+    // as by an API server whose authorizer is not ready after a restart: a
+    // holder keeps its lock (renew deadline 6 s) and a waiter's lock()
+    // (polling every 1-2.2 s) keeps trying and gets the lock afterwards.
+    // Each must have met a refusal and ridden it out.
+    int holder_rode = 0, waiter_rode = 0;
+    auto slow = [](const std::string& identity, int& rode) {
         auto c = fast(identity);
-        c.lease_duration = 6s;
-        c.renew_deadline = 4s;
+        c.lease_duration = 9s;
+        c.renew_deadline = 6s;
         c.retry_period = 1s;
+        c.log = {.level = log_level::warning, .sink = [&rode](log_level, std::string_view line) {
+            if (line.find("let through before") != std::string_view::npos) ++rode;
+        }};
         return c;
     };
-    lease_locker holder{api, {"ns", "t"}, slow("holder")}, waiter{api, {"ns", "t"}, slow("waiter")};
+    lease_locker holder{api, {"ns", "t"}, slow("holder", holder_rode)}, waiter{api, {"ns", "t"}, slow("waiter", waiter_rode)};
     auto refusing = std::make_shared<std::atomic<bool>>(false);
     int refused = 0;
     stored.inject([refusing, &refused](const test::recorded_request&) -> std::optional<test::reply> {
@@ -309,7 +314,7 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_servers_403_is_ridden_out_by_waiters_and_hol
         asio::steady_timer t(io, 300ms);
         co_await t.async_wait(asio::use_awaitable);
         *refusing = true;
-        t.expires_after(1000ms);
+        t.expires_after(2500ms);
         co_await t.async_wait(asio::use_awaitable);
         *refusing = false;
         BOOST_TEST(holder.held());
@@ -324,7 +329,36 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_servers_403_is_ridden_out_by_waiters_and_hol
         BOOST_TEST(waiter.held());
         co_await waiter.unlock(tuple_awaitable);
     }());
-    BOOST_TEST(refused >= 2); // the holder's renewal and the waiter's read, at least
+    BOOST_TEST(refused >= 2);
+    BOOST_TEST(holder_rode > 0);
+    BOOST_TEST(waiter_rode > 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_locker_destroyed_during_its_read_writes_nothing, fixture) {
+    // The read is held at the server; the locker goes away meanwhile; the
+    // lease is free, but no grant may be written after the read returns.
+    auto release_read = std::make_shared<std::function<void()>>();
+    stored.on_answer([release_read](const test::recorded_request& r, test::reply& reply) {
+        if (r.method == "GET") reply.hold = [release_read](std::function<void()> go) { *release_read = std::move(go); };
+    });
+    error_code result;
+    bool done = false;
+    {
+        lease_locker locker{api, {"ns", "t"}, fast("gone")};
+        locker.lock([&](error_code ec) {
+            result = ec;
+            done = true;
+        });
+        for (int i = 0; i < 100 && !*release_read; ++i) io.run_one_for(20ms);
+        BOOST_TEST_REQUIRE(bool(*release_read));
+    } // destroyed with the read in flight
+    (*release_read)();
+    for (int i = 0; i < 200 && !done; ++i) io.run_one_for(20ms);
+    BOOST_TEST(done);
+    BOOST_TEST(result == asio::error::operation_aborted, result.message());
+    for (int i = 0; i < 10; ++i) io.run_one_for(20ms);
+    BOOST_TEST(stored.writes() == 0);
+    BOOST_TEST(methods() == std::vector<std::string>{"GET"}, boost::test_tools::per_element());
 }
 
 BOOST_FIXTURE_TEST_CASE(a_write_refused_when_only_reads_were_ever_allowed_fails_at_once, fixture) {
@@ -364,6 +398,28 @@ BOOST_FIXTURE_TEST_CASE(refusals_past_the_grace_window_end_lock, fixture) {
     BOOST_TEST(server.requests().size() - sent > 2u); // retried
     BOOST_TEST((took >= 1s));                          // for the window
     BOOST_TEST((took < 2500ms));                       // and no back-off past its end
+    // A new lock() has a window of its own (not the spent one's end).
+    const auto again = clock_type::now();
+    auto [ec2] = test::run(io, locker.lock(tuple_awaitable));
+    BOOST_TEST(ec2 == error::forbidden, ec2.message());
+    BOOST_TEST((clock_type::now() - again >= 1s));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_write_let_through_on_another_collection_does_not_count, fixture) {
+    // The client's Event POSTs were let through, its Lease writes never:
+    // a refused Lease write is a misconfiguration, final at once.
+    stored.inject([](const test::recorded_request& r) -> std::optional<test::reply> {
+        if (r.target.find("/events") != std::string::npos) return test::reply{.status = 201};
+        if (r.method == "GET") return std::nullopt;
+        return test::reply{.status = 403, .body = R"({"kind":"Status","reason":"Forbidden","code":403,"message":"cannot create"})"};
+    });
+    auto resp = test::run(io, api.request(http_request{.method = http_method::post, .target = "/api/v1/namespaces/ns/events", .body = "{}"},
+                                          asio::use_awaitable));
+    BOOST_TEST_REQUIRE(resp.status == 201u);
+    lease_locker locker{api, {"ns", "t"}, fast("me")};
+    auto [ec] = test::run(io, locker.lock(tuple_awaitable));
+    BOOST_TEST(ec == error::forbidden, ec.message());
+    BOOST_TEST(methods() == (std::vector<std::string>{"POST", "GET", "POST"}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

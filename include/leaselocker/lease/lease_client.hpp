@@ -35,6 +35,8 @@ public:
 
     const std::string& namespace_name() const noexcept { return namespace_; }
     client& get_client() const noexcept { return *client_; }
+    // The API path of Lease `name`; empty: of the namespace's Leases.
+    std::string path(std::string_view name = {}) const;
     client::executor_type get_executor() const noexcept { return client_->get_executor(); }
 
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, lease)) CompletionToken = boost::asio::deferred_t>
@@ -96,7 +98,6 @@ private:
     void start_remove(void_handler h, std::string name, delete_preconditions pre, request_options opts);
 
     void send(http_request req, request_options opts, std::string what, lease_handler h);
-    std::string path(std::string_view name = {}) const;
 
     client* client_;
     std::string namespace_;

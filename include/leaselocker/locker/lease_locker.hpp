@@ -85,13 +85,15 @@ struct lock_config {
     std::string name;
     // Record Kubernetes Events on acquire and loss (needs create on events).
     bool record_events = false;
-    // A 401 or 403 after the client has been let through before
+    // A 401 or 403 for a kind of request (read, write, watch) the client
+    // has been let through with on this namespace's Leases before
     // (resource_lock::authorized_before) is taken for a restarted API
-    // server whose authorizer is not ready yet: lock() keeps
-    // trying, and renewing and unlock_with_retry keep going, for up to this
-    // long from the first such refusal in a row (renewing never past its
-    // renew deadline). A client never let through fails at once (a
-    // misconfiguration). Zero: every 401/403 is final.
+    // server whose authorizer is not ready yet: lock() keeps trying, and
+    // renewing and watching keep going, for up to this long from the first
+    // such refusal of a row (renewing never past its renew deadline,
+    // unlock_with_retry never past unlock_retry_period). A kind never let
+    // through fails at once (a misconfiguration: e.g. get but no update).
+    // Zero: every 401/403 is final.
     std::chrono::milliseconds auth_grace{std::chrono::seconds(30)};
     // Called on the locker's strand when a held lock is lost.
     std::function<void(error_code)> on_lost;
@@ -143,7 +145,7 @@ public:
     // Signature: void(error_code).
     // Errors: permanent ones complete it (forbidden, unauthorized, invalid,
     // not_found for a missing namespace; a 401/403 rides out auth_grace if
-    // the client was let through before); transient ones (conflict, 429,
+    // that kind of request was let through before); transient ones (conflict, 429,
     // 5xx, timeouts, connection loss) are retried with back-off.
     // error::already_locking while another lock/try_lock of this locker
     // runs; operation_aborted when cancelled or the locker is destroyed.

@@ -18,7 +18,10 @@ lease_spec to_lease_spec(const lock_record& r);
 lock_record to_lock_record(const lease_spec& spec);
 
 // The kinds of request a resource lock makes of its server, as its
-// permissions come: reading, writing (create or update), watching.
+// permissions come: reading, writing (create or update), watching. Create
+// and update count as one: a lock that created its object has not updated
+// it yet when its first renewal meets a restarting server (a role with
+// create but no update is found only after auth_grace).
 enum class lock_request { read, write, watch };
 
 class resource_lock {
@@ -66,6 +69,13 @@ public:
     // Records an event about the lock ("<identity> became leader"); best
     // effort, never blocks, never fails the caller.
     virtual void record_event(std::string_view message) = 0;
+    // The record of the version update() writes over: the newest of what
+    // get, create, update and next_change brought (nullopt: the object does
+    // not exist). lease_locker decides every write on it, so that a write
+    // is never compared against a version it did not judge (a read and a
+    // watch event crossing would otherwise let a grant land on somebody
+    // else's newer one). Called on the locker's strand.
+    virtual std::optional<lock_record> current() const = 0;
     virtual std::string identity() const = 0;
     // "namespace/name", for messages.
     virtual std::string describe() const = 0;
@@ -93,9 +103,10 @@ struct lease_lock_options {
     logger log;
 };
 
-// A lock stored in a coordination.k8s.io/v1 Lease. Keeps the last version
-// it read or wrote, so update() is one PUT guarded by its resourceVersion,
-// and unknown fields, labels, strategy and preferredHolder survive.
+// A lock stored in a coordination.k8s.io/v1 Lease. Keeps the newest version
+// it read, wrote or was delivered (never an older one after a newer), so
+// update() is one PUT guarded by its resourceVersion, and unknown fields,
+// labels, strategy and preferredHolder survive.
 // next_change() follows the Lease on the process's shared watch of the
 // namespace (lease_watch_hub).
 class lease_lock final : public resource_lock {
@@ -104,11 +115,13 @@ public:
     lease_lock(const lease_client& leases, std::string name, std::string identity, lease_lock_options opts = {});
 
     void record_event(std::string_view message) override;
+    std::optional<lock_record> current() const override;
     std::string identity() const override { return identity_; }
     std::string describe() const override { return leases_.namespace_name() + "/" + name_; }
     std::string epoch() const override;
     executor_type get_executor() const override { return leases_.get_executor(); }
-    // From the client: a GET (read), a POST or PUT (write), a watch stream.
+    // From the client: a GET (read), a POST or PUT (write), a watch stream,
+    // on Leases in this namespace.
     bool authorized_before(lock_request kind) const override;
 
     const std::string& name() const noexcept { return name_; }

@@ -118,12 +118,13 @@ public:
     void cancel();
 
     // Whether the server has let this client through with a request of
-    // method `m` before (`streaming`: opened with open_stream, a watch):
-    // answered 2xx, 404, 409, 410 or 422, so past authentication and
-    // authorization. A 401 or 403 after that is more likely a restarted
-    // server whose authorizer is not ready yet than missing rights. Any
-    // thread.
-    bool authorized_before(http_method m, bool streaming = false) const noexcept;
+    // method `m` on `collection` (a resource's path in a namespace, e.g.
+    // "/apis/coordination.k8s.io/v1/namespaces/ns/leases"; `streaming`:
+    // opened with open_stream, a watch) before: answered 2xx, 404, 409, 410
+    // or 422, so past authentication and authorization. A 401 or 403 after
+    // that is more likely a restarted server whose authorizer is not ready
+    // yet than missing rights. Any thread.
+    bool authorized_before(http_method m, std::string_view collection, bool streaming = false) const;
 
 private:
     static void start_request(detail::client_impl* impl, http_request req,
