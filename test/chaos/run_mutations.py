@@ -34,7 +34,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # name: (what it breaks, expected) where expected is "overlap" (a timing
-# fault: must show as overlapping claims), "clean" (the control run of the
+# fault: must show as overlapping claims), "any" (any safety violation),
+# "clean" (the control run of the
 # unmutated library: must pass) or None: the fault cannot be seen by a
 # contender that keeps the library's contract (it acts only while
 # now < valid_until()); UNOBSERVABLE says why.
@@ -45,6 +46,7 @@ MUTATIONS = {
     "no_rho": ("no clock-rate margin: trusts the whole lease_duration", "overlap"),
     "skew_beyond_rho": ("clocks skewed by 5 rho, past the bound the library is configured with", "overlap"),
     "late_loss": ("the loss is signalled a second after the renew deadline", None),
+    "renew_after_loss": ("after a loss the locker still holds and renews (lock() returns at once)", "any"),
 }
 UNOBSERVABLE = {
     "late_loss": "valid_until() still ends on time, and the contender, like any user that checks it, stops acting then; "
@@ -123,6 +125,9 @@ def main():
             ok = ok and verdict == "passed"
         elif expected == "overlap":
             verdict = "caught" if report["overlapping_claims"] else ("caught otherwise" if safety else "survived")
+            ok = ok and verdict == "caught"
+        elif expected == "any":
+            verdict = "caught" if safety else "survived"
             ok = ok and verdict == "caught"
         else:
             verdict = "caught" if safety else "survived"
