@@ -124,6 +124,13 @@ struct fixture {
         lock = l.get();
         locker = std::make_unique<lease_locker>(std::move(l), lock_config{.identity = "me"});
     }
+    // A read or watch left pending holds the locker's coroutine, which
+    // holds the lock that holds it: dropped first, or all of it leaks.
+    ~fixture() {
+        lock->pending_get = nullptr;
+        lock->pending_change = nullptr;
+        locker.reset();
+    }
 
     // lock(): the first read finds the lease held by "a" (version 10); the
     // locker waits on the watch; "a" releases (11); the locker's grant over
