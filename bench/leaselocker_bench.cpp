@@ -1,4 +1,4 @@
-// Our side of bench/run.sh, measured as bench/peers/clientgo measures
+// Our side of bench/run.sh, measured as test/peers/cmd/clientgo-bench measures
 // client-go's leader election. Prints one JSON line per run.
 //
 //   leaselocker_bench handoff KUBECONFIG LEASE N   graceful handoffs between two lockers: unlock -> the waiter holds

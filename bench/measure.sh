@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs inside `llcluster run` (cluster.env in the environment): each
-# measurement for both implementations, one JSON line each into raw.jsonl.
+# measurement for every implementation, one JSON line each into raw.jsonl.
 set -euo pipefail
 raw="$BENCH_RESULTS/raw.jsonl"
 : > "$BENCH_RESULTS/clientgo.log" # client-go's own log lines
+: > "$BENCH_RESULTS/reference.log" # the Go reference's
+# ref ARGS...: the Go reference peer, if it was built.
+ref() { if [ -x "$BENCH_REFERENCE" ]; then "$BENCH_REFERENCE" "$@" >> "$raw" 2>> "$BENCH_RESULTS/reference.log"; fi; }
 : > "$raw"
 kc=$LEASELOCKER_TEST_KUBECONFIG
 pki="$LEASELOCKER_CLUSTER_DIR/pki"
@@ -18,18 +21,22 @@ lease_requests() {
 log "graceful handoffs: $BENCH_HANDOFFS each"
 "$BENCH_OURS" handoff "$kc" bench-handoff-ll "$BENCH_HANDOFFS" >> "$raw"
 "$BENCH_CLIENTGO" handoff -kubeconfig "$kc" -lease bench-handoff-cg -n "$BENCH_HANDOFFS" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+ref handoff -kubeconfig "$kc" -lease bench-handoff-ref -n "$BENCH_HANDOFFS"
 
 log "uncontended acquisitions: 20 each"
 "$BENCH_OURS" acquire "$kc" bench-acquire-ll 20 >> "$raw"
 "$BENCH_CLIENTGO" acquire -kubeconfig "$kc" -lease bench-acquire-cg -n 20 >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+ref acquire -kubeconfig "$kc" -lease bench-acquire-ref -n 20
 
 log "crash failover: $BENCH_FAILOVERS each (holder SIGKILLed)"
 "$BENCH_OURS" failover "$kc" bench-failover-ll "$BENCH_FAILOVERS" >> "$raw"
 "$BENCH_CLIENTGO" failover -kubeconfig "$kc" -lease bench-failover-cg -n "$BENCH_FAILOVERS" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+ref failover -kubeconfig "$kc" -lease bench-failover-ref -n "$BENCH_FAILOVERS"
 
 log "renew latency: holding ${BENCH_WINDOW} s each"
 "$BENCH_OURS" renew "$kc" bench-renew-ll "$BENCH_WINDOW" >> "$raw"
 "$BENCH_CLIENTGO" renew -kubeconfig "$kc" -lease bench-renew-cg -seconds "$BENCH_WINDOW" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
+ref renew -kubeconfig "$kc" -lease bench-renew-ref -seconds "$BENCH_WINDOW"
 
 log "scale: $BENCH_SCALE_LEASES leases held by one process, one thread, for $BENCH_SCALE_SECONDS s"
 "$BENCH_OURS" scale "$kc" bench-scale "$BENCH_SCALE_LEASES" "$BENCH_SCALE_SECONDS" >> "$raw"
@@ -55,7 +62,9 @@ rate() { # impl lease start-command...
 }
 ours_hold() { "$BENCH_OURS" hold "$kc" "$1" "$2"; }
 clientgo_hold() { "$BENCH_CLIENTGO" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
+reference_hold() { "$BENCH_REFERENCE" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
 log "request rates: ${BENCH_WINDOW} s windows"
 rate leaselocker bench-rate-ll ours_hold
 rate client-go bench-rate-cg clientgo_hold
+if [ -x "$BENCH_REFERENCE" ]; then rate go-reference bench-rate-ref reference_hold; fi
 log "done"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns bench/measure.sh's raw.jsonl into results.json and a markdown table
-with the ratio of client-go's figure to ours."""
+with, for each Go peer (client-go's leader election, the Go reference
+package), its figure and the ratio of its figure to ours."""
 import json
 import sys
 
@@ -42,23 +43,27 @@ def main(raw_path, json_path, md_path):
         v = results.get((what, impl), {}).get(field)
         return "n/a" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 
-    def ratio(what, field, unit="ms"):
+    peers = ["client-go", "go-reference"]
+
+    def ratio(what, field, peer, unit="ms"):
         ours = results.get((what, "leaselocker"), {}).get(field)
-        peer = results.get((what, "client-go"), {}).get(field)
+        peer = results.get((what, peer), {}).get(field)
         if ours is None or peer is None:
             return "n/a"
         if ours <= 0 or peer <= 0:  # e.g. failover minus lease duration: a difference says more
             return f"{peer - ours:+.1f} {unit}"
         return f"{peer / ours:.1f}×"
 
-    lines = ["| measure | leaselocker | client-go | client-go / ours |", "|---|---|---|---|"]
+    lines = ["| measure | leaselocker | client-go | Go reference | client-go / ours | Go reference / ours |", "|---|---|---|---|---|---|"]
     for what, label in (("handoff", "graceful handoff"), ("failover", "crash failover minus lease duration"),
                         ("acquire", "uncontended acquire"), ("renew", "renew")):
         for field in ("p50_ms", "p99_ms"):
-            lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | {cell(what, 'client-go', field)} | {ratio(what, field)} |")
+            lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | "
+                         + " | ".join(cell(what, p, field) for p in peers) + " | " + " | ".join(ratio(what, field, p) for p in peers) + " |")
     for field, label in (("per_held_lease_per_min", "requests/min per held lease"),
                          ("per_waiter_per_min", "requests/min per waiting candidate")):
-        lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | {cell('requests', 'client-go', field)} | {ratio('requests', field, '/min')} |")
+        lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | " + " | ".join(cell('requests', p, field) for p in peers)
+                     + " | " + " | ".join(ratio('requests', field, p, '/min') for p in peers) + " |")
     sc = results.get(("scale", "leaselocker"))
     if sc:
         lines.append("")
@@ -78,8 +83,11 @@ def main(raw_path, json_path, md_path):
     n = results.get(("handoff", "leaselocker"), {}).get("n", 0)
     v = results.get(("handoff", "leaselocker"), {}).get("violations", 0)
     lines.append("")
-    lines.append(f"Timings for both: lease 3 s, renew deadline 2 s, retry period 0.5 s. {n} handoffs each; "
-                 f"self-check (every handoff a new grant, no double holder): {v} violations.")
+    lines.append(f"Timings for all: lease 3 s, renew deadline 2 s, retry period 0.5 s (the Go reference's own defaults are 60 s / "
+                 f"10 s / 2 s; it keeps its UseObservedTime false, so a waiter judges expiry by the holder's renewTime). "
+                 f"{n} handoffs each; self-check (every handoff a new grant, no double holder): {v} violations. "
+                 "A Go reference renewal is a GET and a PUT (timed from the GET); its uncontended acquire includes its "
+                 "constructor's GET. Without the Go reference's source its column is n/a.")
     open(md_path, "w").write("\n".join(lines) + "\n")
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks leaselocker side by side with client-go's leader election, in
-# one run, against one local control plane, with the same timings (lease
-# 3 s, renew deadline 2 s, retry period 0.5 s).
+# Benchmarks leaselocker side by side with client-go's leader election and
+# the Go reference package (github.com/swisscom/leaselocker), in one run,
+# against one local control plane, with the same timings (lease 3 s, renew
+# deadline 2 s, retry period 0.5 s; the reference's own defaults are 60 s /
+# 10 s / 2 s). Without the reference's source (test/peers/build.sh says
+# where it is looked for) its column says n/a.
 #
 #   bash bench/run.sh            full: 200 handoffs, 20 failovers each, 30 s windows, 1,000 leases for 120 s,
 #                                capacity 1,000 leases for 10 s per transport (~16 min)
@@ -23,19 +26,15 @@ cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:
   -DLEASELOCKER_CLUSTER_BIN="$cluster_bin" -DLEASELOCKER_BUILD_BENCH=ON >/dev/null
 run_with_progress "C++ build" "(ninja in $build_dir)" cmake --build "$build_dir" --target leaselocker_bench leaselocker_capacity_bench >/dev/null
 
-# The Go peer, in its own module so it does not move the control plane's deps.
-peers_out="$LEASELOCKER_CACHE/bench-peers/$(cat "$root"/bench/peers/go.{mod,sum} "$root"/bench/peers/clientgo/*.go | sha256sum | cut -c1-16)"
-if [ ! -x "$peers_out/clientgo" ]; then
-  log "bench: building the client-go peer (cached afterwards in $peers_out)"
-  (cd "$root/bench/peers" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
-    run_with_progress "client-go peer build" "(go build; cached afterwards)" go build -o "$peers_out/" ./clientgo)
-fi
+# The Go peers, in modules of their own so they do not move the control plane's deps.
+peers_out=$(bash "$root/test/peers/build.sh" | tail -n 1)
 
 results="$build_dir/bench-results"
 mkdir -p "$results"
 export BENCH_HANDOFFS=$handoffs BENCH_WINDOW=$window BENCH_RESULTS=$results BENCH_FAILOVERS=$failovers
 export BENCH_SCALE_LEASES=$scale_leases BENCH_SCALE_SECONDS=$scale_seconds BENCH_CAPACITY_SECONDS=$capacity_seconds
-export BENCH_OURS="$build_dir/bench/leaselocker_bench" BENCH_CLIENTGO="$peers_out/clientgo"
+export BENCH_OURS="$build_dir/bench/leaselocker_bench" BENCH_CLIENTGO="$peers_out/clientgo-bench"
+export BENCH_REFERENCE="$peers_out/reference-bench" # absent without the reference's source
 export BENCH_CAPACITY="$build_dir/bench/leaselocker_capacity_bench"
 "$cluster_bin/llcluster" run --dir "$build_dir/bench-cluster" -- bash "$root/bench/measure.sh"
 python3 "$root/bench/report.py" "$results/raw.jsonl" "$results/results.json" "$results/results.md"

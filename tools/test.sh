@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds the local
-# control plane and the chaos tools (cached) and the library, runs every
-# test (unit, component, integration against the real kube-apiserver +
-# etcd, the short chaos profile), and checks that no etcd / kube-apiserver
-# is left behind.
+# control plane, the chaos tools and the Go peers (cached) and the library,
+# runs every test (unit, component, integration against the real
+# kube-apiserver + etcd, the short chaos profile and the mixed one with
+# client-go and the Go reference package), and checks that no etcd /
+# kube-apiserver is left behind.
 #
 #   bash tools/test.sh [ctest arguments...]     e.g. -L unit, -R transport
 #
@@ -28,6 +29,7 @@ stage "control plane"
 t=$SECONDS
 cluster_bin=$(bash "$root/test/cluster/build.sh" | tail -n 1)
 chaos_tools_bin=$(bash "$root/test/chaos/tools/build.sh" | tail -n 1)
+go_peers_bin=$(bash "$root/test/peers/build.sh" | tail -n 1)
 cluster_time=$((SECONDS - t))
 
 # build_and_test DIR LABEL TESTS [cmake args...]: configure, build, run the
@@ -58,7 +60,7 @@ build_and_test() {
 status=0 total_passed=0 total_failed=0
 build_times=() test_times=() ctest_args=("$@")
 build_and_test "$build_dir" "plain" . -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} \
-  -DLEASELOCKER_CHAOS_TOOLS_BIN="$chaos_tools_bin"
+  -DLEASELOCKER_CHAOS_TOOLS_BIN="$chaos_tools_bin" -DLEASELOCKER_GO_PEERS_BIN="$go_peers_bin"
 if [ "${LEASELOCKER_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   build_and_test "$build_dir-asan" "ASan+UBSan" . -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=address,undefined \
@@ -81,7 +83,7 @@ if [ $# -eq 0 ] && [ "${integration_count:-0}" -lt 3 ]; then
 fi
 
 sleep 1
-leftovers=$(pgrep -a -f "$cluster_bin/(etcd|kube-apiserver|llcluster)|$chaos_tools_bin|leaselocker_chaos_contender" || true)
+leftovers=$(pgrep -a -f "$cluster_bin/(etcd|kube-apiserver|llcluster)|$chaos_tools_bin|$go_peers_bin|leaselocker_chaos_contender" || true)
 if [ -n "$leftovers" ]; then
   log "FAIL: control-plane processes left behind after the tests:"
   echo "$leftovers" >&2

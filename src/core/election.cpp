@@ -7,7 +7,7 @@ using namespace std::chrono;
 election::election(std::string identity, timing t, bool adopt_own_lease)
     : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease) {}
 
-decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now) {
+decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now, bool single_attempt) {
     if (current != observed_) { // any change restarts the holder's clock
         observed_ = current;
         observed_at_ = now;
@@ -23,6 +23,8 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     if (holding_) relinquish(); // taken over: the caller reports the loss
 
     const bool free = current->holder_identity.empty();
+    if (free && !single_attempt && observed_at_ + timing_.free_lease_yield > now)
+        return {next_step::wait, {}, observed_at_ + timing_.free_lease_yield}; // left to the polling peers a while
     if (free || expired(now, wall_now) || (ours && adopt_own_lease_)) return {next_step::replace, grant(current, wall_now), {}};
 
     // Held by another (or by our identity from before we started): wait for
@@ -51,7 +53,23 @@ lock_record election::grant(const std::optional<lock_record>& previous, micro_ti
     return r;
 }
 
+namespace {
+
+// Whether client-go would see `a` and `b` as the same record: it compares
+// its LeaderElectionRecord, whose times are metav1.Time (whole seconds).
+bool same_to_the_second(const lock_record& a, const lock_record& b) {
+    return a.holder_identity == b.holder_identity && a.lease_duration_seconds == b.lease_duration_seconds &&
+           a.lease_transitions == b.lease_transitions && floor<seconds>(a.acquire_time) == floor<seconds>(b.acquire_time) &&
+           floor<seconds>(a.renew_time) == floor<seconds>(b.renew_time);
+}
+
+} // namespace
+
 void election::accepted(const lock_record& written, steady_time sent_at) {
+    // A client-go waiter restarts its clock only on a change it can see:
+    // a renewal in the same second as our write before it extends nothing
+    // it grants us, so it extends nothing we trust either.
+    if (!(holding_ && same_to_the_second(written, held_))) valid_from_ = sent_at;
     holding_ = true;
     held_ = written;
     last_sent_ = sent_at;
@@ -67,7 +85,7 @@ steady_time election::valid_until() const noexcept {
     if (!holding_) return {};
     const double rho = timing_.clock_rate_error;
     const auto trusted = duration_cast<steady_clock::duration>(timing_.lease_duration * ((1.0 - rho) / (1.0 + rho)));
-    return last_sent_ + trusted;
+    return valid_from_ + trusted;
 }
 
 steady_time election::renew_deadline() const noexcept {

@@ -54,6 +54,7 @@ void validate(const lock_config& c) {
     if (c.lease_duration < seconds(1)) invalid("lease_duration must be at least 1 s");
     if (c.retry_period <= milliseconds(0)) invalid("retry_period must be positive");
     if (!(c.lease_duration > c.renew_deadline)) invalid("lease_duration must be greater than renew_deadline");
+    if (c.free_lease_yield < milliseconds(0)) invalid("free_lease_yield must not be negative");
     if (!(c.renew_deadline.count() > 1.2 * c.retry_period.count()))
         invalid("renew_deadline must be greater than 1.2 × retry_period");
     if (c.unlock_retry_period < milliseconds(0)) invalid("unlock_retry_period must not be negative");
@@ -89,7 +90,7 @@ public:
           clock_(cfg_.clock_rate),
           election_(lock_->identity(),
                     core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time,
-                                 cfg_.max_clock_rate_error},
+                                 cfg_.max_clock_rate_error, cfg_.free_lease_yield},
                     cfg_.adopt_own_lease),
           rng_(std::random_device{}()) {
         validate(cfg_);
@@ -229,7 +230,7 @@ private:
 
     // One read (unless the watch already delivered the current version)
     // and, if the lease is ours to take, one write.
-    awaitable<attempt> try_once(bool use_watched, diagnostics* diag) {
+    awaitable<attempt> try_once(bool use_watched, bool once, diagnostics* diag) {
         if (!use_watched) {
             auto [gec, got, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), use_tuple);
             note_answer(lock_request::read, gec);
@@ -246,7 +247,7 @@ private:
         // over somebody's newer one). Judged now: a change restarts the
         // holder's clock from now, which is at or after the moment it
         // happened (the safe side).
-        auto d = election_.observe(lock_->current(), clock_.now(), wall_now());
+        auto d = election_.observe(lock_->current(), clock_.now(), wall_now(), once);
         if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock_.now();
         const auto opts = request_opts(clock::time_point::max(), diag);
@@ -297,7 +298,7 @@ private:
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
         for (int conflicts = 0;;) {
-            auto a = co_await try_once(use_watched, diag);
+            auto a = co_await try_once(use_watched, once, diag);
             use_watched = false;
             auto cs = co_await asio::this_coro::cancellation_state;
             if (a.result == attempt_result::held) {

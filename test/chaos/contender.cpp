@@ -2,13 +2,15 @@
 //
 //   leaselocker_chaos_contender contend --kubeconfig K --lease L --id ID --events F --store S
 //                               [--lease-ms 2000 --renew-ms 1500 --retry-ms 250 --clock-rate 1
-//                                --writes 2 --work-ms 20 --long-hold-percent 2 --seconds 600]
+//                                --writes 2 --work-ms 20 --long-hold-percent 2 --rest-ms 20 --free-yield-ms 0
+//                                --seconds 600]
 //       Takes turns on lease L: lock; write its fencing token to the
 //       protected store S at once (fencing the store in); then per write:
 //       ask the locker whether the lock is still valid and until when (a
 //       "check"), work, write the token; log "unlocking", unlock; again.
 //       Now and then (--long-hold-percent) it holds for 0.3-1 s, so that
-//       renewals happen while holding. Until SIGTERM or --seconds. SIGUSR1
+//       renewals happen while holding. Between turns it rests up to
+//       --rest-ms. Until SIGTERM or --seconds. SIGUSR1
 //       arms a stop for 6 s: holding on (at most two leases) until a check
 //       shows a renewed validity, the process logs "stopping" and stops
 //       itself (SIGSTOP) between that check and its write; the
@@ -150,7 +152,8 @@ int main(int argc, char** argv) {
     const std::string mode = argv[1];
     std::map<std::string, std::string> args{{"--lease-ms", "2000"}, {"--renew-ms", "1500"}, {"--retry-ms", "250"},
                                             {"--clock-rate", "1"},  {"--writes", "2"},      {"--work-ms", "20"},
-                                            {"--seconds", "600"},   {"--id", "recorder"},   {"--long-hold-percent", "2"}};
+                                            {"--seconds", "600"},   {"--id", "recorder"},   {"--long-hold-percent", "2"},
+                                            {"--rest-ms", "20"},   {"--free-yield-ms", "0"}};
     for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
     const std::string id = args["--id"];
     event_log log(args.at("--events"), id);
@@ -212,12 +215,13 @@ int main(int argc, char** argv) {
                     .unlock_retry_period = 2s,
                     .identity = id};
     cfg.clock_rate = std::stod(args["--clock-rate"]);
+    cfg.free_lease_yield = std::chrono::milliseconds(std::stoi(args["--free-yield-ms"]));
     fencing_token held_token;
     cfg.on_lost = [&](error_code ec) { log("lost", "\"seq\":" + std::to_string(held_token.sequence) + ",\"why\":" + quoted(ec.message())); };
     lease_locker locker{api, {"", args.at("--lease")}, cfg};
     const int writes = std::stoi(args["--writes"]);
     const auto work = std::chrono::milliseconds(std::stoi(args["--work-ms"]));
-    log("start", "\"identity\":" + quoted(id) + ",\"clock_rate\":" + args["--clock-rate"]);
+    log("start", "\"identity\":" + quoted(id) + ",\"clock_rate\":" + args["--clock-rate"] + ",\"impl\":\"leaselocker\"");
 
     // SIGUSR1 (from the orchestrator) arms a stop between a check and its
     // write, for a while: an arm that finds no hold must not stop the
@@ -315,7 +319,7 @@ int main(int argc, char** argv) {
             auto [uec, result] = co_await locker.unlock(use_tuple);
             log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
                                quoted(uec ? uec.message() : result == unlock_result::released ? "released" : "not_held"));
-            co_await sleep_for(std::chrono::milliseconds(rng() % 20));
+            co_await sleep_for(std::chrono::milliseconds(rng() % (std::stoi(args["--rest-ms"]) + 1)));
         }
         finish();
     }, asio::detached);

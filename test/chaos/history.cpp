@@ -37,6 +37,8 @@ std::optional<event> parse_event(const std::string& line) {
     e.target = str("target");
     e.result = str("result");
     e.why = str("why");
+    e.impl = str("impl");
+    e.lease_end = num("lease_end", 0);
     e.seq = num("seq", -1);
     e.valid_until = num("valid_until", 0);
     if (auto* a = o.if_contains("accepted"); a && a->is_bool()) e.accepted = a->get_bool();
@@ -105,6 +107,8 @@ void check_server_order(const std::vector<const event*>& recorder, report& r) {
 struct grant {
     std::string process, epoch;
     std::int64_t seq = -1, start = 0, last_check = 0, promise = 0;
+    std::string impl = "leaselocker";
+    std::int64_t lease_end = 0; // a Go peer's: the end of the lease it last wrote
     std::optional<std::int64_t> unlocking; // the holder's `unlocking`, if it got that far
     bool released = false;                 // and its unlock wrote the lease free
     bool checked = false;                  // it asked for validity at least once
@@ -132,11 +136,23 @@ std::string ms(std::int64_t ns) {
 
 void check_claims(const std::vector<grant*>& order, report& r) {
     const grant* latest_end = nullptr;
+    std::set<const grant*> excused_claims;
     for (const grant* g : order) {
         // A grant learned of only after its promise had passed (its process
         // was stopped with the answer on its way) claims nothing.
         if (g->end() <= g->start && !g->checked) continue;
         if (latest_end && g->start < latest_end->end()) {
+            const grant& a = *latest_end;
+            if (a.impl != "leaselocker" && a.lease_end > 0 && g->start >= a.lease_end) {
+                // A Go peer acting past its own lease: its design, not the successor's fault.
+                if (excused_claims.insert(&a).second && r.peer_overlaps[a.impl]++ < 3)
+                    r.peer_overlap_examples.push_back(a.impl + " " + a.process + " (token " + std::to_string(a.seq) + ") still acted at " +
+                                                      seconds(a.end()) + ", " + ms(a.end() - a.lease_end) +
+                                                      " after the lease it last wrote ran out; " + g->process + " (token " +
+                                                      std::to_string(g->seq) + ") had taken over at " + seconds(g->start));
+                if (g->end() > a.end()) latest_end = g;
+                continue;
+            }
             ++r.overlapping_claims;
             r.violations.push_back("claims overlap: " + latest_end->process + " (token " + std::to_string(latest_end->seq) +
                                    ") was promised the lease until " + seconds(latest_end->end()) + ", " + g->process + " (token " +
@@ -150,7 +166,7 @@ void check_claims(const std::vector<grant*>& order, report& r) {
     for (std::size_t i = 1; i < order.size(); ++i) {
         const grant& p = *order[i - 1];
         const grant& g = *order[i];
-        if ((p.released && p.unlocking && *p.unlocking <= g.start) || p.promise == 0) continue;
+        if ((p.released && p.unlocking && *p.unlocking <= g.start) || p.promise == 0 || p.impl != "leaselocker") continue;
         margins.push_back(static_cast<double>(g.start - p.promise) / 1e6);
     }
     r.takeover_margin = summarize(std::move(margins));
@@ -220,6 +236,11 @@ report check(std::vector<event> events, const options& opts) {
     std::map<std::string, std::vector<std::int64_t>> seen_at; // contender → times of its events
     std::map<std::string, std::int64_t> granted_max;           // epoch → highest token granted so far
     std::set<std::string> exited, killed;                      // processes that ended by themselves, or were killed
+    std::map<std::string, std::string> impl_of;                // process → implementation (from its start)
+    auto impl = [&](const std::string& process) {
+        auto it = impl_of.find(process);
+        return it == impl_of.end() ? std::string("leaselocker") : it->second;
+    };
     std::int64_t history_end = events.empty() ? 0 : events.back().t;
     for (const auto& e : events) {
         if (e.process == "recorder") {
@@ -245,11 +266,25 @@ report check(std::vector<event> events, const options& opts) {
             continue;
         }
         seen_at[e.process].push_back(e.t);
+        if (e.kind == "start" && !e.impl.empty()) impl_of[e.process] = e.impl;
         if (e.kind == "acquire_ok") {
+            if (auto it = grants.find({e.process, e.seq}); it != grants.end() && it->second.epoch == e.epoch && it->second.unlocking &&
+                                                            !it->second.released) {
+                // The same grant again: its release failed and the next
+                // lock picked the lease up where it was (the Go reference
+                // does: it renews a lease it still holds). No one held it
+                // meanwhile (that would have raised the token): one claim,
+                // resumed.
+                it->second.unlocking.reset();
+                it->second.last_check = std::max(it->second.last_check, e.t);
+                ++r.resumed_grants;
+                continue;
+            }
             ++r.grants;
             ++r.grants_by_process[e.process];
+            ++r.grants_by_impl[impl(e.process)];
             auto& g = grants[{e.process, e.seq}];
-            g = grant{e.process, e.epoch, e.seq, e.t, e.t, e.valid_until, std::nullopt};
+            g = grant{e.process, e.epoch, e.seq, e.t, e.t, e.valid_until, impl(e.process), e.lease_end};
             order.push_back(&g);
             acquisitions.push_back(&e);
             grant_events[{e.process, e.seq}] = &e;
@@ -260,6 +295,7 @@ report check(std::vector<event> events, const options& opts) {
             if (auto it = grants.find({e.process, e.seq}); it != grants.end()) {
                 it->second.last_check = std::max(it->second.last_check, e.t);
                 it->second.promise = std::max(it->second.promise, e.valid_until);
+                it->second.lease_end = std::max(it->second.lease_end, e.lease_end);
                 it->second.checked = true;
             }
         } else if (e.kind == "promise") { // a renewal while holding
@@ -329,19 +365,25 @@ report check(std::vector<event> events, const options& opts) {
     }
 
     // Liveness: from a release or a killed holder to the next acquisition.
-    auto next_acquire_after = [&](std::int64_t t) -> std::optional<std::int64_t> {
+    auto next_acquire_after = [&](std::int64_t t) -> const event* {
         auto it = std::upper_bound(acquisitions.begin(), acquisitions.end(), t, [](std::int64_t v, const event* a) { return v < a->t; });
-        if (it == acquisitions.end()) return std::nullopt;
-        return (*it)->t - t;
+        return it == acquisitions.end() ? nullptr : *it;
     };
-    auto gaps = [&](const auto& freed) {
+    // All of them, and per pair of implementations ("client-go → leaselocker").
+    auto gaps = [&](const auto& freed, distribution& all, std::map<std::string, distribution>& by_pair) {
         std::vector<double> out;
+        std::map<std::string, std::vector<double>> pairs;
         for (auto& [t, p] : freed)
-            if (auto d = next_acquire_after(t)) out.push_back(static_cast<double>(*d) / 1e6);
-        return summarize(std::move(out));
+            if (const event* next = next_acquire_after(t)) {
+                const double d = static_cast<double>(next->t - t) / 1e6;
+                out.push_back(d);
+                pairs[impl(p) + " → " + impl(next->process)].push_back(d);
+            }
+        all = summarize(std::move(out));
+        for (auto& [pair, v] : pairs) by_pair[pair] = summarize(std::move(v));
     };
-    r.handoff = gaps(freed_by_release);
-    r.failover = gaps(freed_by_kill);
+    gaps(freed_by_release, r.handoff, r.handoff_by_pair);
+    gaps(freed_by_kill, r.failover, r.failover_by_pair);
 
     // Minimums: a run that saw nothing proves nothing.
     if (r.grants == 0) r.failures.push_back("no grant at all");
@@ -416,6 +458,21 @@ std::string to_json(const report& r) {
     json::object per_process;
     for (auto& [k, n] : r.grants_by_process) per_process[k] = n;
     o["grants_by_process"] = std::move(per_process);
+    json::object per_impl;
+    for (auto& [k, n] : r.grants_by_impl) per_impl[k] = n;
+    o["grants_by_impl"] = std::move(per_impl);
+    json::object peer_overlaps;
+    for (auto& [k, n] : r.peer_overlaps) peer_overlaps[k] = n;
+    o["peer_overlaps"] = std::move(peer_overlaps);
+    o["resumed_grants"] = r.resumed_grants;
+    json::array examples;
+    for (auto& s : r.peer_overlap_examples) examples.emplace_back(s);
+    o["peer_overlap_examples"] = std::move(examples);
+    for (auto [key, pairs] : {std::pair{"handoff_by_pair", &r.handoff_by_pair}, std::pair{"failover_by_pair", &r.failover_by_pair}}) {
+        json::object by;
+        for (auto& [pair, d] : *pairs) by[pair] = to_json_object(d);
+        o[key] = std::move(by);
+    }
     o["takeover_margin"] = to_json_object(r.takeover_margin);
     o["handoff"] = to_json_object(r.handoff);
     o["failover"] = to_json_object(r.failover);
@@ -433,6 +490,7 @@ std::string to_table(const report& r) {
     out << "| check | result |\n|---|---|\n";
     out << "| verdict | " << (r.ok() ? "PASS" : "FAIL") << " |\n";
     out << "| grants (handoffs) / validity checks | " << r.grants << " / " << r.checks << " |\n";
+    if (r.resumed_grants) out << "| grants resumed after a failed release (the same token again) | " << r.resumed_grants << " |\n";
     out << "| server versions recorded | " << r.server_versions << " |\n";
     out << "| leaseTransitions order violations | " << r.server_order_violations << " |\n";
     out << "| overlapping claims (claim = to the promised valid_until, cut at unlock) | " << r.overlapping_claims << " |\n";
@@ -443,7 +501,7 @@ std::string to_table(const report& r) {
         << " |\n";
     out << "| holder partitions / effective | " << r.partitions << " / " << r.effective_partitions << " |\n";
     auto dist = [&](const char* what, const distribution& d) {
-        char buf[240];
+        char buf[400];
         std::snprintf(buf, sizeof buf, "| %s min / p50 / p90 / p99 / p99.9 / max (n) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f ms (%zu) |\n",
                       what, d.min_ms, d.p50_ms, d.p90_ms, d.p99_ms, d.p999_ms, d.max_ms, d.n);
         out << buf;
@@ -456,6 +514,15 @@ std::string to_table(const report& r) {
     out << " |\n| grants per contender |";
     for (auto& [k, n] : r.grants_by_process) out << " " << k << " " << n << ";";
     out << " |\n";
+    if (r.grants_by_impl.size() > 1 || !r.peer_overlaps.empty()) {
+        out << "| turns per implementation |";
+        for (auto& [k, n] : r.grants_by_impl) out << " " << k << " " << n << ";";
+        out << " |\n| Go peers' claims that outlived the lease they wrote while another held it (their design, not counted above) |";
+        for (auto& [k, n] : r.peer_overlaps) out << " " << k << " " << n << ";";
+        out << " |\n";
+        for (auto& [pair, d] : r.handoff_by_pair) dist(("release → next acquire, " + pair).c_str(), d);
+        for (auto& [pair, d] : r.failover_by_pair) dist(("holder killed → next acquire, " + pair).c_str(), d);
+    }
     if (!r.failures.empty()) {
         out << "| minimums and liveness not met |";
         for (auto& f : r.failures) out << " " << f << ";";

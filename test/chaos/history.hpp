@@ -12,6 +12,14 @@
 //                  reported for it, cut at its `unlocking`: what the library
 //                  promised, so a killed or stopped holder's claim lasts to
 //                  its promise. Claims of different grants never overlap.
+//                  Mixed fleets: a Go peer (impl other than "leaselocker")
+//                  promises nothing, so its claim runs to its last check
+//                  (its own "still leading" signal). An overlap is excused,
+//                  and counted per implementation as unsafe by design, only
+//                  when the earlier claim is a Go peer's that went on past
+//                  the end of the lease it last wrote (lease_end: its
+//                  renewTime + leaseDurationSeconds) and the successor took
+//                  over after that end.
 //   tokens         within one epoch, no two grants share a sequence number,
 //                  each process's grants rise, and every grant was seen by
 //                  the recorder (unless it had a gap then), whose order the
@@ -33,8 +41,8 @@
 // by the stopped process).
 //
 // Event lines ({"t": ns, "p": process, "e": kind, ...}):
-//   contender  start {identity, clock_rate} | acquire_ok {seq, epoch, valid_until} |
-//              check {seq, valid_until} | promise {seq, valid_until} |
+//   contender  start {identity, clock_rate, impl?} | acquire_ok {seq, epoch, valid_until, lease_end?} |
+//              check {seq, valid_until, lease_end?} | promise {seq, valid_until} | poll |
 //              write {seq, epoch, accepted} | unlocking {seq} |
 //              release {seq, result} | lost {seq, why} |
 //              acquire_failed {why, permanent} | holding | stopping | exit
@@ -56,6 +64,8 @@ struct event {
     std::string process;
     std::string kind;
     std::string identity, epoch, holder, target, result, why;
+    std::string impl;              // start: the implementation ("leaselocker" if absent)
+    std::int64_t lease_end = 0;    // Go peers: the end of the lease they last wrote
     std::int64_t seq = -1;
     std::int64_t valid_until = 0;
     bool accepted = false;
@@ -81,6 +91,7 @@ struct options {
 
 struct report {
     std::size_t grants = 0;           // acquire_ok events
+    std::size_t resumed_grants = 0;   // acquire_ok of a grant whose release had failed: the same claim again
     std::size_t checks = 0;
     std::size_t server_versions = 0;  // versions the recorder saw
     std::size_t accepted_writes = 0;
@@ -88,6 +99,12 @@ struct report {
     std::size_t skipped_lines = 0;
     std::map<std::string, std::size_t> nemeses; // kind → times injected
     std::map<std::string, std::size_t> grants_by_process;
+    std::map<std::string, std::size_t> grants_by_impl;   // turns per implementation
+    // Go peers' claims that outlived the lease they wrote while another
+    // held it (excused as their design, see claims above), per
+    // implementation, and a few of them in words.
+    std::map<std::string, std::size_t> peer_overlaps;
+    std::vector<std::string> peer_overlap_examples;
     // Strikes at a holder that worked: a stop (or a partition) during which
     // another took over, after which the target learned it had lost (a
     // loss, or a refused write).
@@ -109,6 +126,8 @@ struct report {
     distribution takeover_margin; // expiry takeovers: successor acquire − predecessor valid_until
     distribution handoff;         // release → next acquire
     distribution failover;        // holder killed → next acquire
+    std::map<std::string, distribution> handoff_by_pair;  // "from → to" implementations
+    std::map<std::string, distribution> failover_by_pair;
 
     std::size_t safety_violations() const {
         return server_order_violations + overlapping_claims + token_order_violations + unrecorded_grants + accepted_stale_writes +

@@ -3,8 +3,14 @@
 and write their fencing token to a protected store while nemeses strike on a
 schedule; then the history checker judges what every process recorded.
 
-    run_chaos.py --profile short|long|mutation --out DIR --cluster-bin DIR --tools-bin DIR \
-                 --contender EXE --checker EXE [--skew-beyond-rho]
+    run_chaos.py --profile short|long|mutation|mixed|mixed_long --out DIR --cluster-bin DIR --tools-bin DIR \
+                 --contender EXE --checker EXE [--go-peers-bin DIR] [--skew-beyond-rho]
+
+The mixed profiles put C++ lockers, client-go leader electors and Go
+reference lockers (test/peers, built by test/peers/build.sh into
+--go-peers-bin) on the one Lease; every contender writes the same history,
+and the checker judges all of them (a Go peer acting past the lease it
+wrote is counted as its design, not excused otherwise: history.hpp).
 
 Path of a request: contender -> its own toxiproxy proxy (TCP faults: latency,
 blackhole, reset; on every contender or on the holder alone) -> faultproxy
@@ -55,7 +61,30 @@ PROFILES = {
     # and fast by turns).
     "mutation": dict(seconds=150, contenders=6, pause=(0.8, 1.5), min_handoffs=300, min_each=3, min_effective_stops=1,
                      kinds=HOLDER_KINDS, skew_all=True),
+    # Mixed fleets (in CI): three implementations on one Lease, every
+    # nemesis; every ordered pair of implementations must hand over. The
+    # C++ lockers rest between their turns (up to rest_ms) so that the
+    # polling peers find the Lease free now and then: back to back, the
+    # watch-driven waiters would take every turn.
+    "mixed": dict(seconds=300, contenders=8, pause=(1.5, 3.0), min_handoffs=2000, min_each=3, min_effective_stops=1, kinds=KINDS,
+                  impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500}, all_pairs=True),
+    # Turns per implementation under continuous contention (no nemesis):
+    # everyone back at lock() within 20 ms of its release. "contention"
+    # as users get it by default; "contention_yield" with our lockers'
+    # free_lease_yield at 600 ms (longer than the Go peers' poll interval,
+    # 250-550 ms): what the polling peers get then, and what it costs.
+    "contention": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0, kinds=[],
+                       impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2),
+    "contention_yield": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0, kinds=[],
+                             impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2,
+                             cpp_args=["--free-yield-ms", "600"]),
+    # By flag: until 20,000 handoffs and 20 strikes of each kind (at most 3 h).
+    "mixed_long": dict(seconds=3 * 3600, contenders=8, pause=(3.0, 6.0), min_handoffs=20000, min_each=20, min_effective_stops=20,
+                       kinds=KINDS, impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500},
+                       all_pairs=True, until_met=True),
 }
+# The program of each implementation: the C++ contender, or a Go peer's in --go-peers-bin.
+GO_PROGRAMS = {"client-go": "clientgo-contender", "go-reference": "reference-contender"}
 LEASE_MS, RENEW_MS, RETRY_MS = 2000, 1500, 250
 RHO = 0.01  # the library's default bound on clock-rate error; injected skews stay inside it (--skew-beyond-rho: outside)
 
@@ -161,16 +190,26 @@ class Chaos:
         # Two contenders (in the mutation profile: all) run with skewed
         # clocks from the start, slow and fast by turns, so skewed holders
         # are struck too.
+        # (Only C++ contenders: a Go peer runs on the real clock.)
         skew = 5 * RHO if self.a.skew_beyond_rho else 0.9 * RHO
         skewed = self.p["contenders"] if self.p.get("skew_all") else 2
-        self.base_rate = {slot: 1 - skew if slot % 2 == 0 else 1 + skew for slot in range(skewed)}
+        cpp = [slot for slot in range(self.p["contenders"]) if self.impl(slot) == "leaselocker"]
+        self.base_rate = {slot: 1 - skew if i % 2 == 0 else 1 + skew for i, slot in enumerate(cpp[:skewed])}
         for slot in range(self.p["contenders"]):
             self.start_contender(slot, self.base_rate.get(slot, 1.0))
+
+    def impl(self, slot):
+        impls = self.p.get("impls")
+        return impls[slot] if impls else "leaselocker"
 
     def start_contender(self, slot, rate):
         n = self.incarnation[slot] = self.incarnation.get(slot, 0) + 1
         identity = f"c{slot}-{n}"
-        argv = [self.a.contender, "contend", "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
+        impl = self.impl(slot)
+        program = self.a.contender if impl == "leaselocker" else os.path.join(self.a.go_peers_bin, GO_PROGRAMS[impl])
+        rest = self.p.get("rest_ms", {}).get(impl, 20)
+        extra = self.p.get("cpp_args", []) if impl == "leaselocker" else []
+        argv = [program, "contend", *extra, "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
                 "--events", os.path.join(self.history, identity + ".jsonl"), "--store", self.store,
                 "--lease-ms", str(LEASE_MS), "--renew-ms", str(RENEW_MS), "--retry-ms", str(RETRY_MS),
                 "--clock-rate", f"{rate:.4f}", "--writes", "2", "--work-ms", "15", "--seconds", str(self.p["seconds"] + 60)]
@@ -381,8 +420,9 @@ class Chaos:
             http("POST", f"{self.fault_control}/storm?status={kind[-3:]}&seconds=3")
             time.sleep(3)
         elif kind == "clock_skew":
-            # Any contender, the holder too (it leaves gracefully, releasing).
-            slot = self.rng.choice(list(self.procs))
+            # Any C++ contender, the holder too (it leaves gracefully,
+            # releasing). A Go peer runs on the real clock.
+            slot = self.rng.choice([s for s in self.procs if self.impl(s) == "leaselocker"])
             identity, p = self.procs[slot]
             p.terminate()
             p.wait()
@@ -407,7 +447,7 @@ class Chaos:
         return self.grants_seen
 
     def met(self):
-        return (self.count_grants() >= self.p["min_handoffs"] and min(self.struck.values()) >= self.p["min_each"]
+        return (self.count_grants() >= self.p["min_handoffs"] and min(self.struck.values(), default=0) >= self.p["min_each"]
                 and self.effective_stops_so_far() >= self.p["min_effective_stops"])
 
     def effective_stops_so_far(self):
@@ -433,12 +473,14 @@ class Chaos:
             if time.monotonic() >= next_progress:
                 next_progress += 300
                 log(f"{time.monotonic() - started:.0f} s: {self.count_grants()} handoffs, fewest strikes of one kind "
-                    f"{min(self.struck.values())}")
+                    f"{min(self.struck.values(), default=0)}")
             if self.p.get("until_met") and self.met():
                 log(f"minimums reached after {time.monotonic() - started:.0f} s: {self.grants_seen} handoffs, "
                     f"strikes {self.struck}")
                 break
             time.sleep(self.rng.uniform(*self.p["pause"]))
+            if not self.p["kinds"]:
+                continue  # no nemesis: contention alone
             if not plan:
                 plan = self.p["kinds"][:]
                 self.rng.shuffle(plan)
@@ -469,6 +511,7 @@ def main():
     ap.add_argument("--tools-bin", required=True)
     ap.add_argument("--contender", required=True)
     ap.add_argument("--checker", required=True)
+    ap.add_argument("--go-peers-bin", help="folder with the Go peers' contenders (test/peers/build.sh); the mixed profiles need it")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--skew-beyond-rho", action="store_true", help="skew clocks beyond the library's bound (a mutation run)")
     args = ap.parse_args()
@@ -477,6 +520,13 @@ def main():
         profile["seconds"] = args.seconds
     if args.pause:
         profile["pause"] = tuple(args.pause)
+    if profile.get("impls"):
+        if not args.go_peers_bin or not os.access(os.path.join(args.go_peers_bin, GO_PROGRAMS["client-go"]), os.X_OK):
+            log("FAIL: the mixed profiles need --go-peers-bin with the Go peers (test/peers/build.sh)")
+            return 1
+        if not os.access(os.path.join(args.go_peers_bin, GO_PROGRAMS["go-reference"]), os.X_OK):
+            log("the Go reference package was not built (its source was not found: see test/peers/build.sh); its slots run client-go")
+            profile["impls"] = [("client-go" if i == "go-reference" else i) for i in profile["impls"]]
     log(f"profile {args.profile}: {profile['contenders']} contenders, {profile['seconds']} s of nemeses, seed {args.seed}")
     chaos = Chaos(args, profile)
     started = time.monotonic()
@@ -504,6 +554,16 @@ def main():
         log(f"FAIL: {report['effective_stops']} stops were effective (taken over meanwhile, then noticed), "
             f"fewer than {profile['min_effective_stops']}")
         ok = False
+    if profile.get("all_pairs"):
+        impls = sorted(set(profile["impls"]))
+        missing = [f"{a} → {b}" for a in impls for b in impls if report["handoff_by_pair"].get(f"{a} → {b}", {}).get("n", 0) == 0]
+        if missing:
+            log(f"FAIL: no handoff from one implementation to another: {', '.join(missing)}")
+            ok = False
+        log(f"turns per implementation {report['grants_by_impl']}; overlaps that are a Go peer's design "
+            f"{report['peer_overlaps'] or 'none'}")
+        for example in report["peer_overlap_examples"]:
+            log(f"  {example}")
     log(f"strikes {chaos.struck}; stops {report['stops']}, effective {report['effective_stops']}; "
         f"expiry takeover margin min {report['takeover_margin']['min_ms']:.1f} ms (n {report['takeover_margin']['n']})")
     log("PASS" if ok else "FAIL")

@@ -108,6 +108,90 @@ BOOST_AUTO_TEST_CASE(an_empty_or_vacuous_history_fails) {
     BOOST_TEST(failed_with(unpromised, "without a valid_until"), to_json(unpromised));
 }
 
+// Mixed fleets: a Go peer promises nothing; its claim runs to its last
+// "still leading" check. a (client-go) wrote a lease ending at 2 s and
+// still acted at 3 s; b took over at `b_at`.
+std::vector<event> go_peer_past_its_lease(const char* b_acquire) {
+    auto h = history({
+        R"({"t":0,"p":"a","e":"start","identity":"a","clock_rate":1,"impl":"client-go"})",
+        R"({"t":10,"p":"b","e":"start","identity":"b","clock_rate":1})",
+        R"({"t":1000000,"p":"a","e":"acquire_ok","seq":0,"epoch":"u","valid_until":1000000,"lease_end":2000000000})",
+        R"({"t":1000000,"p":"recorder","e":"version","holder":"a","seq":0,"rv":"10"})",
+        R"({"t":2000000,"p":"a","e":"check","seq":0,"valid_until":2000000,"lease_end":2000000000})",
+        R"({"t":3000000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":true})",
+        R"({"t":3000000000,"p":"a","e":"check","seq":0,"valid_until":3000000000,"lease_end":2000000000})",
+        R"({"t":3100000000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":false})",
+        R"({"t":3200000000,"p":"a","e":"unlocking","seq":0})",
+        R"({"t":3300000000,"p":"a","e":"exit"})",
+        R"({"t":3400000000,"p":"b","e":"exit"})",
+    });
+    auto rest = history({b_acquire,
+                         R"({"t":2600000000,"p":"b","e":"check","seq":1,"valid_until":4000000000})",
+                         R"({"t":2700000000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":true})"});
+    h.insert(h.end(), rest.begin(), rest.end());
+    return h;
+}
+
+BOOST_AUTO_TEST_CASE(a_go_peer_acting_past_the_lease_it_wrote_is_its_design_and_counted_per_implementation) {
+    auto h = go_peer_past_its_lease(R"({"t":2500000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":4000000000})");
+    auto rec = history({R"({"t":2500000000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"11"})"});
+    h.insert(h.end(), rec.begin(), rec.end());
+    auto r = check(h);
+    BOOST_TEST(r.overlapping_claims == 0u, to_json(r));
+    BOOST_TEST(r.peer_overlaps["client-go"] == 1u);
+    BOOST_TEST_REQUIRE(r.peer_overlap_examples.size() == 1u);
+    BOOST_TEST(r.peer_overlap_examples[0].find("after the lease it last wrote ran out") != std::string::npos, r.peer_overlap_examples[0]);
+    BOOST_TEST(r.grants_by_impl["client-go"] == 1u);
+    BOOST_TEST(r.grants_by_impl["leaselocker"] == 1u);
+    BOOST_TEST(r.safety_violations() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(taking_over_from_a_go_peer_before_its_lease_ran_out_is_a_violation) {
+    auto h = go_peer_past_its_lease(R"({"t":1500000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":4000000000})");
+    auto rec = history({R"({"t":1500000000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"11"})"});
+    h.insert(h.end(), rec.begin(), rec.end());
+    auto r = check(h);
+    BOOST_TEST(r.overlapping_claims == 1u, to_json(r));
+    BOOST_TEST(r.peer_overlaps.empty());
+    BOOST_TEST(!r.ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_grant_picked_up_again_after_a_failed_release_is_one_claim_resumed) {
+    // a's unlock failed (the lease stayed a's, token 0) and its next lock
+    // renewed it: acquire_ok with the same token. Not a second grant.
+    auto h = clean();
+    h.erase(h.begin() + 7, h.begin() + 9); // the recorder's free version and a's "released"
+    auto more = history({
+        R"({"t":302000000,"p":"a","e":"release","seq":0,"result":"not released"})",
+        R"({"t":350000000,"p":"a","e":"acquire_ok","seq":0,"epoch":"u","valid_until":350000000})",
+        R"({"t":360000000,"p":"a","e":"check","seq":0,"valid_until":360000000})",
+        R"({"t":370000000,"p":"a","e":"unlocking","seq":0})",
+        R"({"t":371000000,"p":"recorder","e":"version","holder":"","seq":0,"rv":"11"})",
+        R"({"t":372000000,"p":"a","e":"release","seq":0,"result":"released"})",
+    });
+    h.insert(h.end(), more.begin(), more.end());
+    auto r = check(h);
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST(r.grants == 2u);
+    BOOST_TEST(r.resumed_grants == 1u);
+    BOOST_TEST(r.token_order_violations == 0u);
+    // The resumed claim runs to its unlocking at 370 ms: b at 400 ms is clear of it, at 365 ms it would not be.
+    h.push_back(*parse_event(R"({"t":365000000,"p":"c","e":"acquire_ok","seq":7,"epoch":"u","valid_until":2300000000})"));
+    BOOST_TEST(check(h).overlapping_claims >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(handoffs_are_measured_per_pair_of_implementations) {
+    auto h = clean();
+    h[0].impl = "go-reference"; // a's start
+    auto r = check(h);
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST_REQUIRE(r.handoff_by_pair.count("go-reference → leaselocker") == 1u, to_json(r));
+    BOOST_TEST(r.handoff_by_pair["go-reference → leaselocker"].n == 1u);
+    BOOST_TEST(r.handoff_by_pair["go-reference → leaselocker"].p50_ms == r.handoff.p50_ms);
+    // a promised nothing as a Go peer: its end is not an expiry takeover's measure
+    BOOST_TEST(r.grants_by_impl["go-reference"] == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_killed_holders_claim_lasts_until_its_promise) {
     // a is promised the lease until 1.9 s and killed at 0.5 s without
     // unlocking; b takes it at 1.8 s: an overlap, although a did nothing

@@ -28,6 +28,14 @@ struct timing {
     // other holders' (ρ): we trust a lease for L·(1−ρ)/(1+ρ) from when the
     // write that granted or renewed it was sent.
     double clock_rate_error = 0.01;
+    // Leave a Lease we see free (released) to others for this long, from
+    // when we first saw it free, before we take it ourselves. On a Lease
+    // shared with polling peers (client-go, the Go reference), which look
+    // every retry period or so, a yield longer than their poll interval
+    // bounds their starvation: watch-driven waiters otherwise take every
+    // release within milliseconds. Costs every handoff to us this long.
+    // Zero: take a free Lease at once.
+    milliseconds free_lease_yield{0};
 };
 
 enum class next_step {
@@ -52,7 +60,9 @@ public:
     const timing& config() const noexcept { return timing_; }
 
     // What to do about the record as read at `now` (nullopt: no object).
-    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now);
+    // single_attempt (try_lock): a free Lease is taken at once, whatever
+    // free_lease_yield says (there is no later attempt to yield to).
+    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now, bool single_attempt = false);
 
     // Our write of `written` was accepted; it was sent at `sent_at`. A new
     // grant or a renewal: either way we hold the lock until valid_until().
@@ -63,7 +73,10 @@ public:
 
     bool holding() const noexcept { return holding_; }
     // Until when our lease is ours for sure: from the send time of the last
-    // accepted write, shortened by the clock-rate bound. Epoch when not held.
+    // accepted write that changed the record as client-go's waiters see it
+    // (to the whole second: a renewal in the same second as the write before
+    // it does not restart their clock), shortened by the clock-rate bound.
+    // Epoch when not held.
     steady_time valid_until() const noexcept;
     // When renewing must have succeeded by, or the lock counts as lost
     // (before valid_until, since renew_deadline < lease_duration).
@@ -89,7 +102,8 @@ private:
     steady_time observed_at_{};
     bool holding_ = false;
     lock_record held_;
-    steady_time last_sent_{};
+    steady_time last_sent_{};  // the last accepted write: the renew deadline counts from it
+    steady_time valid_from_{}; // the last one client-go's waiters could tell apart: validity counts from it
 };
 
 } // namespace leaselocker::core
