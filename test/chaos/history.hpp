@@ -17,9 +17,12 @@
 //                  (its own "still leading" signal). An overlap is excused,
 //                  and counted per implementation as unsafe by design, only
 //                  when the earlier claim is a Go peer's that went on past
-//                  the end of the lease it last wrote (lease_end: its
-//                  renewTime + leaseDurationSeconds) and the successor took
-//                  over after that end.
+//                  the end of the lease it last wrote for that grant
+//                  (lease_end: its renewTime + leaseDurationSeconds·(1−ρ)/
+//                  (1+ρ), ρ = 0.01, the clock-rate bound granted to every
+//                  implementation: a waiter whose clock runs ρ fast may
+//                  take over from then on) and the successor took over
+//                  after that end.
 //   tokens         within one epoch, no two grants share a sequence number,
 //                  each process's grants rise, and every grant was seen by
 //                  the recorder (unless it had a gap then), whose order the

@@ -134,12 +134,20 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 
 	log.Event("start", map[string]any{"identity": s.ID, "clock_rate": 1, "impl": impl})
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	// The newest lease end this process wrote as holder.
-	leaseEnd := func() int64 {
-		if w := wire.Last(); w.Holder == s.ID {
-			return w.LeaseEndMono
+	// The end of the lease this process last wrote for the grant `seq`: a
+	// write with another leaseTransitions is another grant (client-go's
+	// renew loop takes a lease anew after a takeover, without a word to
+	// its user), not a renewal of this one.
+	var grantEnd int64
+	grantSeq := int64(-1)
+	leaseEnd := func(seq int64) int64 {
+		if w := wire.Last(); w.Holder == s.ID && w.Transitions == seq {
+			grantEnd, grantSeq = w.LeaseEndMono, seq
 		}
-		return 0
+		if grantSeq != seq {
+			return 0
+		}
+		return grantEnd
 	}
 	for ctx.Err() == nil {
 		l, err := newLocker(cfg, s)
@@ -169,7 +177,7 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 			continue
 		}
 		now := history.Mono()
-		log.EventAt(now, "acquire_ok", map[string]any{"seq": tok.Seq, "epoch": tok.Epoch, "valid_until": now, "lease_end": leaseEnd()})
+		log.EventAt(now, "acquire_ok", map[string]any{"seq": tok.Seq, "epoch": tok.Epoch, "valid_until": now, "lease_end": leaseEnd(tok.Seq)})
 		write := func() {
 			ok, at, err := history.WriteStore(s.Store, tok)
 			if err != nil {
@@ -187,7 +195,7 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 		}
 		armedRounds := int(2 * s.LeaseDuration / max(s.Work, time.Millisecond))
 		var holdUntil time.Time
-		grantEnd := leaseEnd()
+		grantedEnd := leaseEnd(tok.Seq)
 		for i := 0; (i < rounds || (armed() && i < armedRounds) || time.Now().Before(holdUntil)) && ctx.Err() == nil; i++ {
 			if holdAsked() {
 				holdUntil = time.Now().Add(2 * s.LeaseDuration)
@@ -200,9 +208,9 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 				log.Event("lost", map[string]any{"seq": tok.Seq, "why": "the implementation no longer leads"})
 				break
 			}
-			end := leaseEnd()
+			end := leaseEnd(tok.Seq)
 			log.EventAt(checked, "check", map[string]any{"seq": tok.Seq, "valid_until": checked, "lease_end": end})
-			if armed() && end > grantEnd { // renewed since the grant
+			if armed() && end > grantedEnd { // renewed since the grant
 				mu.Lock()
 				armedUntil = time.Time{}
 				mu.Unlock()
