@@ -60,9 +60,9 @@ rate() { # impl lease start-command...
   printf '{"impl":"%s","what":"requests","window_s":%s,"holder_requests":%s,"with_waiters_requests":%s,"waiters":4}\n' \
     "$impl" "$BENCH_WINDOW" "$((m1 - m0))" "$((m3 - m2))" >> "$raw"
 }
-ours_hold() { "$BENCH_OURS" hold "$kc" "$1" "$2"; }
-clientgo_hold() { "$BENCH_CLIENTGO" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
-reference_hold() { "$BENCH_REFERENCE" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
+ours_hold() { exec "$BENCH_OURS" hold "$kc" "$1" "$2"; } # exec: the kill below reaches the holder itself
+clientgo_hold() { exec "$BENCH_CLIENTGO" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
+reference_hold() { exec "$BENCH_REFERENCE" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
 log "request rates: ${BENCH_WINDOW} s windows"
 rate leaselocker bench-rate-ll ours_hold
 rate client-go bench-rate-cg clientgo_hold

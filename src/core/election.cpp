@@ -7,7 +7,7 @@ using namespace std::chrono;
 election::election(std::string identity, timing t, bool adopt_own_lease)
     : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease) {}
 
-decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now, bool single_attempt) {
+decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now) {
     if (current != observed_) { // any change restarts the holder's clock
         observed_ = current;
         observed_at_ = now;
@@ -23,8 +23,6 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     if (holding_) relinquish(); // taken over: the caller reports the loss
 
     const bool free = current->holder_identity.empty();
-    if (free && !single_attempt && observed_at_ + timing_.free_lease_yield > now)
-        return {next_step::wait, {}, observed_at_ + timing_.free_lease_yield}; // left to the polling peers a while
     if (free || expired(now, wall_now) || (ours && adopt_own_lease_)) return {next_step::replace, grant(current, wall_now), {}};
 
     // Held by another (or by our identity from before we started): wait for
@@ -65,11 +63,12 @@ bool same_to_the_second(const lock_record& a, const lock_record& b) {
 
 } // namespace
 
-void election::accepted(const lock_record& written, steady_time sent_at) {
-    // A client-go waiter restarts its clock only on a change it can see:
-    // a renewal in the same second as our write before it extends nothing
-    // it grants us, so it extends nothing we trust either.
-    if (!(holding_ && same_to_the_second(written, held_))) valid_from_ = sent_at;
+void election::accepted(const lock_record& written, steady_time sent_at, const std::optional<lock_record>& replaced) {
+    // A client-go waiter restarts its clock only on a change it can see: a
+    // write in the same second as the version it replaced (whatever that
+    // was: ours from a renewal whose answer we never got, too) extends
+    // nothing it grants us, so it extends nothing we trust either.
+    if (!(holding_ && replaced && same_to_the_second(written, *replaced))) valid_from_ = sent_at;
     holding_ = true;
     held_ = written;
     last_sent_ = sent_at;

@@ -54,11 +54,18 @@ void validate(const lock_config& c) {
     if (c.lease_duration < seconds(1)) invalid("lease_duration must be at least 1 s");
     if (c.retry_period <= milliseconds(0)) invalid("retry_period must be positive");
     if (!(c.lease_duration > c.renew_deadline)) invalid("lease_duration must be greater than renew_deadline");
-    if (c.free_lease_yield < milliseconds(0)) invalid("free_lease_yield must not be negative");
     if (!(c.renew_deadline.count() > 1.2 * c.retry_period.count()))
         invalid("renew_deadline must be greater than 1.2 × retry_period");
     if (c.unlock_retry_period < milliseconds(0)) invalid("unlock_retry_period must not be negative");
     if (!(c.max_clock_rate_error >= 0 && c.max_clock_rate_error < 0.5)) invalid("max_clock_rate_error must be in [0, 0.5)");
+    // client-go's waiters see a renewal only when its renewTime moves to a
+    // new second, so validity counts from one such write to the next (at
+    // most a second and a retry period apart): a shorter lease would lapse
+    // between healthy renewals.
+    if (!(duration<double>(c.lease_duration).count() * (1 - c.max_clock_rate_error) / (1 + c.max_clock_rate_error) >
+          1.0 + duration<double>(c.retry_period).count()))
+        invalid("lease_duration × (1 − ρ)/(1 + ρ) must be more than 1 s + retry_period (renewals count for client-go's "
+                "waiters only when renewTime moves to a new second)");
     if (!(c.clock_rate > 0.5 && c.clock_rate < 2)) invalid("clock_rate must be in (0.5, 2)");
     if (c.auth_grace < milliseconds(0)) invalid("auth_grace must not be negative");
 }
@@ -90,7 +97,7 @@ public:
           clock_(cfg_.clock_rate),
           election_(lock_->identity(),
                     core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time,
-                                 cfg_.max_clock_rate_error, cfg_.free_lease_yield},
+                                 cfg_.max_clock_rate_error},
                     cfg_.adopt_own_lease),
           rng_(std::random_device{}()) {
         validate(cfg_);
@@ -230,7 +237,7 @@ private:
 
     // One read (unless the watch already delivered the current version)
     // and, if the lease is ours to take, one write.
-    awaitable<attempt> try_once(bool use_watched, bool once, diagnostics* diag) {
+    awaitable<attempt> try_once(bool use_watched, diagnostics* diag) {
         if (!use_watched) {
             auto [gec, got, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), use_tuple);
             note_answer(lock_request::read, gec);
@@ -247,7 +254,8 @@ private:
         // over somebody's newer one). Judged now: a change restarts the
         // holder's clock from now, which is at or after the moment it
         // happened (the safe side).
-        auto d = election_.observe(lock_->current(), clock_.now(), wall_now(), once);
+        const auto replaced = lock_->current();
+        auto d = election_.observe(replaced, clock_.now(), wall_now());
         if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock_.now();
         const auto opts = request_opts(clock::time_point::max(), diag);
@@ -259,7 +267,7 @@ private:
         note_answer(lock_request::write, wec);
         if (wec == error::already_exists || wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
         if (wec) co_return attempt{attempt_result::failed, wec, {}, lock_request::write};
-        election_.accepted(d.record, sent);
+        election_.accepted(d.record, sent, replaced);
         co_return attempt{attempt_result::held};
     }
 
@@ -298,7 +306,7 @@ private:
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
         for (int conflicts = 0;;) {
-            auto a = co_await try_once(use_watched, once, diag);
+            auto a = co_await try_once(use_watched, diag);
             use_watched = false;
             auto cs = co_await asio::this_coro::cancellation_state;
             if (a.result == attempt_result::held) {
@@ -491,15 +499,17 @@ private:
                     need_read = false;
                 }
                 // Written over the newest version known: it must still be ours.
-                if (auto newest = self->lock_->current(); !newest || newest->holder_identity != self->identity())
-                    co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (newest ? newest->holder_identity : "nobody (deleted)"));
+                const auto replaced = self->lock_->current();
+                if (!replaced || replaced->holder_identity != self->identity())
+                    co_return self->lose(make_error_code(error::lock_lost),
+                                         "taken over by " + (replaced ? replaced->holder_identity : "nobody (deleted)"));
                 const auto sent = self->clock_.now();
                 auto record = e.renewal(wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
                 self->note_answer(lock_request::write, uec);
                 if (!uec) {
-                    e.accepted(record, sent);
+                    e.accepted(record, sent, replaced);
                     self->publish();
                     break;
                 }

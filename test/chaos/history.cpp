@@ -39,6 +39,7 @@ std::optional<event> parse_event(const std::string& line) {
     e.why = str("why");
     e.impl = str("impl");
     e.lease_end = num("lease_end", 0);
+    e.granted_at = num("granted_at", 0);
     e.seq = num("seq", -1);
     e.valid_until = num("valid_until", 0);
     if (auto* a = o.if_contains("accepted"); a && a->is_bool()) e.accepted = a->get_bool();
@@ -109,6 +110,9 @@ struct grant {
     std::int64_t seq = -1, start = 0, last_check = 0, promise = 0;
     std::string impl = "leaselocker";
     std::int64_t lease_end = 0; // a Go peer's: the end of the lease it last wrote
+    std::int64_t decided = 0;   // when its granting write was sent: the takeover was decided before
+    std::int64_t freed_at = 0;  // another process wrote the lease free under this grant's token
+    std::string freed_by_impl;
     std::optional<std::int64_t> unlocking; // the holder's `unlocking`, if it got that far
     bool released = false;                 // and its unlock wrote the lease free
     bool checked = false;                  // it asked for validity at least once
@@ -134,32 +138,54 @@ std::string ms(std::int64_t ns) {
     return buf;
 }
 
-void check_claims(const std::vector<grant*>& order, report& r) {
-    const grant* latest_end = nullptr;
-    std::set<const grant*> excused_claims;
+// Why an overlap of `a` (the earlier claim) with `g` is one of the Go
+// peers' designs rather than a violation, and from when `a` no longer
+// claims anything for the comparisons after it; nullopt: a violation.
+struct excuse {
+    std::string impl, why;
+    std::int64_t cut = 0;
+};
+
+std::optional<excuse> excused(const grant& a, const grant& g) {
+    if (a.freed_at > 0 && a.freed_at <= g.decided)
+        return excuse{a.freed_by_impl, "wrote free a lease it no longer held, under " + a.process + "'s token", g.start};
+    if (a.impl == "leaselocker") return std::nullopt; // our promise must hold against every successor
+    if (a.lease_end > 0 && g.decided >= a.lease_end) return excuse{a.impl, "acted past the end of the lease it had written", g.start};
+    if (g.impl != "leaselocker") return excuse{g.impl, "took over before the lease it could see had run out", g.start};
+    return std::nullopt; // a C++ locker took over early
+}
+
+// Returns the Go claims excused as acting past their own lease.
+std::set<grant_key> check_claims(const std::vector<grant*>& order, report& r) {
+    std::set<grant_key> past_their_lease;
+    // The claims so far by the end that still counts (cut after an excuse,
+    // so that an excused claim does not hide overlaps among the others).
+    std::multimap<std::int64_t, const grant*> ends;
+    std::set<std::pair<const grant*, std::string>> counted;
     for (const grant* g : order) {
         // A grant learned of only after its promise had passed (its process
         // was stopped with the answer on its way) claims nothing.
         if (g->end() <= g->start && !g->checked) continue;
-        if (latest_end && g->start < latest_end->end()) {
-            const grant& a = *latest_end;
-            if (a.impl != "leaselocker" && a.lease_end > 0 && g->start >= a.lease_end) {
-                // A Go peer acting past its own lease: its design, not the successor's fault.
-                if (excused_claims.insert(&a).second && r.peer_overlaps[a.impl]++ < 3)
-                    r.peer_overlap_examples.push_back(a.impl + " " + a.process + " (token " + std::to_string(a.seq) + ") still acted at " +
-                                                      seconds(a.end()) + ", " + ms(a.end() - a.lease_end) +
-                                                      " after the lease it last wrote ran out; " + g->process + " (token " +
-                                                      std::to_string(g->seq) + ") had taken over at " + seconds(g->start));
-                if (g->end() > a.end()) latest_end = g;
+        while (!ends.empty() && g->start < ends.rbegin()->first) {
+            const grant& a = *ends.rbegin()->second;
+            if (auto x = excused(a, *g)) {
+                if (counted.insert({&a, x->impl}).second && r.peer_overlaps[x->impl]++ < 3)
+                    r.peer_overlap_examples.push_back(x->impl + ": " + (x->impl == g->impl && x->why.starts_with("took") ? g->process : a.process) +
+                                                      " " + x->why + ": " + a.process + " (" + a.impl + ", token " + std::to_string(a.seq) +
+                                                      ") claimed to " + seconds(a.end()) + ", " + g->process + " (" + g->impl + ", token " +
+                                                      std::to_string(g->seq) + ") took over at " + seconds(g->start));
+                if (x->impl == a.impl && a.impl != "leaselocker") past_their_lease.insert({a.process, a.seq});
+                ends.erase(std::prev(ends.end()));
+                ends.emplace(std::min(x->cut, a.end()), &a);
                 continue;
             }
             ++r.overlapping_claims;
-            r.violations.push_back("claims overlap: " + latest_end->process + " (token " + std::to_string(latest_end->seq) +
-                                   ") was promised the lease until " + seconds(latest_end->end()) + ", " + g->process + " (token " +
-                                   std::to_string(g->seq) + ") acquired it at " + seconds(g->start) + ", " +
-                                   ms(latest_end->end() - g->start) + " early");
+            r.violations.push_back("claims overlap: " + a.process + " (token " + std::to_string(a.seq) + ") was promised the lease until " +
+                                   seconds(a.end()) + ", " + g->process + " (token " + std::to_string(g->seq) + ") acquired it at " +
+                                   seconds(g->start) + ", " + ms(a.end() - g->start) + " early");
+            break;
         }
-        if (!latest_end || g->end() > latest_end->end()) latest_end = g;
+        ends.emplace(g->end(), g);
     }
     // Expiry takeovers: the predecessor never unlocked before the grant.
     std::vector<double> margins;
@@ -170,6 +196,7 @@ void check_claims(const std::vector<grant*>& order, report& r) {
         margins.push_back(static_cast<double>(g.start - p.promise) / 1e6);
     }
     r.takeover_margin = summarize(std::move(margins));
+    return past_their_lease;
 }
 
 void check_tokens(const std::vector<grant*>& order, const std::vector<const event*>& recorder, const options& opts, report& r) {
@@ -237,6 +264,14 @@ report check(std::vector<event> events, const options& opts) {
     std::map<std::string, std::int64_t> granted_max;           // epoch → highest token granted so far
     std::set<std::string> exited, killed;                      // processes that ended by themselves, or were killed
     std::map<std::string, std::string> impl_of;                // process → implementation (from its start)
+    std::map<std::string, double> clock_rate_of;               // process → its clock rate (C++)
+    struct stale_write {
+        std::string process;
+        std::int64_t seq;
+        std::string what;
+    };
+    std::vector<stale_write> stale_accepted;                   // judged once the claims are
+    std::vector<const event*> frees;                           // Go peers' writes of the lease free
     auto impl = [&](const std::string& process) {
         auto it = impl_of.find(process);
         return it == impl_of.end() ? std::string("leaselocker") : it->second;
@@ -266,10 +301,14 @@ report check(std::vector<event> events, const options& opts) {
             continue;
         }
         seen_at[e.process].push_back(e.t);
-        if (e.kind == "start" && !e.impl.empty()) impl_of[e.process] = e.impl;
+        if (e.kind == "start") {
+            if (!e.impl.empty()) impl_of[e.process] = e.impl;
+            clock_rate_of[e.process] = e.clock_rate;
+        }
+        if (e.kind == "freed") frees.push_back(&e);
         if (e.kind == "acquire_ok") {
-            if (auto it = grants.find({e.process, e.seq}); it != grants.end() && it->second.epoch == e.epoch && it->second.unlocking &&
-                                                            !it->second.released) {
+            if (auto it = grants.find({e.process, e.seq}); it != grants.end() && impl(e.process) != "leaselocker" &&
+                                                            it->second.epoch == e.epoch && it->second.unlocking && !it->second.released) {
                 // The same grant again: its release failed and the next
                 // lock picked the lease up where it was (the Go reference
                 // does: it renews a lease it still holds). No one held it
@@ -277,6 +316,7 @@ report check(std::vector<event> events, const options& opts) {
                 // resumed.
                 it->second.unlocking.reset();
                 it->second.last_check = std::max(it->second.last_check, e.t);
+                it->second.lease_end = std::max(it->second.lease_end, e.lease_end);
                 ++r.resumed_grants;
                 continue;
             }
@@ -285,6 +325,16 @@ report check(std::vector<event> events, const options& opts) {
             ++r.grants_by_impl[impl(e.process)];
             auto& g = grants[{e.process, e.seq}];
             g = grant{e.process, e.epoch, e.seq, e.t, e.t, e.valid_until, impl(e.process), e.lease_end};
+            // When the takeover was decided (its write sent): a Go peer
+            // says; ours is valid_until less what a grant is trusted for,
+            // on its clock.
+            if (e.granted_at > 0) {
+                g.decided = e.granted_at;
+            } else if (e.valid_until > 0) {
+                const double rho = 0.01, rate = clock_rate_of.count(e.process) ? clock_rate_of[e.process] : 1.0;
+                g.decided = e.valid_until - static_cast<std::int64_t>(static_cast<double>(lease_ns) * (1 - rho) / (1 + rho) / rate);
+            }
+            g.decided = g.decided > 0 ? std::min(g.decided, e.t) : e.t;
             order.push_back(&g);
             acquisitions.push_back(&e);
             grant_events[{e.process, e.seq}] = &e;
@@ -310,11 +360,10 @@ report check(std::vector<event> events, const options& opts) {
             const bool superseded = gm != granted_max.end() && e.seq < gm->second;
             if (e.accepted) {
                 ++r.accepted_writes;
-                if (superseded) {
-                    ++r.accepted_stale_writes;
-                    r.violations.push_back("stale write accepted: " + e.process + " with token " + std::to_string(e.seq) + " at " +
-                                           seconds(e.t) + ", after token " + std::to_string(gm->second) + " was granted");
-                }
+                if (superseded)
+                    stale_accepted.push_back({e.process, e.seq, "stale write accepted: " + e.process + " with token " + std::to_string(e.seq) +
+                                                                    " at " + seconds(e.t) + ", after token " + std::to_string(gm->second) +
+                                                                    " was granted"});
             } else if (superseded) {
                 ++r.rejected_stale_writes;
             } else {
@@ -341,8 +390,26 @@ report check(std::vector<event> events, const options& opts) {
     for (grant* g : order)
         if (g->unlocking && freed_tokens.count(g->seq)) g->released = true;
 
+    // A Go peer that wrote the lease free under another process's token
+    // (client-go's release checks leadership on its stale record) ended
+    // that grant for everyone else.
+    for (const event* f : frees)
+        for (grant* g : order)
+            if (g->seq == f->seq && g->process != f->process && f->t >= g->start && (g->freed_at == 0 || f->t < g->freed_at)) {
+                g->freed_at = f->t;
+                g->freed_by_impl = impl(f->process);
+            }
+
     check_server_order(recorder, r);
-    check_claims(order, r);
+    const auto past_their_lease = check_claims(order, r);
+    for (const auto& w : stale_accepted) {
+        if (past_their_lease.count({w.process, w.seq})) {
+            ++r.peer_stale_writes[impl(w.process)];
+            continue;
+        }
+        ++r.accepted_stale_writes;
+        r.violations.push_back(w.what);
+    }
     check_tokens(order, recorder, opts, r);
 
     // Strikes that worked: someone else took the lease during the stop or
@@ -465,6 +532,9 @@ std::string to_json(const report& r) {
     for (auto& [k, n] : r.peer_overlaps) peer_overlaps[k] = n;
     o["peer_overlaps"] = std::move(peer_overlaps);
     o["resumed_grants"] = r.resumed_grants;
+    json::object peer_stale;
+    for (auto& [k, n] : r.peer_stale_writes) peer_stale[k] = n;
+    o["peer_stale_writes"] = std::move(peer_stale);
     json::array examples;
     for (auto& s : r.peer_overlap_examples) examples.emplace_back(s);
     o["peer_overlap_examples"] = std::move(examples);
@@ -517,9 +587,12 @@ std::string to_table(const report& r) {
     if (r.grants_by_impl.size() > 1 || !r.peer_overlaps.empty()) {
         out << "| turns per implementation |";
         for (auto& [k, n] : r.grants_by_impl) out << " " << k << " " << n << ";";
-        out << " |\n| Go peers' claims that outlived the lease they wrote while another held it (their design, not counted above) |";
+        out << " |\n| overlaps that are a Go peer's design, by the implementation at fault (not counted above) |";
         for (auto& [k, n] : r.peer_overlaps) out << " " << k << " " << n << ";";
+        out << " |\n| stale writes accepted from those claims, before the successor fenced the store in |";
+        for (auto& [k, n] : r.peer_stale_writes) out << " " << k << " " << n << ";";
         out << " |\n";
+        for (auto& x : r.peer_overlap_examples) out << "| example | " << x << " |\n";
         for (auto& [pair, d] : r.handoff_by_pair) dist(("release → next acquire, " + pair).c_str(), d);
         for (auto& [pair, d] : r.failover_by_pair) dist(("holder killed → next acquire, " + pair).c_str(), d);
     }

@@ -14,15 +14,21 @@
 //                  its promise. Claims of different grants never overlap.
 //                  Mixed fleets: a Go peer (impl other than "leaselocker")
 //                  promises nothing, so its claim runs to its last check
-//                  (its own "still leading" signal). An overlap is excused,
-//                  and counted per implementation as unsafe by design, only
-//                  when the earlier claim is a Go peer's that went on past
-//                  the end of the lease it last wrote for that grant
-//                  (lease_end: its renewTime + leaseDurationSeconds·(1−ρ)/
-//                  (1+ρ), ρ = 0.01, the clock-rate bound granted to every
-//                  implementation: a waiter whose clock runs ρ fast may
-//                  take over from then on) and the successor took over
-//                  after that end.
+//                  (its own "still leading" signal). An overlap of an
+//                  earlier claim A with a grant G whose write was sent
+//                  (decided) at d is excused, and counted per
+//                  implementation as that implementation's design, when:
+//                  another process wrote A's lease free under A's token
+//                  before d (client-go releasing a lease it no longer
+//                  held); or A is a Go peer's and d is at or after the end
+//                  of the lease A last wrote (lease_end: the later of its
+//                  renewTime and its send time, plus leaseDurationSeconds
+//                  ·(1−ρ)/(1+ρ), ρ = 0.01, the clock-rate bound granted to
+//                  every implementation); or A is a Go peer's and G too
+//                  (G took over early). Any other overlap is a violation:
+//                  ours (A a C++ claim) must hold against every successor.
+//                  Stale writes accepted from an excused Go claim are
+//                  counted with it, not as violations.
 //   tokens         within one epoch, no two grants share a sequence number,
 //                  each process's grants rise, and every grant was seen by
 //                  the recorder (unless it had a gap then), whose order the
@@ -44,8 +50,9 @@
 // by the stopped process).
 //
 // Event lines ({"t": ns, "p": process, "e": kind, ...}):
-//   contender  start {identity, clock_rate, impl?} | acquire_ok {seq, epoch, valid_until, lease_end?} |
+//   contender  start {identity, clock_rate, impl?} | acquire_ok {seq, epoch, valid_until, lease_end?, granted_at?} |
 //              check {seq, valid_until, lease_end?} | promise {seq, valid_until} | poll |
+//              freed {seq} (a Go peer wrote the lease free with this leaseTransitions) |
 //              write {seq, epoch, accepted} | unlocking {seq} |
 //              release {seq, result} | lost {seq, why} |
 //              acquire_failed {why, permanent} | holding | stopping | exit
@@ -69,6 +76,7 @@ struct event {
     std::string identity, epoch, holder, target, result, why;
     std::string impl;              // start: the implementation ("leaselocker" if absent)
     std::int64_t lease_end = 0;    // Go peers: the end of the lease they last wrote
+    std::int64_t granted_at = 0;   // Go peers' acquire_ok: when the granting write was sent
     std::int64_t seq = -1;
     std::int64_t valid_until = 0;
     bool accepted = false;
@@ -108,6 +116,9 @@ struct report {
     // implementation, and a few of them in words.
     std::map<std::string, std::size_t> peer_overlaps;
     std::vector<std::string> peer_overlap_examples;
+    // Stale writes the store accepted from such an excused Go claim (the
+    // successor had not fenced the store in yet), per implementation.
+    std::map<std::string, std::size_t> peer_stale_writes;
     // Strikes at a holder that worked: a stop (or a partition) during which
     // another took over, after which the target learned it had lost (a
     // loss, or a refused write).

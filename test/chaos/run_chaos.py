@@ -69,15 +69,9 @@ PROFILES = {
     "mixed": dict(seconds=300, contenders=8, pause=(1.5, 3.0), min_handoffs=2000, min_each=3, min_effective_stops=1, kinds=KINDS,
                   impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500}, all_pairs=True),
     # Turns per implementation under continuous contention (no nemesis):
-    # everyone back at lock() within 20 ms of its release. "contention"
-    # as users get it by default; "contention_yield" with our lockers'
-    # free_lease_yield at 600 ms (longer than the Go peers' poll interval,
-    # 250-550 ms): what the polling peers get then, and what it costs.
+    # everyone back at lock() within 20 ms of its release.
     "contention": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0, kinds=[],
                        impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2),
-    "contention_yield": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0, kinds=[],
-                             impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2,
-                             cpp_args=["--free-yield-ms", "600"]),
     # By flag: until 20,000 handoffs and 20 strikes of each kind (at most 3 h).
     "mixed_long": dict(seconds=3 * 3600, contenders=8, pause=(3.0, 6.0), min_handoffs=20000, min_each=20, min_effective_stops=20,
                        kinds=KINDS, impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500},
@@ -208,8 +202,7 @@ class Chaos:
         impl = self.impl(slot)
         program = self.a.contender if impl == "leaselocker" else os.path.join(self.a.go_peers_bin, GO_PROGRAMS[impl])
         rest = self.p.get("rest_ms", {}).get(impl, 20)
-        extra = self.p.get("cpp_args", []) if impl == "leaselocker" else []
-        argv = [program, "contend", *extra, "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
+        argv = [program, "contend", "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
                 "--events", os.path.join(self.history, identity + ".jsonl"), "--store", self.store,
                 "--lease-ms", str(LEASE_MS), "--renew-ms", str(RENEW_MS), "--retry-ms", str(RETRY_MS),
                 "--clock-rate", f"{rate:.4f}", "--writes", "2", "--work-ms", "15", "--seconds", str(self.p["seconds"] + 60)]

@@ -400,6 +400,10 @@ BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request
     BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 2s, .renew_deadline = 2s}), config_error);
     BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 15s, .renew_deadline = 2s, .retry_period = 2s}), config_error);
     BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 900ms, .renew_deadline = 500ms, .retry_period = 100ms}), config_error);
+    // Renewals count for client-go's waiters only when renewTime moves to a
+    // new second: validity must outlast 1 s + retry_period.
+    BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 2s, .renew_deadline = 1500ms, .retry_period = 1s}), config_error);
+    BOOST_CHECK_NO_THROW(lease_locker(c, {"", name}, {.lease_duration = 2s, .renew_deadline = 1500ms, .retry_period = 250ms}));
     // Names are lowercased first, as the seed does.
     lease_locker upper{c, {"", "Mixed-CASE"}, fast("u")};
     BOOST_TEST(upper.describe().find("mixed-case") != std::string::npos, upper.describe());

@@ -28,14 +28,6 @@ struct timing {
     // other holders' (ρ): we trust a lease for L·(1−ρ)/(1+ρ) from when the
     // write that granted or renewed it was sent.
     double clock_rate_error = 0.01;
-    // Leave a Lease we see free (released) to others for this long, from
-    // when we first saw it free, before we take it ourselves. On a Lease
-    // shared with polling peers (client-go, the Go reference), which look
-    // every retry period or so, a yield longer than their poll interval
-    // bounds their starvation: watch-driven waiters otherwise take every
-    // release within milliseconds. Costs every handoff to us this long.
-    // Zero: take a free Lease at once.
-    milliseconds free_lease_yield{0};
 };
 
 enum class next_step {
@@ -60,13 +52,13 @@ public:
     const timing& config() const noexcept { return timing_; }
 
     // What to do about the record as read at `now` (nullopt: no object).
-    // single_attempt (try_lock): a free Lease is taken at once, whatever
-    // free_lease_yield says (there is no later attempt to yield to).
-    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now, bool single_attempt = false);
+    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now);
 
-    // Our write of `written` was accepted; it was sent at `sent_at`. A new
-    // grant or a renewal: either way we hold the lock until valid_until().
-    void accepted(const lock_record& written, steady_time sent_at);
+    // Our write of `written` over `replaced` (the version it was compared
+    // against; nullopt for a create) was accepted; it was sent at
+    // `sent_at`. A new grant or a renewal: either way we hold the lock
+    // until valid_until().
+    void accepted(const lock_record& written, steady_time sent_at, const std::optional<lock_record>& replaced);
 
     // We no longer hold the lock (released, lost, taken over).
     void relinquish();
@@ -74,12 +66,14 @@ public:
     bool holding() const noexcept { return holding_; }
     // Until when our lease is ours for sure: from the send time of the last
     // accepted write that changed the record as client-go's waiters see it
-    // (to the whole second: a renewal in the same second as the write before
-    // it does not restart their clock), shortened by the clock-rate bound.
-    // Epoch when not held.
+    // (to the whole second: a write in the same second as the version it
+    // replaced does not restart their clock), shortened by the clock-rate
+    // bound. Epoch when not held.
     steady_time valid_until() const noexcept;
-    // When renewing must have succeeded by, or the lock counts as lost
-    // (before valid_until, since renew_deadline < lease_duration).
+    // When renewing must have succeeded by, counted from the last accepted
+    // write: the lock counts as lost at the earlier of this and
+    // valid_until() (which can come first: a renewal in the same second as
+    // the version it replaced extends nothing).
     steady_time renew_deadline() const noexcept;
     const lock_record& held_record() const noexcept { return held_; }
 

@@ -74,14 +74,6 @@ struct lock_config {
     bool use_observed_time = true;
     // Take a live lease that already carries our identity at start-up.
     bool adopt_own_lease = false;
-    // Leave a released Lease to others for this long (from when this
-    // locker first saw it free) before taking it. For a Lease shared with
-    // client-go electors or Go reference lockers, which poll every
-    // retry period (up to 2.2 retry periods with jitter): a yield longer
-    // than that gives each release a window in which they can win it,
-    // which bounds their starvation next to watch-driven lockers. Every
-    // handoff to this locker takes this long more. Zero: at once.
-    std::chrono::milliseconds free_lease_yield{0};
     // Watch the Lease while waiting (woken by a release at once) and while
     // holding (a takeover seen at once). false: poll every retry_period as
     // client-go does (one connection less per lease). A watch refused for

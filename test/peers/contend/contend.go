@@ -102,6 +102,13 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 		}
 	}
 	setWaiting := func(w bool) { waiting.Lock(); isWaiting = w; waiting.Unlock() }
+	// Every write of the lease free, whoever held it: client-go's release
+	// decides on a stale record and can free a lease another holds.
+	wire.OnWrite = func(w kube.Write) {
+		if w.Holder == "" {
+			log.EventAt(w.SentMono, "freed", map[string]any{"seq": w.Transitions})
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.Seconds)*time.Second)
 	defer cancel()
@@ -141,11 +148,12 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 	var grantEnd int64
 	grantSeq := int64(-1)
 	leaseEnd := func(seq int64) int64 {
-		if w := wire.Last(); w.Holder == s.ID && w.Transitions == seq {
-			grantEnd, grantSeq = w.LeaseEndMono, seq
-		}
 		if grantSeq != seq {
-			return 0
+			grantEnd, grantSeq = 0, seq
+		}
+		// The latest end of its writes (answers can complete out of order).
+		if w := wire.Last(); w.Holder == s.ID && w.Transitions == seq && w.LeaseEndMono > grantEnd {
+			grantEnd = w.LeaseEndMono
 		}
 		return grantEnd
 	}
@@ -177,7 +185,8 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 			continue
 		}
 		now := history.Mono()
-		log.EventAt(now, "acquire_ok", map[string]any{"seq": tok.Seq, "epoch": tok.Epoch, "valid_until": now, "lease_end": leaseEnd(tok.Seq)})
+		log.EventAt(now, "acquire_ok", map[string]any{"seq": tok.Seq, "epoch": tok.Epoch, "valid_until": now, "lease_end": leaseEnd(tok.Seq),
+			"granted_at": w.SentMono})
 		write := func() {
 			ok, at, err := history.WriteStore(s.Store, tok)
 			if err != nil {

@@ -41,11 +41,12 @@ const Rho = 0.01
 // Wire records every successful Lease write this process makes, and
 // calls OnRead (if set) for every read of a Lease.
 type Wire struct {
-	OnRead func()
-	mu     sync.Mutex
-	read   int64
-	last   Write
-	writes []Write
+	OnRead  func()
+	OnWrite func(Write) // every successful write, as it completes
+	mu      sync.Mutex
+	read    int64
+	last    Write
+	writes  []Write
 }
 
 // tap is one transport's view of the Wire (a clientset may build several).
@@ -99,11 +100,13 @@ func (t tap) RoundTrip(r *http.Request) (*http.Response, error) {
 	if l.Spec.LeaseTransitions != nil {
 		rec.Transitions = *l.Spec.LeaseTransitions
 	}
+	// The lease runs from the later of its renewTime (client-go and the Go
+	// reference stamp it before their GET) and the send: waiters that
+	// judge by what they observe start no sooner than the write.
 	if l.Spec.RenewTime != nil && l.Spec.LeaseDurationSeconds != nil {
 		if renew, perr := time.Parse(time.RFC3339Nano, *l.Spec.RenewTime); perr == nil {
 			d := time.Duration(float64(time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second) * (1 - Rho) / (1 + Rho))
-			end := renew.Add(d)
-			rec.LeaseEndMono = sent + end.Sub(sentWall).Nanoseconds()
+			rec.LeaseEndMono = sent + max(renew.Sub(sentWall), 0).Nanoseconds() + d.Nanoseconds()
 		}
 	}
 	w.mu.Lock()
@@ -111,6 +114,9 @@ func (t tap) RoundTrip(r *http.Request) (*http.Response, error) {
 	w.last = rec
 	w.writes = append(w.writes, rec)
 	w.mu.Unlock()
+	if w.OnWrite != nil {
+		w.OnWrite(rec)
+	}
 	return resp, nil
 }
 

@@ -50,7 +50,10 @@ func (e *elector) Lock(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	// Not derived from ctx: once leading, only Unlock ends the run (a
+	// SIGTERM ends the turn through the contender loop, which logs
+	// "unlocking" first).
+	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan struct{})
 	go func() { le.Run(runCtx); close(e.done) }()
 	select {
@@ -59,6 +62,8 @@ func (e *elector) Lock(ctx context.Context) error {
 	case <-e.done:
 		return errors.New("the elector stopped before it led")
 	case <-ctx.Done():
+		cancel()
+		<-e.done
 		return ctx.Err()
 	}
 }
