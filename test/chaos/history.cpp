@@ -155,13 +155,14 @@ std::optional<excuse> excused(const grant& a, const grant& g) {
     return std::nullopt; // a C++ locker took over early
 }
 
-// Returns the Go claims excused as acting past their own lease.
-std::set<grant_key> check_claims(const std::vector<grant*>& order, report& r) {
-    std::set<grant_key> past_their_lease;
+// Returns the Go claims that were excused, each with the implementation at
+// fault; `counted` holds the (claim, implementation) pairs already counted.
+std::map<grant_key, std::string> check_claims(const std::vector<grant*>& order, report& r,
+                                              std::set<std::pair<const grant*, std::string>>& counted) {
+    std::map<grant_key, std::string> excused_go_claims;
     // The claims so far by the end that still counts (cut after an excuse,
     // so that an excused claim does not hide overlaps among the others).
     std::multimap<std::int64_t, const grant*> ends;
-    std::set<std::pair<const grant*, std::string>> counted;
     for (const grant* g : order) {
         // A grant learned of only after its promise had passed (its process
         // was stopped with the answer on its way) claims nothing.
@@ -174,7 +175,7 @@ std::set<grant_key> check_claims(const std::vector<grant*>& order, report& r) {
                                                       " " + x->why + ": " + a.process + " (" + a.impl + ", token " + std::to_string(a.seq) +
                                                       ") claimed to " + seconds(a.end()) + ", " + g->process + " (" + g->impl + ", token " +
                                                       std::to_string(g->seq) + ") took over at " + seconds(g->start));
-                if (x->impl == a.impl && a.impl != "leaselocker") past_their_lease.insert({a.process, a.seq});
+                if (a.impl != "leaselocker") excused_go_claims.try_emplace({a.process, a.seq}, x->impl);
                 ends.erase(std::prev(ends.end()));
                 ends.emplace(std::min(x->cut, a.end()), &a);
                 continue;
@@ -196,7 +197,36 @@ std::set<grant_key> check_claims(const std::vector<grant*>& order, report& r) {
         margins.push_back(static_cast<double>(g.start - p.promise) / 1e6);
     }
     r.takeover_margin = summarize(std::move(margins));
-    return past_their_lease;
+    return excused_go_claims;
+}
+
+// Takeovers from a Go peer's grant (the token before, neither released nor
+// written free first): decided no sooner than the end of the lease it had
+// written, whether or not the Go peer still acted (stopped, killed).
+void check_takeovers_from_go(const std::vector<grant*>& order, const std::set<std::pair<std::string, std::int64_t>>& freed_tokens,
+                             report& r, std::set<std::pair<const grant*, std::string>>& counted) {
+    std::map<std::pair<std::string, std::int64_t>, const grant*> by_token;
+    for (const grant* g : order) by_token.emplace(std::pair{g->epoch, g->seq}, g);
+    for (const grant* g : order) {
+        auto it = by_token.find({g->epoch, g->seq - 1});
+        if (it == by_token.end()) continue;
+        const grant& p = *it->second;
+        if (p.end() > g->start) continue; // the claims overlap: judged with the claims
+        if (p.impl == "leaselocker" || p.lease_end == 0 || p.released || freed_tokens.count({p.epoch, p.seq}) ||
+            (p.freed_at > 0 && p.freed_at <= g->decided) || g->decided >= p.lease_end)
+            continue;
+        if (g->impl != "leaselocker") {
+            if (counted.insert({&p, g->impl}).second && r.peer_overlaps[g->impl]++ < 3)
+                r.peer_overlap_examples.push_back(g->impl + ": " + g->process + " took over before the lease it could see had run out: " +
+                                                  p.process + " (" + p.impl + ", token " + std::to_string(p.seq) + ") had written it to " +
+                                                  seconds(p.lease_end) + ", " + g->process + " decided at " + seconds(g->decided));
+            continue;
+        }
+        ++r.overlapping_claims;
+        r.violations.push_back("early takeover: " + g->process + " (token " + std::to_string(g->seq) + ") decided at " + seconds(g->decided) +
+                               " to take over from " + p.process + " (" + p.impl + ", token " + std::to_string(p.seq) +
+                               "), whose lease ran to " + seconds(p.lease_end) + ", " + ms(p.lease_end - g->decided) + " early");
+    }
 }
 
 void check_tokens(const std::vector<grant*>& order, const std::vector<const event*>& recorder, const options& opts, report& r) {
@@ -272,6 +302,7 @@ report check(std::vector<event> events, const options& opts) {
     };
     std::vector<stale_write> stale_accepted;                   // judged once the claims are
     std::vector<const event*> frees;                           // Go peers' writes of the lease free
+    std::map<grant_key, std::int64_t> lease_ends;              // Go peers' answered writes: the latest end per grant
     auto impl = [&](const std::string& process) {
         auto it = impl_of.find(process);
         return it == impl_of.end() ? std::string("leaselocker") : it->second;
@@ -306,6 +337,10 @@ report check(std::vector<event> events, const options& opts) {
             clock_rate_of[e.process] = e.clock_rate;
         }
         if (e.kind == "freed") frees.push_back(&e);
+        if (e.kind == "lease") {
+            auto& end = lease_ends[{e.process, e.seq}];
+            end = std::max(end, e.lease_end);
+        }
         if (e.kind == "acquire_ok") {
             if (auto it = grants.find({e.process, e.seq}); it != grants.end() && impl(e.process) != "leaselocker" &&
                                                             it->second.epoch == e.epoch && it->second.unlocking && !it->second.released) {
@@ -395,16 +430,29 @@ report check(std::vector<event> events, const options& opts) {
     // that grant for everyone else.
     for (const event* f : frees)
         for (grant* g : order)
-            if (g->seq == f->seq && g->process != f->process && f->t >= g->start && (g->freed_at == 0 || f->t < g->freed_at)) {
+            if (g->seq == f->seq && (f->epoch.empty() || f->epoch == g->epoch) && g->process != f->process && f->t >= g->decided &&
+                (g->freed_at == 0 || f->t < g->freed_at)) {
                 g->freed_at = f->t;
                 g->freed_by_impl = impl(f->process);
             }
 
+    for (grant* g : order)
+        if (auto it = lease_ends.find({g->process, g->seq}); it != lease_ends.end()) g->lease_end = std::max(g->lease_end, it->second);
+    std::set<std::pair<std::string, std::int64_t>> freed_by_epoch; // (epoch, seq) the recorder saw written free
+    {
+        std::map<std::int64_t, std::string> epoch_of; // seq → epoch, from the grants
+        for (const grant* g : order) epoch_of[g->seq] = g->epoch;
+        for (const event* v : recorder)
+            if (v->kind == "version" && v->holder.empty() && epoch_of.count(v->seq)) freed_by_epoch.insert({epoch_of[v->seq], v->seq});
+    }
+
     check_server_order(recorder, r);
-    const auto past_their_lease = check_claims(order, r);
+    std::set<std::pair<const grant*, std::string>> counted;
+    const auto excused_go_claims = check_claims(order, r, counted);
+    check_takeovers_from_go(order, freed_by_epoch, r, counted);
     for (const auto& w : stale_accepted) {
-        if (past_their_lease.count({w.process, w.seq})) {
-            ++r.peer_stale_writes[impl(w.process)];
+        if (auto it = excused_go_claims.find({w.process, w.seq}); it != excused_go_claims.end()) {
+            ++r.peer_stale_writes[it->second];
             continue;
         }
         ++r.accepted_stale_writes;

@@ -28,7 +28,12 @@
 //                  (G took over early). Any other overlap is a violation:
 //                  ours (A a C++ claim) must hold against every successor.
 //                  Stale writes accepted from an excused Go claim are
-//                  counted with it, not as violations.
+//                  counted with the implementation at fault, not as
+//                  violations. And whatever the claims: a grant that took
+//                  the lease over from a Go peer's grant (the token before
+//                  it, neither released nor written free before) must have
+//                  been decided at or after that grant's lease end; if not,
+//                  a C++ successor is a violation, a Go one its design.
 //   tokens         within one epoch, no two grants share a sequence number,
 //                  each process's grants rise, and every grant was seen by
 //                  the recorder (unless it had a gap then), whose order the
@@ -52,7 +57,8 @@
 // Event lines ({"t": ns, "p": process, "e": kind, ...}):
 //   contender  start {identity, clock_rate, impl?} | acquire_ok {seq, epoch, valid_until, lease_end?, granted_at?} |
 //              check {seq, valid_until, lease_end?} | promise {seq, valid_until} | poll |
-//              freed {seq} (a Go peer wrote the lease free with this leaseTransitions) |
+//              freed {seq, epoch} (a Go peer wrote the lease free with this leaseTransitions) |
+//              lease {seq, epoch, lease_end} (a Go peer's write as holder was answered) |
 //              write {seq, epoch, accepted} | unlocking {seq} |
 //              release {seq, result} | lost {seq, why} |
 //              acquire_failed {why, permanent} | holding | stopping | exit

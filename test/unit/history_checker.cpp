@@ -242,7 +242,8 @@ BOOST_AUTO_TEST_CASE(a_go_peer_taking_over_a_go_peer_early_is_the_successors_des
     auto r = check(h);
     BOOST_TEST(r.overlapping_claims == 0u, to_json(r));
     BOOST_TEST(r.peer_overlaps["go-reference"] == 1u, to_json(r));
-    BOOST_TEST(r.accepted_stale_writes == 1u); // a's claim was not excused as past its own lease: b came early
+    BOOST_TEST(r.accepted_stale_writes == 0u, to_json(r)); // counted with the implementation at fault: b's
+    BOOST_TEST(r.peer_stale_writes["go-reference"] == 1u);
     // b taking over after a's lease end instead: a's design, and its stale write with it.
     auto late = go_peer_past_its_lease(R"({"t":2500000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":2500000000,"granted_at":2400000000})");
     late[1].impl = "go-reference";
@@ -253,6 +254,44 @@ BOOST_AUTO_TEST_CASE(a_go_peer_taking_over_a_go_peer_early_is_the_successors_des
     BOOST_TEST(r2.accepted_stale_writes == 0u, to_json(r2));
     BOOST_TEST(r2.peer_stale_writes["client-go"] == 1u);
     BOOST_TEST(r2.peer_overlaps["client-go"] == 1u);
+}
+
+// A Go holder stopped (or killed) right after its last check claims no
+// more, but its lease still runs: taking it over before the lease it wrote
+// ran out is judged by the token order, not by the claims.
+std::vector<event> go_holder_stopped_then(const char* successor_start, const char* successor_acquire) {
+    auto h = history({
+        R"({"t":0,"p":"a","e":"start","identity":"a","clock_rate":1,"impl":"client-go"})",
+        successor_start,
+        R"({"t":500000000,"p":"a","e":"acquire_ok","seq":0,"epoch":"u","valid_until":500000000,"lease_end":2400000000})",
+        R"({"t":500000000,"p":"recorder","e":"version","holder":"a","seq":0,"rv":"10"})",
+        R"({"t":510000000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":true})",
+        R"({"t":1000000000,"p":"a","e":"check","seq":0,"valid_until":1000000000,"lease_end":2400000000})",
+        R"({"t":1010000000,"p":"a","e":"lease","seq":0,"epoch":"u","lease_end":2900000000})",
+        successor_acquire,
+        R"({"t":2000000000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"11"})",
+        R"({"t":2010000000,"p":"b","e":"check","seq":1,"valid_until":3900000000})",
+        R"({"t":2020000000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":true})",
+    });
+    return h;
+}
+
+BOOST_AUTO_TEST_CASE(a_takeover_from_a_go_holder_before_the_end_of_the_lease_it_wrote_is_judged_even_without_an_overlap) {
+    // a's last answered write (after its last check) runs its lease to
+    // 2.9 s; b decided at 2.0 s (valid_until 3.96 s less 1.96 s).
+    auto r = check(go_holder_stopped_then(R"({"t":10,"p":"b","e":"start","identity":"b","clock_rate":1})",
+                                          R"({"t":2000000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":3960000000})"));
+    BOOST_TEST(r.overlapping_claims == 1u, to_json(r));
+    BOOST_TEST(r.violations.at(0).find("early takeover") != std::string::npos, r.violations.at(0));
+    // A Go successor doing the same: its design.
+    auto go = check(go_holder_stopped_then(R"({"t":10,"p":"b","e":"start","identity":"b","clock_rate":1,"impl":"go-reference"})",
+                                           R"({"t":2000000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":2000000000,"granted_at":1990000000})"));
+    BOOST_TEST(go.overlapping_claims == 0u, to_json(go));
+    BOOST_TEST(go.peer_overlaps["go-reference"] == 1u);
+    // After the lease's end (b decided at 3.0 s): fine.
+    auto late = check(go_holder_stopped_then(R"({"t":10,"p":"b","e":"start","identity":"b","clock_rate":1})",
+                                             R"({"t":3000000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":4960000000})"));
+    BOOST_TEST(late.overlapping_claims == 0u, to_json(late));
 }
 
 BOOST_AUTO_TEST_CASE(handoffs_are_measured_per_pair_of_implementations) {

@@ -60,7 +60,9 @@ struct lease_name {
 
 struct lock_config {
     // As client-go's defaults. Checked at construction:
-    // lease_duration > renew_deadline > 1.2 × retry_period, lease_duration >= 1 s.
+    // lease_duration > renew_deadline > 1.2 × retry_period, lease_duration >= 1 s,
+    // lease_duration × (1 − ρ)/(1 + ρ) > 1 s + retry_period (validity counts
+    // only from renewals client-go's waiters can see: a new renewTime second).
     std::chrono::milliseconds lease_duration{std::chrono::seconds(15)};
     std::chrono::milliseconds renew_deadline{std::chrono::seconds(10)};
     std::chrono::milliseconds retry_period{std::chrono::seconds(2)};

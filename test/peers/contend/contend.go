@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/kubernetes"
 
 	"leaselocker.local/peers/history"
 	"leaselocker.local/peers/kube"
@@ -75,17 +75,18 @@ func Flags(args []string) Settings {
 	return s
 }
 
-// Run takes turns on the lease with a fresh Locker from newLocker each turn
+// Run takes turns on the lease with a fresh Locker from newLocker (on the
+// process's one clientset, whose requests the wire tap sees) each turn
 // until SIGTERM/SIGINT or the time is up. impl names the implementation in
 // the history. SIGUSR1 arms a stop between a check and its write; SIGUSR2
 // asks for a long hold (see contender.cpp).
-func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker, error)) {
+func Run(s Settings, impl string, newLocker func(*kubernetes.Clientset, Settings) (Locker, error)) {
 	log, err := history.Open(s.Events, s.ID)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cfg, _, wire, err := kube.Connect(s.Kubeconfig)
+	_, cs, wire, err := kube.Connect(s.Kubeconfig)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -104,9 +105,13 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 	setWaiting := func(w bool) { waiting.Lock(); isWaiting = w; waiting.Unlock() }
 	// Every write of the lease free, whoever held it: client-go's release
 	// decides on a stale record and can free a lease another holds.
+	// And the end of every lease it writes as holder, as the answer comes
+	// (a renewal answered after the last check still counts).
 	wire.OnWrite = func(w kube.Write) {
 		if w.Holder == "" {
-			log.EventAt(w.SentMono, "freed", map[string]any{"seq": w.Transitions})
+			log.EventAt(w.SentMono, "freed", map[string]any{"seq": w.Transitions, "epoch": w.UID})
+		} else if w.Holder == s.ID {
+			log.Event("lease", map[string]any{"seq": w.Transitions, "epoch": w.UID, "lease_end": w.LeaseEndMono})
 		}
 	}
 
@@ -158,7 +163,7 @@ func Run(s Settings, impl string, newLocker func(*rest.Config, Settings) (Locker
 		return grantEnd
 	}
 	for ctx.Err() == nil {
-		l, err := newLocker(cfg, s)
+		l, err := newLocker(cs, s)
 		if err != nil {
 			log.Event("acquire_failed", map[string]any{"why": err.Error(), "permanent": false})
 			time.Sleep(100 * time.Millisecond)

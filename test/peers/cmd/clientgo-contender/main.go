@@ -15,7 +15,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -84,14 +83,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: clientgo-contender contend --kubeconfig K --lease L --id ID --events F --store S [...]")
 		os.Exit(2)
 	}
-	var cs *kubernetes.Clientset // one for all turns: one connection
-	contend.Run(contend.Flags(os.Args[2:]), "client-go", func(cfg *rest.Config, s contend.Settings) (contend.Locker, error) {
-		if cs == nil {
-			var err error
-			if cs, err = kubernetes.NewForConfig(cfg); err != nil {
-				return nil, err
-			}
-		}
+	contend.Run(contend.Flags(os.Args[2:]), "client-go", func(cs *kubernetes.Clientset, s contend.Settings) (contend.Locker, error) {
 		return &elector{cs: cs, s: s}, nil
 	})
 }

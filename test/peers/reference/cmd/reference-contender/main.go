@@ -16,7 +16,6 @@ import (
 	"github.com/swisscom/leaselocker"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"leaselocker.local/peers/contend"
@@ -42,14 +41,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: reference-contender contend --kubeconfig K --lease L --id ID --events F --store S [...]")
 		os.Exit(2)
 	}
-	var cs *kubernetes.Clientset // one for all turns: one connection
-	contend.Run(contend.Flags(os.Args[2:]), "go-reference", func(cfg *rest.Config, s contend.Settings) (contend.Locker, error) {
-		if cs == nil {
-			var err error
-			if cs, err = kubernetes.NewForConfig(cfg); err != nil {
-				return nil, err
-			}
-		}
+	contend.Run(contend.Flags(os.Args[2:]), "go-reference", func(cs *kubernetes.Clientset, s contend.Settings) (contend.Locker, error) {
 		ll, err := leaselocker.NewLeaseLockerWithTimings(cs.CoordinationV1(), types.NamespacedName{Namespace: "leaselocker-test", Name: s.Lease},
 			s.ID, s.LeaseDuration, s.RenewDeadline, s.Retry, 2*s.LeaseDuration, false)
 		if err != nil {
