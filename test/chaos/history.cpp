@@ -546,6 +546,12 @@ boost::json::object to_json_object(const distribution& d) {
                                {"p99_ms", d.p99_ms}, {"p99.9_ms", d.p999_ms}, {"max_ms", d.max_ms}};
 }
 
+boost::json::object counts(const std::map<std::string, std::size_t>& m) {
+    boost::json::object o;
+    for (auto& [k, n] : m) o[k] = n;
+    return o;
+}
+
 } // namespace
 
 std::string to_json(const report& r) {
@@ -567,22 +573,12 @@ std::string to_json(const report& r) {
     o["unrecorded_grants"] = r.unrecorded_grants;
     o["accepted_stale_writes"] = r.accepted_stale_writes;
     o["wrongly_refused_writes"] = r.wrongly_refused_writes;
-    json::object nemeses;
-    for (auto& [k, n] : r.nemeses) nemeses[k] = n;
-    o["nemeses"] = std::move(nemeses);
-    json::object per_process;
-    for (auto& [k, n] : r.grants_by_process) per_process[k] = n;
-    o["grants_by_process"] = std::move(per_process);
-    json::object per_impl;
-    for (auto& [k, n] : r.grants_by_impl) per_impl[k] = n;
-    o["grants_by_impl"] = std::move(per_impl);
-    json::object peer_overlaps;
-    for (auto& [k, n] : r.peer_overlaps) peer_overlaps[k] = n;
-    o["peer_overlaps"] = std::move(peer_overlaps);
+    o["nemeses"] = counts(r.nemeses);
+    o["grants_by_process"] = counts(r.grants_by_process);
+    o["grants_by_impl"] = counts(r.grants_by_impl);
+    o["peer_overlaps"] = counts(r.peer_overlaps);
     o["resumed_grants"] = r.resumed_grants;
-    json::object peer_stale;
-    for (auto& [k, n] : r.peer_stale_writes) peer_stale[k] = n;
-    o["peer_stale_writes"] = std::move(peer_stale);
+    o["peer_stale_writes"] = counts(r.peer_stale_writes);
     json::array examples;
     for (auto& s : r.peer_overlap_examples) examples.emplace_back(s);
     o["peer_overlap_examples"] = std::move(examples);
