@@ -203,7 +203,9 @@ std::map<grant_key, std::string> check_claims(const std::vector<grant*>& order, 
 // Takeovers from a Go peer's grant (the token before, neither released nor
 // written free first): decided no sooner than the end of the lease it had
 // written, whether or not the Go peer still acted (stopped, killed).
-void check_takeovers_from_go(const std::vector<grant*>& order, const std::set<std::pair<std::string, std::int64_t>>& freed_tokens,
+// freed_tokens: the tokens the recorder saw written free (its versions
+// carry no uid: within one epoch).
+void check_takeovers_from_go(const std::vector<grant*>& order, const std::set<std::int64_t>& freed_tokens,
                              report& r, std::set<std::pair<const grant*, std::string>>& counted) {
     std::map<std::pair<std::string, std::int64_t>, const grant*> by_token;
     for (const grant* g : order) by_token.emplace(std::pair{g->epoch, g->seq}, g);
@@ -212,7 +214,7 @@ void check_takeovers_from_go(const std::vector<grant*>& order, const std::set<st
         if (it == by_token.end()) continue;
         const grant& p = *it->second;
         if (p.end() > g->start) continue; // the claims overlap: judged with the claims
-        if (p.impl == "leaselocker" || p.lease_end == 0 || p.released || freed_tokens.count({p.epoch, p.seq}) ||
+        if (p.impl == "leaselocker" || p.lease_end == 0 || p.released || freed_tokens.count(p.seq) ||
             (p.freed_at > 0 && p.freed_at <= g->decided) || g->decided >= p.lease_end)
             continue;
         if (g->impl != "leaselocker") {
@@ -438,18 +440,10 @@ report check(std::vector<event> events, const options& opts) {
 
     for (grant* g : order)
         if (auto it = lease_ends.find({g->process, g->seq}); it != lease_ends.end()) g->lease_end = std::max(g->lease_end, it->second);
-    std::set<std::pair<std::string, std::int64_t>> freed_by_epoch; // (epoch, seq) the recorder saw written free
-    {
-        std::map<std::int64_t, std::string> epoch_of; // seq → epoch, from the grants
-        for (const grant* g : order) epoch_of[g->seq] = g->epoch;
-        for (const event* v : recorder)
-            if (v->kind == "version" && v->holder.empty() && epoch_of.count(v->seq)) freed_by_epoch.insert({epoch_of[v->seq], v->seq});
-    }
-
     check_server_order(recorder, r);
     std::set<std::pair<const grant*, std::string>> counted;
     const auto excused_go_claims = check_claims(order, r, counted);
-    check_takeovers_from_go(order, freed_by_epoch, r, counted);
+    check_takeovers_from_go(order, freed_tokens, r, counted);
     for (const auto& w : stale_accepted) {
         if (auto it = excused_go_claims.find({w.process, w.seq}); it != excused_go_claims.end()) {
             ++r.peer_stale_writes[it->second];
