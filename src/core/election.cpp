@@ -1,14 +1,16 @@
 #include <leaselocker/core/election.hpp>
 
+#include <algorithm>
+
 namespace leaselocker::core {
 
 using namespace std::chrono;
 
-election::election(std::string identity, timing t, bool adopt_own_lease)
-    : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease) {}
+election::election(std::string identity, timing t, bool adopt_own_lease, fairness fair)
+    : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease), fair_(fair) {}
 
 decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now) {
-    if (current != observed_) { // any change restarts the holder's clock
+    if (current != observed_) { // any change restarts the holder's clock (a waiter joining the queue too: the safe side)
         observed_ = current;
         observed_at_ = now;
     }
@@ -18,25 +20,48 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     if (holding_ && ours) {
         // Still ours as we last wrote it (or a version we cannot tell from
         // ours): renew on the fresh version.
-        return {next_step::replace, renewal(wall_now), {}};
+        return {next_step::replace, renewal(*current, wall_now), {}};
     }
     if (holding_) relinquish(); // taken over: the caller reports the loss
+    if (ours && adopt_own_lease_) return {next_step::replace, grant(current, wall_now), {}};
 
     const bool free = current->holder_identity.empty();
-    if (free || expired(now, wall_now) || (ours && adopt_own_lease_)) return {next_step::replace, grant(current, wall_now), {}};
-
+    const auto runs_out = expiry(now, wall_now);
+    if (free || runs_out <= now) {
+        if (auto d = defer_to_queue(*current, free, free ? observed_at_ : runs_out, now)) return *d;
+        return {next_step::replace, grant(current, wall_now), {}};
+    }
     // Held by another (or by our identity from before we started): wait for
     // its exact expiry, measured from when we first saw this record.
-    const auto duration = current->lease_duration_seconds > 0 ? seconds(current->lease_duration_seconds) : timing_.lease_duration;
-    steady_time wake = timing_.use_observed_time ? observed_at_ + duration
-                                                 : now + duration_cast<steady_clock::duration>(current->renew_time + duration - wall_now);
-    return {next_step::wait, {}, wake};
+    const auto& q = current->queue;
+    if (fair_.enabled && std::find(q.begin(), q.end(), identity_) == q.end() && q.size() < fair_.max_queue)
+        return {next_step::enqueue, joined(*current), runs_out};
+    return {next_step::wait, {}, runs_out};
 }
 
-bool election::expired(steady_time now, micro_time wall_now) const {
+steady_time election::expiry(steady_time now, micro_time wall_now) const {
     const auto duration = observed_->lease_duration_seconds > 0 ? seconds(observed_->lease_duration_seconds) : timing_.lease_duration;
-    if (timing_.use_observed_time) return observed_at_ + duration <= now;
-    return observed_->renew_time + duration <= wall_now;
+    if (timing_.use_observed_time) return observed_at_ + duration;
+    return now + duration_cast<steady_clock::duration>(observed_->renew_time + duration - wall_now);
+}
+
+std::optional<decision> election::defer_to_queue(const lock_record& current, bool free, steady_time free_since, steady_time now) const {
+    if (!fair_.enabled) return std::nullopt;
+    // A turn left to those who poll: nobody of ours takes it for a while.
+    if (free && fair_.yield_every > 0 && current.lease_transitions % fair_.yield_every == 0 && now < free_since + fair_.yield_window)
+        return decision{next_step::wait, {}, free_since + fair_.yield_window};
+    const auto& q = current.queue;
+    const auto place = std::find(q.begin(), q.end(), identity_);
+    if (q.empty() || place == q.begin()) return std::nullopt; // our turn
+    if (place == q.end() && q.size() < fair_.max_queue) return decision{next_step::enqueue, joined(current), now};
+    // The head's turn: it has claim_grace to take it, then the next in line does.
+    if (now < free_since + fair_.claim_grace) return decision{next_step::wait, {}, free_since + fair_.claim_grace};
+    return std::nullopt;
+}
+
+lock_record election::joined(lock_record current) const {
+    current.queue.push_back(identity_);
+    return current;
 }
 
 lock_record election::grant(const std::optional<lock_record>& previous, micro_time wall_now) const {
@@ -48,6 +73,15 @@ lock_record election::grant(const std::optional<lock_record>& previous, micro_ti
     // it back, so each grant has its own fencing token. client-go only ever
     // adds to what it reads, so both agree on one Lease.
     r.lease_transitions = previous ? previous->lease_transitions + 1 : 0;
+    if (previous) r.queue = previous->queue;
+    // Our turn ends our wait, and those ahead of us had theirs (their grace
+    // ran out): we leave the queue, they are dropped. Not in a full queue:
+    // its head's grace ran out. Lockers without fair turns leave it alone.
+    if (fair_.enabled && !r.queue.empty()) {
+        auto place = std::find(r.queue.begin(), r.queue.end(), identity_);
+        if (place != r.queue.end()) r.queue.erase(r.queue.begin(), place + 1);
+        else if (r.queue.size() >= fair_.max_queue) r.queue.erase(r.queue.begin());
+    }
     return r;
 }
 
@@ -91,9 +125,10 @@ steady_time election::renew_deadline() const noexcept {
     return holding_ ? last_sent_ + timing_.renew_deadline : steady_time{};
 }
 
-lock_record election::renewal(micro_time wall_now) const {
+lock_record election::renewal(const lock_record& replaced, micro_time wall_now) const {
     lock_record r = held_;
     r.renew_time = wall_now;
+    r.queue = replaced.queue;
     r.lease_duration_seconds = static_cast<std::int32_t>(ceil<seconds>(timing_.lease_duration).count());
     return r;
 }

@@ -7,6 +7,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -34,6 +35,28 @@ lock_record to_lock_record(const lease_spec& s) {
     r.renew_time = s.renew_time.value_or(micro_time{});
     r.lease_transitions = s.lease_transitions.value_or(0);
     return r;
+}
+
+lock_record to_lock_record(const lease& l) {
+    auto r = to_lock_record(l.spec);
+    auto it = l.metadata.annotations.find(queue_annotation);
+    if (it == l.metadata.annotations.end()) return r;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(it->second, ec);
+    if (ec || !v.is_array()) return r;
+    for (const auto& id : v.get_array())
+        if (id.is_string() && !id.get_string().empty()) r.queue.emplace_back(id.get_string());
+    return r;
+}
+
+void set_queue(object_meta& meta, const std::vector<std::string>& queue) {
+    if (queue.empty()) {
+        meta.annotations.erase(queue_annotation);
+        return;
+    }
+    boost::json::array a;
+    for (const auto& id : queue) a.emplace_back(id);
+    meta.annotations[queue_annotation] = boost::json::serialize(a);
 }
 
 struct lease_lock::state {
@@ -103,7 +126,7 @@ std::optional<lease> lease_lock::cached() const {
 std::optional<lock_record> lease_lock::current() const {
     std::lock_guard lock(state_->mutex);
     if (!state_->cached) return std::nullopt;
-    return to_lock_record(state_->cached->spec);
+    return to_lock_record(*state_->cached);
 }
 
 std::string lease_lock::epoch() const {
@@ -131,7 +154,7 @@ void lease_lock::do_get(request_options opts,
         }
         if (ec) return std::move(h)(ec, std::nullopt, std::string{});
         s->store(sent, l);
-        std::move(h)(ec, to_lock_record(l.spec), l.raw);
+        std::move(h)(ec, to_lock_record(l), l.raw);
     }));
 }
 
@@ -139,6 +162,7 @@ void lease_lock::do_create(lock_record r, request_options opts, asio::any_comple
     lease l;
     l.metadata.name = name_;
     l.spec = to_lease_spec(r);
+    set_queue(l.metadata, r.queue);
     leases_.create(std::move(l), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent = state_->mark()](auto& h, error_code ec, lease stored) {
         if (!ec) s->store(sent, std::move(stored));
         std::move(h)(ec);
@@ -156,6 +180,7 @@ void lease_lock::do_update(lock_record r, request_options opts, asio::any_comple
     spec.strategy = current->spec.strategy;
     spec.preferred_holder = current->spec.preferred_holder;
     current->spec = spec;
+    set_queue(current->metadata, r.queue);
     leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent](auto& h, error_code ec, lease stored) {
         if (!ec) s->store(sent, std::move(stored));
         std::move(h)(ec);
@@ -179,7 +204,7 @@ void lease_lock::do_next_change(asio::any_completion_handler<void(error_code, st
             if (s->subscriptions == mine) s->subscription.reset();
             return std::move(h)(ec, std::nullopt);
         }
-        if (s->deliver(ev)) return std::move(h)(ec, ev.type == watch_event_type::deleted ? std::nullopt : std::optional(to_lock_record(ev.object.spec)));
+        if (s->deliver(ev)) return std::move(h)(ec, ev.type == watch_event_type::deleted ? std::nullopt : std::optional(to_lock_record(ev.object)));
         // Stale: wait for the next one (subscribing reads the cache);
         // unless watching stopped meanwhile: then this wait is over.
         if (!s->subscription || s->subscriptions != mine) return std::move(h)(make_error_code(asio::error::operation_aborted), std::nullopt);

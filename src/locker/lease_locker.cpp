@@ -68,6 +68,9 @@ void validate(const lock_config& c) {
                 "waiters only when renewTime moves to a new second)");
     if (!(c.clock_rate > 0.5 && c.clock_rate < 2)) invalid("clock_rate must be in (0.5, 2)");
     if (c.auth_grace < milliseconds(0)) invalid("auth_grace must not be negative");
+    if (c.fair_claim_grace <= milliseconds(0)) invalid("fair_claim_grace must be positive");
+    if (c.yield_every < 0 || c.yield_window < milliseconds(0)) invalid("yield_every and yield_window must not be negative");
+    if (c.yield_every > 0 && !c.fair_turns) invalid("yield_every needs fair_turns (it is the queue that holds back)");
 }
 
 // The locker's view of time: steady_clock, or one running `rate` times as
@@ -98,7 +101,9 @@ public:
           election_(lock_->identity(),
                     core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time,
                                  cfg_.max_clock_rate_error},
-                    cfg_.adopt_own_lease),
+                    cfg_.adopt_own_lease,
+                    core::fairness{.enabled = cfg_.fair_turns, .claim_grace = cfg_.fair_claim_grace, .yield_every = cfg_.yield_every,
+                                   .yield_window = cfg_.yield_window}),
           rng_(std::random_device{}()) {
         validate(cfg_);
         if (cfg_.name.empty()) cfg_.name = lock_->describe();
@@ -226,7 +231,7 @@ private:
 
     // --- acquiring ---------------------------------------------------------
 
-    enum class attempt_result { held, wait, retry_now, failed };
+    enum class attempt_result { held, wait, retry_now, queued, failed };
 
     struct attempt {
         attempt_result result = attempt_result::failed;
@@ -236,8 +241,9 @@ private:
     };
 
     // One read (unless the watch already delivered the current version)
-    // and, if the lease is ours to take, one write.
-    awaitable<attempt> try_once(bool use_watched, diagnostics* diag) {
+    // and, if the lease is ours to take (or, with fair turns, its queue
+    // ours to join, unless `once`), one write.
+    awaitable<attempt> try_once(bool use_watched, bool once, diagnostics* diag) {
         if (!use_watched) {
             auto [gec, got, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), use_tuple);
             note_answer(lock_request::read, gec);
@@ -256,7 +262,8 @@ private:
         // happened (the safe side).
         const auto replaced = lock_->current();
         auto d = election_.observe(replaced, clock_.now(), wall_now());
-        if (d.step == core::next_step::wait) co_return attempt{attempt_result::wait, {}, d.wake_at};
+        if (d.step == core::next_step::wait || (d.step == core::next_step::enqueue && once))
+            co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock_.now();
         const auto opts = request_opts(clock::time_point::max(), diag);
         error_code wec;
@@ -267,6 +274,7 @@ private:
         note_answer(lock_request::write, wec);
         if (wec == error::already_exists || wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
         if (wec) co_return attempt{attempt_result::failed, wec, {}, lock_request::write};
+        if (d.step == core::next_step::enqueue) co_return attempt{attempt_result::queued}; // decide again on what we wrote
         election_.accepted(d.record, sent, replaced);
         co_return attempt{attempt_result::held};
     }
@@ -306,7 +314,7 @@ private:
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
         for (int conflicts = 0;;) {
-            auto a = co_await try_once(use_watched, diag);
+            auto a = co_await try_once(use_watched, once, diag);
             use_watched = false;
             auto cs = co_await asio::this_coro::cancellation_state;
             if (a.result == attempt_result::held) {
@@ -328,6 +336,10 @@ private:
                 co_return std::pair{error_code{}, false};
             }
             if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
+            if (a.result == attempt_result::queued && ++conflicts < 3) { // our write is the newest version known: no read
+                use_watched = true;
+                continue;
+            }
             conflicts = 0;
             ensure_watching();
 
@@ -504,7 +516,7 @@ private:
                     co_return self->lose(make_error_code(error::lock_lost),
                                          "taken over by " + (replaced ? replaced->holder_identity : "nobody (deleted)"));
                 const auto sent = self->clock_.now();
-                auto record = e.renewal(wall_now());
+                auto record = e.renewal(*replaced, wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
                 self->note_answer(lock_request::write, uec);

@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(holding_renewing_and_validity) {
     BOOST_TEST((e.renew_deadline() < e.valid_until()));
 
     c.advance(2s);
-    auto r = e.renewal(c.wall);
+    auto r = e.renewal(e.held_record(), c.wall);
     BOOST_TEST((r.acquire_time == d.record.acquire_time));
     BOOST_TEST((r.renew_time == c.wall));
     BOOST_TEST(r.lease_transitions == d.record.lease_transitions);
@@ -164,14 +164,14 @@ BOOST_AUTO_TEST_CASE(a_renewal_in_the_same_second_as_the_version_it_replaced_doe
     const auto first = e.valid_until();
 
     c.advance(600ms); // x.700 s: the same second
-    auto r = e.renewal(c.wall);
+    auto r = e.renewal(e.held_record(), c.wall);
     e.accepted(r, c.now, d.record);
     BOOST_TEST((e.valid_until() == first)); // client-go saw no change
     BOOST_TEST((e.renew_deadline() == c.now + 10s));
 
     c.advance(400ms); // (x+1).100 s: a new second, a change client-go sees
     const auto sent = c.now;
-    auto r2 = e.renewal(c.wall);
+    auto r2 = e.renewal(e.held_record(), c.wall);
     e.accepted(r2, sent, r);
     BOOST_TEST((e.valid_until() > first));
     BOOST_TEST((e.valid_until() == first + (sent - granted)));
@@ -188,10 +188,10 @@ BOOST_AUTO_TEST_CASE(a_retry_in_the_same_second_as_a_renewal_that_landed_unanswe
     e.accepted(d.record, c.now, std::nullopt);
     const auto first = e.valid_until();
     c.advance(300ms); // (x+1).100: renewal B sent, its answer lost; it landed
-    const auto landed = e.renewal(c.wall);
+    const auto landed = e.renewal(e.held_record(), c.wall);
     c.advance(500ms); // (x+1).600: read again (B), retry C over it
     BOOST_TEST((e.observe(landed, c.now, c.wall).step == next_step::replace));
-    auto retry = e.renewal(c.wall);
+    auto retry = e.renewal(landed, c.wall);
     e.accepted(retry, c.now, landed);
     BOOST_TEST((e.valid_until() == first)); // C is no change from B to client-go
 }
@@ -221,6 +221,133 @@ BOOST_AUTO_TEST_CASE(release_writes_what_client_go_writes) {
     BOOST_TEST(r.lease_duration_seconds == 1);
     BOOST_TEST((r.acquire_time == c.wall && r.renew_time == c.wall));
     BOOST_TEST(r.lease_transitions == 6); // unchanged by release
+}
+
+// --- fair turns --------------------------------------------------------
+
+namespace {
+
+const fairness fair{.enabled = true, .claim_grace = 1s};
+
+lock_record queued(lock_record r, std::vector<std::string> q) {
+    r.queue = std::move(q);
+    return r;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_fair_waiter_joins_the_queue_of_a_held_lease_once) {
+    manual_clock c;
+    core::election e{"b", fast, false, fair};
+    const auto held = queued(held_by("a"), {"x"});
+    auto d = e.observe(held, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::enqueue));
+    BOOST_TEST((d.record == queued(held, {"x", "b"}))); // nothing else changed
+    c.advance(5ms);
+    d = e.observe(d.record, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 15s)); // joining restarted the holder's clock: the safe side
+    // Dropped from the queue (its head's grace ran out while we slept): join again.
+    BOOST_TEST((e.observe(held, c.now, c.wall).step == next_step::enqueue));
+}
+
+BOOST_AUTO_TEST_CASE(the_head_takes_a_free_lease_at_once_and_leaves_the_queue) {
+    manual_clock c;
+    core::election e{"b", fast, false, fair};
+    auto d = e.observe(queued(held_by("", 4), {"b", "c"}), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.holder_identity == "b");
+    BOOST_TEST(d.record.lease_transitions == 5);
+    BOOST_TEST((d.record.queue == std::vector<std::string>{"c"}));
+}
+
+BOOST_AUTO_TEST_CASE(the_next_in_line_gives_the_head_its_grace_then_takes_the_lease_and_drops_it) {
+    manual_clock c;
+    core::election e{"c", fast, false, fair};
+    const auto freed = queued(held_by("", 4), {"b", "c", "d"});
+    auto d = e.observe(freed, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 1s));
+    c.advance(999ms);
+    BOOST_TEST((e.observe(freed, c.now, c.wall).step == next_step::wait));
+    c.advance(1ms);
+    d = e.observe(freed, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST((d.record.queue == std::vector<std::string>{"d"})); // b (who let its turn pass) and we are out
+}
+
+BOOST_AUTO_TEST_CASE(an_expired_lease_goes_to_the_head_first) {
+    manual_clock c;
+    core::election head{"b", fast, false, fair}, next{"c", fast, false, fair};
+    const auto stale = queued(held_by("a"), {"b", "c"});
+    BOOST_TEST((head.observe(stale, c.now, c.wall).step == next_step::wait));
+    auto d = next.observe(stale, c.now, c.wall);
+    BOOST_TEST((d.wake_at == c.now + 15s));
+    c.advance(15s);
+    BOOST_TEST((head.observe(stale, c.now, c.wall).step == next_step::replace));
+    d = next.observe(stale, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 1s)); // the grace counts from the expiry
+}
+
+BOOST_AUTO_TEST_CASE(a_newcomer_to_a_free_lease_with_a_queue_joins_it) {
+    manual_clock c;
+    core::election e{"d", fast, false, fair};
+    auto d = e.observe(queued(held_by("", 4), {"b"}), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::enqueue));
+    BOOST_TEST((d.record.queue == std::vector<std::string>{"b", "d"}));
+    BOOST_TEST(d.record.holder_identity.empty());
+}
+
+BOOST_AUTO_TEST_CASE(without_fair_turns_the_queue_is_kept_but_not_honoured) {
+    manual_clock c;
+    core::election e{"x", fast};
+    auto d = e.observe(queued(held_by("", 4), {"b"}), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace)); // at once
+    BOOST_TEST((d.record.queue == std::vector<std::string>{"b"}));
+    BOOST_TEST((e.observe(queued(held_by("a"), {"b"}), c.now, c.wall).step == next_step::wait)); // never joins
+}
+
+BOOST_AUTO_TEST_CASE(renewal_and_release_keep_the_queue_of_the_version_they_replace) {
+    manual_clock c;
+    core::election e{"a", fast, false, fair};
+    auto d = e.observe(std::nullopt, c.now, c.wall);
+    e.accepted(d.record, c.now, std::nullopt);
+    const auto joined = queued(d.record, {"b"}); // a waiter joined meanwhile
+    c.advance(2s);
+    auto r = e.renewal(joined, c.wall);
+    BOOST_TEST((r.queue == std::vector<std::string>{"b"}));
+    BOOST_TEST((r.renew_time == c.wall));
+    auto again = e.observe(joined, c.now, c.wall);
+    BOOST_TEST((again.step == next_step::replace));
+    BOOST_TEST((again.record.queue == std::vector<std::string>{"b"}));
+    BOOST_TEST((core::election::release(joined, c.wall).queue == std::vector<std::string>{"b"}));
+}
+
+BOOST_AUTO_TEST_CASE(every_nth_freed_lease_is_left_to_the_pollers_for_the_window) {
+    manual_clock c;
+    core::election e{"b", fast, false, fairness{.enabled = true, .claim_grace = 1s, .yield_every = 4, .yield_window = 600ms}};
+    const auto after_8th = queued(held_by("", 8), {"b"});
+    auto d = e.observe(after_8th, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 600ms));
+    c.advance(600ms);
+    BOOST_TEST((e.observe(after_8th, c.now, c.wall).step == next_step::replace));
+    // Not a multiple of 4: at once.
+    core::election f{"b", fast, false, fairness{.enabled = true, .claim_grace = 1s, .yield_every = 4, .yield_window = 600ms}};
+    BOOST_TEST((f.observe(queued(held_by("", 9), {"b"}), c.now, c.wall).step == next_step::replace));
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_is_not_joined_and_its_head_is_dropped_after_its_grace) {
+    manual_clock c;
+    core::election e{"z", fast, false, fairness{.enabled = true, .claim_grace = 1s, .max_queue = 2}};
+    BOOST_TEST((e.observe(queued(held_by("a"), {"x", "y"}), c.now, c.wall).step == next_step::wait));
+    const auto freed = queued(held_by("", 4), {"x", "y"});
+    BOOST_TEST((e.observe(freed, c.now, c.wall).step == next_step::wait));
+    c.advance(1s);
+    auto d = e.observe(freed, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST((d.record.queue == std::vector<std::string>{"y"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

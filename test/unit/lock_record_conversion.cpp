@@ -30,4 +30,26 @@ BOOST_AUTO_TEST_CASE(absent_fields_read_as_free_and_zero) {
     BOOST_TEST((r.renew_time == micro_time{}));
 }
 
+BOOST_AUTO_TEST_CASE(the_queue_of_fair_turns_lives_in_an_annotation) {
+    lease l;
+    l.spec = to_lease_spec(lock_record{"a", 15, {}, {}, 2});
+    l.metadata.annotations["other"] = "kept";
+    set_queue(l.metadata, {"b", "c,d"});
+    BOOST_TEST(l.metadata.annotations.at(queue_annotation) == R"(["b","c,d"])");
+    BOOST_TEST((to_lock_record(l).queue == std::vector<std::string>{"b", "c,d"}));
+    set_queue(l.metadata, {});
+    BOOST_TEST(l.metadata.annotations.count(queue_annotation) == 0u);
+    BOOST_TEST(l.metadata.annotations.at("other") == "kept");
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_queue_reads_as_empty) {
+    lease l;
+    for (const char* bad : {"", "b,c", "{\"b\":1}", "[1, null]", "[\"\"]"}) {
+        l.metadata.annotations[queue_annotation] = bad;
+        BOOST_TEST(to_lock_record(l).queue.empty(), bad);
+    }
+    l.metadata.annotations[queue_annotation] = R"([1, "b"])"; // what can be read is kept
+    BOOST_TEST((to_lock_record(l).queue == std::vector<std::string>{"b"}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -30,10 +30,28 @@ struct timing {
     double clock_rate_error = 0.01;
 };
 
+// Fair turns (lock_config::fair_turns): waiters join a queue kept in the
+// record; a free or expired lease goes to the queue's head first.
+struct fairness {
+    bool enabled = false;
+    // How long the head of the queue has to take a free (or expired) lease
+    // before the next in line may, dropping it from the queue.
+    milliseconds claim_grace{1000};
+    // For waiters that cannot join the queue (client-go, the Go reference:
+    // they poll): a lease freed after a grant whose leaseTransitions is a
+    // multiple of yield_every is left free for yield_window first. 0: never.
+    int yield_every = 0;
+    milliseconds yield_window{0};
+    // A longer queue is not joined (the annotation stays small); those who
+    // cannot join wait out the head's grace as if they were second.
+    std::size_t max_queue = 64;
+};
+
 enum class next_step {
     create,  // no object: create it with `record`
     replace, // free, expired, or ours: write `record` over the observed version
     wait,    // held by another: look again at `wake_at` (its expiry) or on a change
+    enqueue, // fair turns: write `record` (the observed one, with us at the end of the queue), then as `wait`
 };
 
 struct decision {
@@ -46,7 +64,7 @@ class election {
 public:
     // adopt_own_lease: at start-up, take a live lease that already carries
     // our identity (a restarted holder) instead of waiting for it to expire.
-    election(std::string identity, timing t, bool adopt_own_lease = false);
+    election(std::string identity, timing t, bool adopt_own_lease = false, fairness fair = {});
 
     const std::string& identity() const noexcept { return identity_; }
     const timing& config() const noexcept { return timing_; }
@@ -77,20 +95,27 @@ public:
     steady_time renew_deadline() const noexcept;
     const lock_record& held_record() const noexcept { return held_; }
 
-    // The record to write to renew (times now, all else unchanged).
-    lock_record renewal(micro_time wall_now) const;
+    // The record to write over `replaced` to renew: ours with times now,
+    // and the queue as `replaced` has it (waiters joined meanwhile).
+    lock_record renewal(const lock_record& replaced, micro_time wall_now) const;
     // The record that releases `held` (as read afresh from the server):
-    // holder "", duration 1 s, times now, transitions unchanged (as
-    // client-go writes it).
+    // holder "", duration 1 s, times now, transitions and queue unchanged
+    // (as client-go writes it).
     static lock_record release(lock_record held, micro_time wall_now);
 
 private:
-    bool expired(steady_time now, micro_time wall_now) const;
+    // When the observed holder's lease runs out, on our steady clock.
+    steady_time expiry(steady_time now, micro_time wall_now) const;
+    // Fair turns on a free or expired lease (free since `free_since`):
+    // nullopt to take it now, or what to do instead.
+    std::optional<decision> defer_to_queue(const lock_record& current, bool free, steady_time free_since, steady_time now) const;
     lock_record grant(const std::optional<lock_record>& previous, micro_time wall_now) const;
+    lock_record joined(lock_record current) const;
 
     std::string identity_;
     timing timing_;
     bool adopt_own_lease_;
+    fairness fair_;
     // The record last seen and the local time it was first seen so.
     std::optional<lock_record> observed_;
     steady_time observed_at_{};

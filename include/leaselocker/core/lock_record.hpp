@@ -1,12 +1,13 @@
 // What a lock holds, independent of the object that stores it: the seed's
 // LockRecord (holderIdentity, leaseDurationSeconds, acquireTime,
-// renewTime, leaseTransitions).
+// renewTime, leaseTransitions), and the queue of fair turns.
 #pragma once
 
 #include <leaselocker/lease/micro_time.hpp>
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace leaselocker {
 
@@ -17,6 +18,10 @@ struct lock_record {
     micro_time acquire_time{};
     micro_time renew_time{};
     std::int32_t lease_transitions = 0;
+    // Fair turns: the identities waiting for the lock, longest-waiting
+    // first (a Lease keeps them in its leaselocker.io/queue annotation,
+    // which client-go and the Go reference leave as it is).
+    std::vector<std::string> queue;
 
     friend bool operator==(const lock_record&, const lock_record&) = default;
 };

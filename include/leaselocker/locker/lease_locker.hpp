@@ -28,6 +28,10 @@
 //   unlock_with_retry
 //   wait_lost          any type: completes with operation_aborted; nothing else changes.
 //
+// With lock_config::fair_turns, "nothing written" above leaves out one
+// write: joining the queue of waiters, which a cancelled lock() does not
+// undo (the next in line drops it after fair_claim_grace).
+//
 // Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
 // a transport error (error::timeout, error::connection, error::tls, ...),
 // or one of the locker's (error::lock_lost, error::already_locking). The
@@ -97,6 +101,28 @@ struct lock_config {
     // through fails at once (a misconfiguration: e.g. get but no update).
     // Zero: every 401/403 is final.
     std::chrono::milliseconds auth_grace{std::chrono::seconds(30)};
+    // Fair turns among the lockers that turn this on (docs/fairness.md).
+    // Off, a waiter takes a free lease the moment the watch shows it, and
+    // under continuous contention the quickest waiter wins. On, lock()
+    // that has to wait first joins the queue in the Lease's
+    // leaselocker.io/queue annotation (one write), and a free or expired
+    // lease goes to the longest-waiting: the others give the queue's head
+    // fair_claim_grace to take it, then take it themselves and drop it
+    // (a waiter that was cancelled or died costs the next one that grace,
+    // once). try_lock never joins, and takes a free lease only when
+    // nobody is queued or it is the head. Lockers without fair turns,
+    // client-go and the Go reference ignore the queue (and keep it).
+    bool fair_turns = false;
+    std::chrono::milliseconds fair_claim_grace{std::chrono::seconds(1)};
+    // For peers that poll and cannot queue (client-go, the Go reference):
+    // with fair turns, a lease freed after every yield_every-th grant (by
+    // leaseTransitions) stays free for yield_window before our lockers
+    // take it, so a peer that polls at least once in the window gets it.
+    // Set yield_window above the peers' longest poll interval (client-go:
+    // 2.2 × its retry period, plus a request). Costs that window on every
+    // yield_every-th handoff. 0: never.
+    int yield_every = 0;
+    std::chrono::milliseconds yield_window{0};
     // Called on the locker's strand when a held lock is lost.
     std::function<void(error_code)> on_lost;
     logger log;
@@ -143,7 +169,8 @@ public:
     executor_type get_executor() const noexcept;
 
     // Waits until the lock is held: watch-driven, woken by a release or at
-    // the observed expiry of the holder's lease. Completes at once if held.
+    // the observed expiry of the holder's lease (with fair_turns: in
+    // waiting order, see lock_config). Completes at once if held.
     // Signature: void(error_code).
     // Errors: permanent ones complete it (forbidden, unauthorized, invalid,
     // not_found for a missing namespace; a 401/403 rides out auth_grace if

@@ -16,6 +16,14 @@ namespace leaselocker {
 // not part of the record; lease_lock keeps them on write.
 lease_spec to_lease_spec(const lock_record& r);
 lock_record to_lock_record(const lease_spec& spec);
+// The annotation that keeps the queue of fair turns: a JSON array of
+// identities, longest-waiting first (absent: nobody queued).
+inline constexpr const char* queue_annotation = "leaselocker.io/queue";
+// The whole record of a Lease: its spec and the queue (a malformed
+// annotation reads as an empty queue).
+lock_record to_lock_record(const lease& l);
+// Sets (or, for an empty queue, removes) the queue annotation.
+void set_queue(object_meta& meta, const std::vector<std::string>& queue);
 
 // The kinds of request a resource lock makes of its server, as its
 // permissions come: reading, writing (create or update), watching. Create

@@ -1,0 +1,148 @@
+// Fair turns (lock_config::fair_turns) against the real control plane:
+// the queue in the Lease's annotation, turns in waiting order, a waiter
+// that left costing the next one its grace once, try_lock not jumping the
+// queue.
+#include "support/cluster_env.hpp"
+#include "support/lease_fixture.hpp"
+#include "support/printing.hpp"
+#include "support/run.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using fixture = test::lease_fixture;
+using clock_type = std::chrono::steady_clock;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+lock_config fair(const std::string& identity, std::chrono::milliseconds grace = 1s) {
+    lock_config c{.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .unlock_retry_period = 3s, .identity = identity};
+    c.fair_turns = true;
+    c.fair_claim_grace = grace;
+    return c;
+}
+
+asio::awaitable<void> sleep_for(clock_type::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<std::vector<std::string>> queue_of(lease_client& leases, const std::string& name) {
+    auto l = co_await leases.get(name, asio::use_awaitable);
+    co_return to_lock_record(l).queue;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(fair_turns_it)
+
+// Four lockers back at lock() 10 ms after each release: without fair turns
+// the quickest waiter wins whoever waited longest; with them, the turns go
+// round in the order the waiters joined, every round.
+BOOST_FIXTURE_TEST_CASE(back_to_back_lockers_take_turns_in_waiting_order, fixture) {
+    const std::vector<std::string> ids{"fair-h", "fair-a", "fair-b", "fair-c"};
+    std::vector<std::unique_ptr<lease_locker>> lockers;
+    for (const auto& id : ids) lockers.push_back(std::make_unique<lease_locker>(api, lease_name{"", name}, fair(id)));
+    constexpr int rounds = 4;
+    std::vector<std::string> turns;
+    int failures = 0, finished = 0;
+    auto contend = [&](lease_locker& l, bool first) -> asio::awaitable<void> {
+        for (int r = 0; r < rounds; ++r) {
+            auto [ec] = co_await l.lock(tuple_awaitable);
+            if (ec) {
+                ++failures;
+                break;
+            }
+            turns.push_back(l.identity());
+            co_await sleep_for(first && r == 0 ? 1500ms : 50ms); // the first turn: long enough for all to queue up
+            auto [uec, res] = co_await l.unlock(tuple_awaitable);
+            if (uec || res != unlock_result::released) ++failures;
+            co_await sleep_for(10ms);
+        }
+        ++finished;
+    };
+    test::run(io, [&]() -> asio::awaitable<void> {
+        asio::co_spawn(io, contend(*lockers[0], true), asio::detached);
+        while (turns.empty()) co_await sleep_for(5ms);
+        for (std::size_t i = 1; i < lockers.size(); ++i) { // join one after the other
+            asio::co_spawn(io, contend(*lockers[i], false), asio::detached);
+            co_await sleep_for(200ms);
+        }
+        const auto queued = co_await queue_of(leases, name); // the holder is not in it
+        BOOST_TEST((queued == std::vector<std::string>{"fair-a", "fair-b", "fair-c"}));
+        for (int i = 0; i < 600 && finished < static_cast<int>(lockers.size()); ++i) co_await sleep_for(50ms);
+    }());
+    BOOST_TEST(failures == 0);
+    BOOST_TEST_REQUIRE(turns.size() == ids.size() * rounds);
+    for (std::size_t i = 0; i < turns.size(); ++i) BOOST_TEST(turns[i] == ids[i % ids.size()], "turn " << i);
+}
+
+// A waiter whose lock() was cancelled stays queued: when its turn comes the
+// next in line waits out its grace, takes the lease and drops it. Before
+// that, try_lock by a newcomer does not jump the queue.
+BOOST_FIXTURE_TEST_CASE(a_waiter_that_left_costs_the_next_its_grace_once, fixture) {
+    constexpr auto grace = 400ms;
+    lease_locker holder{api, {"", name}, fair("fair-holder", grace)};
+    lease_locker gone{api, {"", name}, fair("fair-gone", grace)};
+    lease_locker next{api, {"", name}, fair("fair-next", grace)};
+    lease_locker newcomer{api, {"", name}, fair("fair-newcomer", grace)};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await holder.lock(asio::use_awaitable);
+        asio::cancellation_signal cancel;
+        bool gone_done = false;
+        gone.lock(asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec) {
+            BOOST_TEST(ec == asio::error::operation_aborted);
+            gone_done = true;
+        }));
+        co_await sleep_for(200ms);
+        cancel.emit(asio::cancellation_type::terminal);
+        bool next_held = false;
+        clock_type::time_point next_at{};
+        next.lock([&](error_code ec) {
+            BOOST_TEST(!ec, ec.message());
+            next_held = true;
+            next_at = clock_type::now();
+        });
+        co_await sleep_for(200ms);
+        BOOST_TEST(gone_done);
+        const auto queued = co_await queue_of(leases, name);
+        BOOST_TEST((queued == std::vector<std::string>{"fair-gone", "fair-next"}));
+
+        co_await holder.unlock(asio::use_awaitable);
+        const auto released = clock_type::now();
+        auto [tec, taken] = co_await newcomer.try_lock(tuple_awaitable);
+        BOOST_TEST(!tec, tec.message());
+        BOOST_TEST(!taken); // free, but not its turn: "fair-gone" is the head
+        for (int i = 0; i < 200 && !next_held; ++i) co_await sleep_for(10ms);
+        BOOST_TEST_REQUIRE(next_held);
+        const auto waited = next_at - released;
+        const double waited_ms = std::chrono::duration<double, std::milli>(waited).count();
+        BOOST_TEST_MESSAGE("next in line took the lease after " << waited_ms << " ms");
+        BOOST_TEST((waited >= grace));
+        BOOST_TEST((waited < grace + 1500ms));
+        const auto after = co_await queue_of(leases, name);
+        BOOST_TEST(after.empty()); // the one who left was dropped
+        co_await next.unlock(asio::use_awaitable);
+        // Nobody queued: try_lock takes a free lease.
+        auto [t2ec, taken2] = co_await newcomer.try_lock(tuple_awaitable);
+        BOOST_TEST(!t2ec, t2ec.message());
+        BOOST_TEST(taken2);
+        co_await newcomer.unlock(asio::use_awaitable);
+    }());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
