@@ -603,8 +603,11 @@ private:
 
     // --- releasing ---------------------------------------------------------
 
-    // Fresh read; if we are the holder, write it free over that version;
-    // retried a few times on conflict (a renewal of ours may land between).
+    // If the newest version known (the watch keeps it fresh while we hold)
+    // names us, write it free over that version: one request. The write is
+    // guarded by its resourceVersion, so a stale copy costs a conflict,
+    // never somebody else's lease. After a conflict or an error: read
+    // afresh and try again (a few times; a renewal of ours may land between).
     awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient, diagnostics* diag) {
         stop_renewing();
         const auto give_up = clock_.now() + cfg_.unlock_retry_period;
@@ -619,12 +622,14 @@ private:
                 if (!retry_transient || clock_.now() >= give_up) break;
                 co_await pause(give_up);
             }
-            auto [gec, record, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), shielded());
-            note_answer(lock_request::read, gec);
-            if (gec) {
-                last = gec;
-                if (gec == condition::permanent && !(retry_transient && ride_out(gec, lock_request::read))) break;
-                continue;
+            if (attempt > 0 || !lock_->current()) {
+                auto [gec, record, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), shielded());
+                note_answer(lock_request::read, gec);
+                if (gec) {
+                    last = gec;
+                    if (gec == condition::permanent && !(retry_transient && ride_out(gec, lock_request::read))) break;
+                    continue;
+                }
             }
             // Decided on the version the write is compared against (the
             // newest known: a watch event may have overtaken the read).

@@ -2,7 +2,8 @@
 //
 //   leaselocker_chaos_contender contend --kubeconfig K --lease L --id ID --events F --store S
 //                               [--lease-ms 2000 --renew-ms 1500 --retry-ms 250 --clock-rate 1
-//                                --writes 2 --work-ms 20 --long-hold-percent 2 --rest-ms 20 --seconds 600]
+//                                --writes 2 --work-ms 20 --long-hold-percent 2 --rest-ms 20 --seconds 600
+//                                --fair 0|1 --yield-every 0 --yield-window-ms 0]
 //       Takes turns on lease L: lock; write its fencing token to the
 //       protected store S at once (fencing the store in); then per write:
 //       ask the locker whether the lock is still valid and until when (a
@@ -152,7 +153,8 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> args{{"--lease-ms", "2000"}, {"--renew-ms", "1500"}, {"--retry-ms", "250"},
                                             {"--clock-rate", "1"},  {"--writes", "2"},      {"--work-ms", "20"},
                                             {"--seconds", "600"},   {"--id", "recorder"},   {"--long-hold-percent", "2"},
-                                            {"--rest-ms", "20"}};
+                                            {"--rest-ms", "20"},     {"--fair", "0"},        {"--yield-every", "0"},
+                                            {"--yield-window-ms", "0"}};
     for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
     const std::string id = args["--id"];
     event_log log(args.at("--events"), id);
@@ -214,6 +216,9 @@ int main(int argc, char** argv) {
                     .unlock_retry_period = 2s,
                     .identity = id};
     cfg.clock_rate = std::stod(args["--clock-rate"]);
+    cfg.fair_turns = args["--fair"] == "1";
+    cfg.yield_every = std::stoi(args["--yield-every"]);
+    cfg.yield_window = std::chrono::milliseconds(std::stoi(args["--yield-window-ms"]));
     fencing_token held_token;
     cfg.on_lost = [&](error_code ec) { log("lost", "\"seq\":" + std::to_string(held_token.sequence) + ",\"why\":" + quoted(ec.message())); };
     lease_locker locker{api, {"", args.at("--lease")}, cfg};
@@ -266,6 +271,7 @@ int main(int argc, char** argv) {
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
         std::minstd_rand rng(std::random_device{}());
         while (!stopping) {
+            log("want"); // waiting order, for the fair-turns report
             auto [ec] = co_await locker.lock(asio::bind_cancellation_slot(stop.slot(), use_tuple));
             if (ec) {
                 if (stopping) break;

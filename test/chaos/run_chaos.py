@@ -72,6 +72,15 @@ PROFILES = {
     # everyone back at lock() within 20 ms of its release.
     "contention": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0, kinds=[],
                        impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2),
+    # The same with fair turns on the C++ lockers (docs/fairness.md): they
+    # take turns in waiting order; the polling peers still starve.
+    "contention_fair": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0, kinds=[],
+                            impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2, fair=dict(every=0, window_ms=0)),
+    # Fair turns, and every 4th freed lease left to the pollers for 700 ms
+    # (client-go here polls every 250-550 ms, the reference every 250 ms).
+    "contention_fair_yield": dict(seconds=90, contenders=6, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0,
+                                  kinds=[], impls=["leaselocker"] * 2 + ["client-go"] * 2 + ["go-reference"] * 2,
+                                  fair=dict(every=4, window_ms=700)),
     # By flag: until 20,000 handoffs and 20 strikes of each kind (at most 3 h).
     "mixed_long": dict(seconds=3 * 3600, contenders=8, pause=(3.0, 6.0), min_handoffs=20000, min_each=20, min_effective_stops=20,
                        kinds=KINDS, impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500},
@@ -202,7 +211,12 @@ class Chaos:
         impl = self.impl(slot)
         program = self.a.contender if impl == "leaselocker" else os.path.join(self.a.go_peers_bin, GO_PROGRAMS[impl])
         rest = self.p.get("rest_ms", {}).get(impl, 20)
-        argv = [program, "contend", "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
+        fair = self.p.get("fair")
+        if fair and impl == "leaselocker":
+            program_args = ["--fair", "1", "--yield-every", str(fair["every"]), "--yield-window-ms", str(fair["window_ms"])]
+        else:
+            program_args = []
+        argv = [program, "contend", *program_args, "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
                 "--events", os.path.join(self.history, identity + ".jsonl"), "--store", self.store,
                 "--lease-ms", str(LEASE_MS), "--renew-ms", str(RENEW_MS), "--retry-ms", str(RETRY_MS),
                 "--clock-rate", f"{rate:.4f}", "--writes", "2", "--work-ms", "15", "--seconds", str(self.p["seconds"] + 60)]
@@ -494,6 +508,45 @@ def free_port():
         return s.getsockname()[1]
 
 
+def waiting_order(history):
+    """Fair turns, judged from the C++ contenders' logs: a grant overtakes
+    a waiter if another C++ contender had been waiting (since its "want")
+    more than 50 ms longer and was still waiting (registration takes a
+    write: the margin covers its latency)."""
+    waits = {}  # contender -> [[want, end of the wait or None, granted]]
+    for name in os.listdir(history):
+        if not name.startswith("c") or not name.endswith(".jsonl"):
+            continue
+        rows, impl = [], None
+        with open(os.path.join(history, name), "rb") as f:
+            for line in f:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                kind = ev.get("e")
+                if kind == "start":
+                    impl = ev.get("impl")
+                elif kind == "want":
+                    rows.append([ev["t"], None, False])
+                elif kind in ("acquire_ok", "acquire_failed", "exit") and rows and rows[-1][1] is None:
+                    rows[-1][1], rows[-1][2] = ev["t"], kind == "acquire_ok"
+        if impl == "leaselocker":
+            waits[name[:-6]] = rows
+    grants = sorted((end, want, who) for who, rows in waits.items() for want, end, granted in rows if granted)
+    overtaken, examples = 0, []
+    for g, w, who in grants:
+        for other, rows in waits.items():
+            if other == who:
+                continue
+            if any(ow < w - 50_000_000 and (oend is None or oend > g) for ow, oend, _ in rows):
+                overtaken += 1
+                if len(examples) < 5:
+                    examples.append(f"{who} granted at {g} (waiting since {w}); {other} waited longer")
+                break
+    return {"grants": len(grants), "overtaken": overtaken, "examples": examples}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", choices=PROFILES, default="short")
@@ -557,6 +610,17 @@ def main():
             f"{report['peer_overlaps'] or 'none'}")
         for example in report["peer_overlap_examples"]:
             log(f"  {example}")
+    if profile.get("impls") and not profile.get("all_pairs"):
+        log(f"turns per implementation {report['grants_by_impl']}")
+    if profile.get("fair"):
+        waits = waiting_order(chaos.history)
+        log(f"fair turns: {waits['grants']} C++ grants, {waits['overtaken']} of them to a locker that had waited less "
+            f"than another C++ locker still waiting (by more than 50 ms)")
+        with open(os.path.join(chaos.history, "waiting_order.json"), "w") as f:
+            json.dump(waits, f, indent=1)
+        if waits["overtaken"]:
+            ok = False
+            log("FAIL: with fair turns, C++ lockers took turns out of waiting order")
     log(f"strikes {chaos.struck}; stops {report['stops']}, effective {report['effective_stops']}; "
         f"expiry takeover margin min {report['takeover_margin']['min_ms']:.1f} ms (n {report['takeover_margin']['n']})")
     log("PASS" if ok else "FAIL")

@@ -392,6 +392,39 @@ BOOST_FIXTURE_TEST_CASE(a_refusal_reaches_the_caller_with_the_servers_message, f
     }());
 }
 
+// While held, the watch keeps the newest version: unlock writes the lease
+// free over it without reading first (one request on the handoff's path;
+// it read afresh before, a GET more per handoff). The write is guarded by
+// that version, so a stale copy could only cost a conflict.
+BOOST_FIXTURE_TEST_CASE(unlock_of_a_watched_lease_is_one_write_and_no_read, fixture) {
+    int reads = 0, writes = 0;
+    client counted{io.get_executor(), cluster_config_for("lease"),
+                   client_options{.log = {.level = log_level::debug, .sink = [&](log_level, std::string_view line) {
+                                      if (line.find(" -> ") == std::string_view::npos || line.find("watch") != std::string_view::npos) return;
+                                      if (line.starts_with("GET ")) ++reads;
+                                      if (line.starts_with("PUT ")) ++writes;
+                                  }}}};
+    lease_locker holder{counted, {"", name}, fast("one-write")};
+    lease_locker waiter{api, {"", name}, fast("one-write-waiter")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await holder.lock(asio::use_awaitable);
+        bool got = false;
+        waiter.lock([&](error_code ec) {
+            BOOST_TEST(!ec, ec.message());
+            got = true;
+        });
+        co_await sleep_for(300ms);
+        const int reads_before = reads, writes_before = writes;
+        const auto result = co_await holder.unlock(asio::use_awaitable);
+        BOOST_TEST((result == unlock_result::released));
+        BOOST_TEST(reads - reads_before == 0);
+        BOOST_TEST(writes - writes_before >= 1); // a renewal may have been under way
+        for (int i = 0; i < 200 && !got; ++i) co_await sleep_for(10ms);
+        BOOST_TEST(got);
+        co_await waiter.unlock(asio::use_awaitable);
+    }());
+}
+
 BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request, fixture) {
     counting_client counted{io};
     auto& c = counted.api;
@@ -404,6 +437,15 @@ BOOST_FIXTURE_TEST_CASE(invalid_names_and_timings_are_refused_before_any_request
     // new second: validity must outlast 1 s + retry_period.
     BOOST_CHECK_THROW(lease_locker(c, {"", name}, {.lease_duration = 2s, .renew_deadline = 1500ms, .retry_period = 1s}), config_error);
     BOOST_CHECK_NO_THROW(lease_locker(c, {"", name}, {.lease_duration = 2s, .renew_deadline = 1500ms, .retry_period = 250ms}));
+    // Fair turns: a positive grace; yielding to pollers only with a queue.
+    auto unfair_yield = fast("f");
+    unfair_yield.yield_every = 3;
+    unfair_yield.yield_window = 500ms;
+    BOOST_CHECK_THROW(lease_locker(c, {"", name}, unfair_yield), config_error);
+    auto no_grace = fast("f");
+    no_grace.fair_turns = true;
+    no_grace.fair_claim_grace = 0ms;
+    BOOST_CHECK_THROW(lease_locker(c, {"", name}, no_grace), config_error);
     // Names are lowercased first, as the seed does.
     lease_locker upper{c, {"", "Mixed-CASE"}, fast("u")};
     BOOST_TEST(upper.describe().find("mixed-case") != std::string::npos, upper.describe());

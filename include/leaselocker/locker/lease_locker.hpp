@@ -207,9 +207,11 @@ public:
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_try_lock(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
-    // Stops renewing, reads the lease afresh and, if we are its holder,
-    // writes it free over that version (retried on conflict a few times).
-    // Never clears somebody else's lease. Signature: void(error_code,
+    // Stops renewing and, if the newest version of the lease it knows names
+    // us, writes it free over that version: one request (the watch keeps
+    // that version fresh while holding). On a conflict it reads afresh and
+    // tries again (a few times). Never clears somebody else's lease: every
+    // write is guarded by the version it was decided on. Signature: void(error_code,
     // unlock_result): released; not_held (someone else's or free: nothing
     // written); or an error with not_held, after which we may still be
     // named holder until the lease expires. Cancellation: none (each
