@@ -2,6 +2,7 @@
 // client-go's leader election. Prints one JSON line per run.
 //
 //   leaselocker_bench handoff KUBECONFIG LEASE N   graceful handoffs between two lockers: unlock -> the waiter holds
+//   leaselocker_bench handoff-fair KUBECONFIG LEASE N   the same with fair turns on (the waiter queues first)
 //   leaselocker_bench acquire KUBECONFIG LEASE N   uncontended lock() of N fresh leases
 //   leaselocker_bench hold    KUBECONFIG LEASE ID  lock and hold (or wait) until killed; prints "held" once held
 //   leaselocker_bench failover KUBECONFIG LEASE N  N times: a holder process is SIGKILLed, a waiter takes over;
@@ -37,9 +38,10 @@ namespace {
 
 const lock_config timing{.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms};
 
-lock_config with_identity(std::string id) {
+lock_config with_identity(std::string id, bool fair = false) {
     auto c = timing;
     c.identity = std::move(id);
+    c.fair_turns = fair;
     return c;
 }
 
@@ -205,8 +207,9 @@ int main(int argc, char** argv) {
     }
     const int n = std::atoi(argv[4]);
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        if (mode == "handoff") {
-            lease_locker a{api, {"", lease}, with_identity("ll-a")}, b{api, {"", lease}, with_identity("ll-b")};
+        if (mode == "handoff" || mode == "handoff-fair") {
+            const bool fair = mode == "handoff-fair";
+            lease_locker a{api, {"", lease}, with_identity("ll-a", fair)}, b{api, {"", lease}, with_identity("ll-b", fair)};
             lease_locker* holder = &a;
             lease_locker* waiter = &b;
             co_await holder->lock(asio::use_awaitable);

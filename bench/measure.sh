@@ -22,6 +22,8 @@ log "graceful handoffs: $BENCH_HANDOFFS each"
 "$BENCH_OURS" handoff "$kc" bench-handoff-ll "$BENCH_HANDOFFS" >> "$raw"
 "$BENCH_CLIENTGO" handoff -kubeconfig "$kc" -lease bench-handoff-cg -n "$BENCH_HANDOFFS" >> "$raw" 2>> "$BENCH_RESULTS/clientgo.log"
 ref handoff -kubeconfig "$kc" -lease bench-handoff-ref -n "$BENCH_HANDOFFS"
+log "graceful handoffs with fair turns on (ours only): $BENCH_HANDOFFS"
+"$BENCH_OURS" handoff-fair "$kc" bench-handoff-fair-ll "$BENCH_HANDOFFS" >> "$raw"
 
 log "uncontended acquisitions: 20 each"
 "$BENCH_OURS" acquire "$kc" bench-acquire-ll 20 >> "$raw"

@@ -55,7 +55,8 @@ def main(raw_path, json_path, md_path):
         return f"{peer / ours:.1f}×"
 
     lines = ["| measure | leaselocker | client-go | Go reference | client-go / ours | Go reference / ours |", "|---|---|---|---|---|---|"]
-    for what, label in (("handoff", "graceful handoff"), ("failover", "crash failover minus lease duration"),
+    for what, label in (("handoff", "graceful handoff"), ("handoff-fair", "graceful handoff, fair turns on (ours only)"),
+                        ("failover", "crash failover minus lease duration"),
                         ("acquire", "uncontended acquire"), ("renew", "renew")):
         for field in ("p50_ms", "p99_ms"):
             lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | "
