@@ -10,10 +10,11 @@ election::election(std::string identity, timing t, bool adopt_own_lease, fairnes
     : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease), fair_(fair) {}
 
 decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now) {
-    if (current != observed_) { // any change restarts the holder's clock (a waiter joining the queue too: the safe side)
-        observed_ = current;
-        observed_at_ = now;
-    }
+    // Any change the holder made restarts its clock; a waiter joining or
+    // leaving the queue extends nothing of the holder's (and would delay a
+    // dead holder's takeover by a lease per join).
+    if (!same_but_queue(current, observed_)) observed_at_ = now;
+    observed_ = current;
     if (!current) return {next_step::create, grant(std::nullopt, wall_now), {}};
 
     const bool ours = current->holder_identity == identity_;
@@ -34,7 +35,9 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     // Held by another (or by our identity from before we started): wait for
     // its exact expiry, measured from when we first saw this record.
     const auto& q = current->queue;
-    if (fair_.enabled && std::find(q.begin(), q.end(), identity_) == q.end() && q.size() < fair_.max_queue)
+    // (Not when the holder is our identity: a grant of ours whose answer
+    // was lost; we wait it out, queued or not.)
+    if (fair_.enabled && !ours && std::find(q.begin(), q.end(), identity_) == q.end() && q.size() < fair_.max_queue)
         return {next_step::enqueue, joined(*current), runs_out};
     return {next_step::wait, {}, runs_out};
 }
@@ -54,9 +57,25 @@ std::optional<decision> election::defer_to_queue(const lock_record& current, boo
     const auto place = std::find(q.begin(), q.end(), identity_);
     if (q.empty() || place == q.begin()) return std::nullopt; // our turn
     if (place == q.end() && q.size() < fair_.max_queue) return decision{next_step::enqueue, joined(current), now};
-    // The head's turn: it has claim_grace to take it, then the next in line does.
-    if (now < free_since + fair_.claim_grace) return decision{next_step::wait, {}, free_since + fair_.claim_grace};
+    // The head's turn: it has claim_grace to take it, then the second in
+    // line has its grace, and so on (the k-th waits k graces: one waiter
+    // gone costs the next one grace, not a race of all behind it). Not in
+    // a full queue: after all of it.
+    const auto behind = static_cast<int>(place - q.begin());
+    const auto turn = free_since + behind * fair_.claim_grace;
+    if (now < turn) return decision{next_step::wait, {}, turn};
     return std::nullopt;
+}
+
+bool election::same_but_queue(const std::optional<lock_record>& a, const std::optional<lock_record>& b) {
+    if (!a || !b) return !a && !b;
+    return a->holder_identity == b->holder_identity && a->lease_duration_seconds == b->lease_duration_seconds &&
+           a->acquire_time == b->acquire_time && a->renew_time == b->renew_time && a->lease_transitions == b->lease_transitions;
+}
+
+lock_record election::left(lock_record current) const {
+    std::erase(current.queue, identity_);
+    return current;
 }
 
 lock_record election::joined(lock_record current) const {

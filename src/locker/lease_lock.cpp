@@ -175,11 +175,18 @@ void lease_lock::do_update(lock_record r, request_options opts, asio::any_comple
     if (!current) { // nothing read yet: there is no version to write over
         return asio::post(get_executor(), asio::append(std::move(h), make_error_code(error::conflict)));
     }
-    auto spec = to_lease_spec(r);
-    // Kept as they are: coordinated leader election's fields.
-    spec.strategy = current->spec.strategy;
-    spec.preferred_holder = current->spec.preferred_holder;
-    current->spec = spec;
+    // A write that changes only the queue (joining it) leaves the spec as
+    // it is, byte for byte: a field the record reads as a default (an
+    // absent leaseDurationSeconds as 0) must not be written as one.
+    auto held = r;
+    held.queue = {};
+    if (held != to_lock_record(current->spec)) {
+        auto spec = to_lease_spec(r);
+        // Kept as they are: coordinated leader election's fields.
+        spec.strategy = current->spec.strategy;
+        spec.preferred_holder = current->spec.preferred_holder;
+        current->spec = spec;
+    }
     set_queue(current->metadata, r.queue);
     leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent](auto& h, error_code ec, lease stored) {
         if (!ec) s->store(sent, std::move(stored));

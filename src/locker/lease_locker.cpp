@@ -71,6 +71,11 @@ void validate(const lock_config& c) {
     if (c.fair_claim_grace <= milliseconds(0)) invalid("fair_claim_grace must be positive");
     if (c.yield_every < 0 || c.yield_window < milliseconds(0)) invalid("yield_every and yield_window must not be negative");
     if (c.yield_every > 0 && !c.fair_turns) invalid("yield_every needs fair_turns (it is the queue that holds back)");
+    if ((c.yield_every > 0) != (c.yield_window > milliseconds(0))) invalid("yield_every and yield_window go together (both set or both 0)");
+    // A head that polls looks every retry_period to 2.2 × retry_period:
+    // a shorter grace would hand its turn to the next in line every time.
+    if (c.fair_turns && !c.use_watch && !(c.fair_claim_grace.count() > 2.2 * c.retry_period.count()))
+        invalid("with fair_turns and use_watch = false, fair_claim_grace must be more than 2.2 × retry_period");
 }
 
 // The locker's view of time: steady_clock, or one running `rate` times as
@@ -279,6 +284,25 @@ private:
         co_return attempt{attempt_result::held};
     }
 
+    // Leaves the queue of fair turns (a cancelled lock()): writes the newest
+    // version known without our identity; after a conflict reads and tries
+    // again, at most three times. Errors are let go: at worst the next in
+    // line waits out our grace.
+    awaitable<void> leave_queue() {
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            if (attempt > 0) {
+                auto [gec, got, raw] = co_await lock_->get(request_opts(), shielded());
+                if (gec) co_return;
+            }
+            const auto current = lock_->current();
+            if (!current) co_return;
+            const auto left = election_.left(*current);
+            if (left == *current) co_return; // not (or no longer) queued
+            auto [uec] = co_await lock_->update(left, request_opts(), shielded());
+            if (uec != error::conflict) co_return;
+        }
+    }
+
     // Asio's total cancellation promises no side effect: a grant that was
     // written cannot be undone without one, so only terminal and partial
     // cancellation undo it (by releasing).
@@ -313,7 +337,15 @@ private:
 
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
-        for (int conflicts = 0;;) {
+        bool joined = false; // the queue of fair turns: left again if cancelled
+        // Cancelled while waiting: a queue we joined is left again (one
+        // write, best effort), so nobody behind waits out our grace. Not when
+        // the locker is going away: its client may be too.
+        auto stop_waiting = [&]() -> awaitable<std::pair<error_code, bool>> {
+            if (joined && !shut_down_) co_await leave_queue();
+            co_return aborted();
+        };
+        for (int conflicts = 0, joins = 0;;) {
             auto a = co_await try_once(use_watched, once, diag);
             use_watched = false;
             auto cs = co_await asio::this_coro::cancellation_state;
@@ -325,7 +357,8 @@ private:
                 on_acquired();
                 co_return held();
             }
-            if (cancelled(cs) || shut_down_) co_return aborted();
+            if (a.result == attempt_result::queued) joined = true;
+            if (cancelled(cs) || shut_down_) co_return co_await stop_waiting();
             if (a.result == attempt_result::failed && a.ec == condition::permanent && (once || !ride_out(a.ec, a.request))) {
                 log(log_level::error, "acquiring failed: " + a.ec.message());
                 co_return std::pair{a.ec, false}; // diag: as the request filled it
@@ -336,11 +369,14 @@ private:
                 co_return std::pair{error_code{}, false};
             }
             if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
-            if (a.result == attempt_result::queued && ++conflicts < 3) { // our write is the newest version known: no read
+            // Joined: decide again at once on what we wrote (the newest
+            // version known: no read). Bounded all the same.
+            if (a.result == attempt_result::queued && ++joins < 8) {
                 use_watched = true;
                 continue;
             }
             conflicts = 0;
+            joins = 0;
             ensure_watching();
 
             // Wait until the holder's lease expires (exactly, by a timer) or
@@ -352,13 +388,16 @@ private:
                 co_await timer.async_wait(use_tuple); // woken early by a change: fine
                 acquire_timer_ = nullptr;
                 auto wcs = co_await asio::this_coro::cancellation_state;
-                if (cancelled(wcs) || shut_down_) co_return aborted();
+                if (cancelled(wcs) || shut_down_) co_return co_await stop_waiting();
                 // Woken by a change, or at the expiry of a record the watch
                 // says is unchanged: decide on the latest version, no read.
                 use_watched = watch_up_;
                 continue;
             }
             auto wait = jittered(cfg_.retry_period, 1.2);
+            // Three conflicts in a row: others are writing; look again soon
+            // (with fair turns a long sleep would miss our turn).
+            if (a.result == attempt_result::retry_now) wait = jittered(cfg_.retry_period / 4, 0.5);
             if (a.result == attempt_result::failed) {
                 log(log_level::warning, "acquiring: " + a.ec.message() + "; retrying");
                 wait = jittered(backoff, 0.5);
@@ -374,7 +413,7 @@ private:
             co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
             acquire_timer_ = nullptr;
             auto pcs = co_await asio::this_coro::cancellation_state;
-            if (cancelled(pcs) || shut_down_) co_return aborted();
+            if (cancelled(pcs) || shut_down_) co_return co_await stop_waiting();
             use_watched = false; // polling: read again
         }
     }
@@ -441,7 +480,8 @@ private:
             watch_up_ = false;
             if (acquire_timer_) acquire_timer_->cancel(); // switch to polling now
             if (ec == condition::permanent && !ride_out(ec, lock_request::watch)) { // e.g. no watch permission: poll from now on
-                log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead");
+                log(log_level::warning, "watch refused (" + ec.message() + "); polling every retry_period instead" +
+                                            (cfg_.fair_turns ? " (fair turns: a poller may miss its turn)" : ""));
                 watch_refused_ = true;
                 watch_stop_.reset();
                 return;

@@ -91,57 +91,94 @@ BOOST_FIXTURE_TEST_CASE(back_to_back_lockers_take_turns_in_waiting_order, fixtur
     for (std::size_t i = 0; i < turns.size(); ++i) BOOST_TEST(turns[i] == ids[i % ids.size()], "turn " << i);
 }
 
-// A waiter whose lock() was cancelled stays queued: when its turn comes the
-// next in line waits out its grace, takes the lease and drops it. Before
-// that, try_lock by a newcomer does not jump the queue.
-BOOST_FIXTURE_TEST_CASE(a_waiter_that_left_costs_the_next_its_grace_once, fixture) {
+// A waiter that died while queued (here: an identity written into the
+// queue by hand) costs the next in line one grace; the third in line waits
+// its own turn behind that one instead of racing it. Meanwhile try_lock by
+// a newcomer does not jump the queue.
+BOOST_FIXTURE_TEST_CASE(a_dead_waiter_costs_the_next_its_grace_once_and_the_third_waits_its_turn, fixture) {
     constexpr auto grace = 400ms;
     lease_locker holder{api, {"", name}, fair("fair-holder", grace)};
-    lease_locker gone{api, {"", name}, fair("fair-gone", grace)};
-    lease_locker next{api, {"", name}, fair("fair-next", grace)};
+    lease_locker second{api, {"", name}, fair("fair-second", grace)};
+    lease_locker third{api, {"", name}, fair("fair-third", grace)};
     lease_locker newcomer{api, {"", name}, fair("fair-newcomer", grace)};
     test::run(io, [&]() -> asio::awaitable<void> {
         co_await holder.lock(asio::use_awaitable);
-        asio::cancellation_signal cancel;
-        bool gone_done = false;
-        gone.lock(asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec) {
-            BOOST_TEST(ec == asio::error::operation_aborted);
-            gone_done = true;
-        }));
+        auto l = co_await leases.get(name, asio::use_awaitable);
+        set_queue(l.metadata, {"fair-dead"});
+        co_await leases.replace(l, asio::use_awaitable);
+        std::vector<std::string> turns;
+        std::vector<clock_type::time_point> at;
+        auto take = [&](lease_locker& who) {
+            who.lock([&, id = who.identity()](error_code ec) {
+                BOOST_TEST(!ec, ec.message());
+                turns.push_back(id);
+                at.push_back(clock_type::now());
+            });
+        };
+        take(second);
         co_await sleep_for(200ms);
-        cancel.emit(asio::cancellation_type::terminal);
-        bool next_held = false;
-        clock_type::time_point next_at{};
-        next.lock([&](error_code ec) {
-            BOOST_TEST(!ec, ec.message());
-            next_held = true;
-            next_at = clock_type::now();
-        });
+        take(third);
         co_await sleep_for(200ms);
-        BOOST_TEST(gone_done);
         const auto queued = co_await queue_of(leases, name);
-        BOOST_TEST((queued == std::vector<std::string>{"fair-gone", "fair-next"}));
+        BOOST_TEST((queued == std::vector<std::string>{"fair-dead", "fair-second", "fair-third"}));
 
         co_await holder.unlock(asio::use_awaitable);
         const auto released = clock_type::now();
         auto [tec, taken] = co_await newcomer.try_lock(tuple_awaitable);
         BOOST_TEST(!tec, tec.message());
-        BOOST_TEST(!taken); // free, but not its turn: "fair-gone" is the head
-        for (int i = 0; i < 200 && !next_held; ++i) co_await sleep_for(10ms);
-        BOOST_TEST_REQUIRE(next_held);
-        const auto waited = next_at - released;
-        const double waited_ms = std::chrono::duration<double, std::milli>(waited).count();
-        BOOST_TEST_MESSAGE("next in line took the lease after " << waited_ms << " ms");
-        BOOST_TEST((waited >= grace));
-        BOOST_TEST((waited < grace + 1500ms));
+        BOOST_TEST(!taken); // free, but not its turn
+        for (int i = 0; i < 300 && turns.empty(); ++i) co_await sleep_for(10ms);
+        BOOST_TEST_REQUIRE(turns.size() == 1u);
+        BOOST_TEST(turns[0] == "fair-second"); // not the third: it waits two graces
+        const double waited_ms = std::chrono::duration<double, std::milli>(at[0] - released).count();
+        BOOST_TEST_MESSAGE("the second in line took the lease after " << waited_ms << " ms");
+        BOOST_TEST((at[0] - released >= grace));
+        BOOST_TEST((at[0] - released < grace + 1500ms));
         const auto after = co_await queue_of(leases, name);
-        BOOST_TEST(after.empty()); // the one who left was dropped
-        co_await next.unlock(asio::use_awaitable);
-        // Nobody queued: try_lock takes a free lease.
-        auto [t2ec, taken2] = co_await newcomer.try_lock(tuple_awaitable);
+        BOOST_TEST((after == std::vector<std::string>{"fair-third"})); // the dead one was dropped
+        co_await sleep_for(2 * grace); // the third's two graces pass: the lease is held, it waits on
+        BOOST_TEST(turns.size() == 1u);
+        const auto handed = clock_type::now();
+        co_await second.unlock(asio::use_awaitable);
+        for (int i = 0; i < 300 && turns.size() < 2; ++i) co_await sleep_for(5ms);
+        BOOST_TEST_REQUIRE(turns.size() == 2u);
+        BOOST_TEST(turns[1] == "fair-third");
+        BOOST_TEST((at[1] - handed < grace)); // the head now: at once
+        co_await third.unlock(asio::use_awaitable);
+        auto [t2ec, taken2] = co_await newcomer.try_lock(tuple_awaitable); // nobody queued: takes it
         BOOST_TEST(!t2ec, t2ec.message());
         BOOST_TEST(taken2);
         co_await newcomer.unlock(asio::use_awaitable);
+    }());
+}
+
+// A cancelled lock() leaves the queue again, and joining never rewrites the
+// spec: a hand-made Lease without leaseDurationSeconds stays without it.
+BOOST_FIXTURE_TEST_CASE(a_cancelled_waiter_leaves_the_queue_and_joining_leaves_the_spec_alone, fixture) {
+    lease_locker waiter{api, {"", name}, fair("fair-cancelled")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        lease hand_made;
+        hand_made.metadata.name = name;
+        hand_made.spec.holder_identity = "someone-by-hand";
+        co_await leases.create(hand_made, asio::use_awaitable);
+        const auto before = co_await leases.get(name, asio::use_awaitable);
+        asio::cancellation_signal cancel;
+        bool done = false;
+        waiter.lock(asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec) {
+            BOOST_TEST(ec == asio::error::operation_aborted);
+            done = true;
+        }));
+        co_await sleep_for(300ms);
+        const auto joined = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST((to_lock_record(joined).queue == std::vector<std::string>{"fair-cancelled"}));
+        BOOST_TEST(!joined.spec.lease_duration_seconds.has_value());
+        BOOST_TEST((joined.spec.holder_identity == before.spec.holder_identity));
+        BOOST_TEST(!joined.spec.renew_time.has_value());
+        cancel.emit(asio::cancellation_type::total);
+        for (int i = 0; i < 200 && !done; ++i) co_await sleep_for(5ms);
+        BOOST_TEST_REQUIRE(done);
+        const auto left = co_await queue_of(leases, name);
+        BOOST_TEST(left.empty());
     }());
 }
 

@@ -243,12 +243,50 @@ BOOST_AUTO_TEST_CASE(a_fair_waiter_joins_the_queue_of_a_held_lease_once) {
     auto d = e.observe(held, c.now, c.wall);
     BOOST_TEST((d.step == next_step::enqueue));
     BOOST_TEST((d.record == queued(held, {"x", "b"}))); // nothing else changed
+    const auto first_seen = c.now;
     c.advance(5ms);
     d = e.observe(d.record, c.now, c.wall);
     BOOST_TEST((d.step == next_step::wait));
-    BOOST_TEST((d.wake_at == c.now + 15s)); // joining restarted the holder's clock: the safe side
+    BOOST_TEST((d.wake_at == first_seen + 15s)); // a join is no renewal: the holder's clock runs on
     // Dropped from the queue (its head's grace ran out while we slept): join again.
     BOOST_TEST((e.observe(held, c.now, c.wall).step == next_step::enqueue));
+}
+
+// Found by review: joins restarted every waiter's clock, so each new
+// waiter put off a dead holder's takeover by a whole lease.
+BOOST_AUTO_TEST_CASE(joins_do_not_put_off_a_dead_holders_expiry_for_anyone) {
+    manual_clock c;
+    core::election fair_one{"b", fast, false, fair}, plain{"x", fast};
+    auto dead = held_by("a");
+    BOOST_TEST((fair_one.observe(dead, c.now, c.wall).wake_at == c.now + 15s));
+    BOOST_TEST((plain.observe(dead, c.now, c.wall).wake_at == c.now + 15s));
+    const auto expiry = c.now + 15s;
+    for (const char* who : {"n1", "n2", "n3"}) { // newcomers join at 14 s, 14.1 s, ...
+        c.advance(c.now < expiry - 1s ? 14s : 100ms);
+        dead.queue.emplace_back(who);
+        BOOST_TEST((fair_one.observe(dead, c.now, c.wall).wake_at == expiry));
+        BOOST_TEST((plain.observe(dead, c.now, c.wall).wake_at == expiry));
+    }
+}
+
+// Found by review: after a gone head's grace every waiter behind it raced.
+BOOST_AUTO_TEST_CASE(the_kth_in_line_waits_k_graces) {
+    manual_clock c;
+    core::election second{"b", fast, false, fair}, third{"c", fast, false, fair};
+    const auto freed = queued(held_by("", 4), {"gone", "b", "c"});
+    BOOST_TEST((second.observe(freed, c.now, c.wall).wake_at == c.now + 1s));
+    BOOST_TEST((third.observe(freed, c.now, c.wall).wake_at == c.now + 2s));
+    c.advance(1s);
+    auto d = second.observe(freed, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST((d.record.queue == std::vector<std::string>{"c"}));
+    BOOST_TEST((third.observe(freed, c.now, c.wall).step == next_step::wait)); // still b's turn
+}
+
+BOOST_AUTO_TEST_CASE(a_lease_held_by_our_own_identity_is_waited_out_without_joining) {
+    manual_clock c;
+    core::election e{"b", fast, false, fair};
+    BOOST_TEST((e.observe(queued(held_by("b"), {"c"}), c.now, c.wall).step == next_step::wait));
 }
 
 BOOST_AUTO_TEST_CASE(the_head_takes_a_free_lease_at_once_and_leaves_the_queue) {
@@ -265,6 +303,7 @@ BOOST_AUTO_TEST_CASE(the_next_in_line_gives_the_head_its_grace_then_takes_the_le
     manual_clock c;
     core::election e{"c", fast, false, fair};
     const auto freed = queued(held_by("", 4), {"b", "c", "d"});
+    // (d, third, waits two graces: the_kth_in_line_waits_k_graces)
     auto d = e.observe(freed, c.now, c.wall);
     BOOST_TEST((d.step == next_step::wait));
     BOOST_TEST((d.wake_at == c.now + 1s));
@@ -344,6 +383,8 @@ BOOST_AUTO_TEST_CASE(a_full_queue_is_not_joined_and_its_head_is_dropped_after_it
     BOOST_TEST((e.observe(queued(held_by("a"), {"x", "y"}), c.now, c.wall).step == next_step::wait));
     const auto freed = queued(held_by("", 4), {"x", "y"});
     BOOST_TEST((e.observe(freed, c.now, c.wall).step == next_step::wait));
+    c.advance(1s);
+    BOOST_TEST((e.observe(freed, c.now, c.wall).step == next_step::wait)); // after the whole queue: 2 graces
     c.advance(1s);
     auto d = e.observe(freed, c.now, c.wall);
     BOOST_TEST((d.step == next_step::replace));

@@ -35,7 +35,8 @@ struct timing {
 struct fairness {
     bool enabled = false;
     // How long the head of the queue has to take a free (or expired) lease
-    // before the next in line may, dropping it from the queue.
+    // before the second in line may (dropping it from the queue); the k-th
+    // in line waits k graces.
     milliseconds claim_grace{1000};
     // For waiters that cannot join the queue (client-go, the Go reference:
     // they poll): a lease freed after a grant whose leaseTransitions is a
@@ -95,6 +96,8 @@ public:
     steady_time renew_deadline() const noexcept;
     const lock_record& held_record() const noexcept { return held_; }
 
+    // `current` without us in its queue (a cancelled waiter leaving it).
+    lock_record left(lock_record current) const;
     // The record to write over `replaced` to renew: ours with times now,
     // and the queue as `replaced` has it (waiters joined meanwhile).
     lock_record renewal(const lock_record& replaced, micro_time wall_now) const;
@@ -111,6 +114,8 @@ private:
     std::optional<decision> defer_to_queue(const lock_record& current, bool free, steady_time free_since, steady_time now) const;
     lock_record grant(const std::optional<lock_record>& previous, micro_time wall_now) const;
     lock_record joined(lock_record current) const;
+    // Equal but for the queue: nothing the holder wrote changed.
+    static bool same_but_queue(const std::optional<lock_record>& a, const std::optional<lock_record>& b);
 
     std::string identity_;
     timing timing_;

@@ -28,9 +28,11 @@
 //   unlock_with_retry
 //   wait_lost          any type: completes with operation_aborted; nothing else changes.
 //
-// With lock_config::fair_turns, "nothing written" above leaves out one
-// write: joining the queue of waiters, which a cancelled lock() does not
-// undo (the next in line drops it after fair_claim_grace).
+// With lock_config::fair_turns, a lock() that had to wait joined the queue
+// of waiters (one write); cancelled (any type), it leaves it again (one
+// more write, best effort) before completing, so nothing of it remains.
+// Destroying the locker does not (the next in line drops the entry after
+// fair_claim_grace).
 //
 // Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
 // a transport error (error::timeout, error::connection, error::tls, ...),
@@ -105,13 +107,16 @@ struct lock_config {
     // Off, a waiter takes a free lease the moment the watch shows it, and
     // under continuous contention the quickest waiter wins. On, lock()
     // that has to wait first joins the queue in the Lease's
-    // leaselocker.io/queue annotation (one write), and a free or expired
-    // lease goes to the longest-waiting: the others give the queue's head
-    // fair_claim_grace to take it, then take it themselves and drop it
-    // (a waiter that was cancelled or died costs the next one that grace,
-    // once). try_lock never joins, and takes a free lease only when
-    // nobody is queued or it is the head. Lockers without fair turns,
-    // client-go and the Go reference ignore the queue (and keep it).
+    // leaselocker.io/queue annotation (one write, the spec untouched), and
+    // a free or expired lease goes to the longest-waiting: the k-th in line
+    // gives those ahead k × fair_claim_grace to take it, then takes it and
+    // drops them. A cancelled lock() leaves the queue again (one write); a
+    // waiter that died, or whose locker was destroyed, costs the next in
+    // line that grace once. try_lock never joins: on a free lease with
+    // others queued it returns false unless it is its turn. Needs the
+    // watch to keep the order (use_watch = false: the grace must exceed
+    // 2.2 × retry_period). Lockers without fair turns, client-go and the
+    // Go reference ignore the queue (and keep it).
     bool fair_turns = false;
     std::chrono::milliseconds fair_claim_grace{std::chrono::seconds(1)};
     // For peers that poll and cannot queue (client-go, the Go reference):
@@ -120,7 +125,7 @@ struct lock_config {
     // take it, so a peer that polls at least once in the window gets it.
     // Set yield_window above the peers' longest poll interval (client-go:
     // 2.2 × its retry period, plus a request). Costs that window on every
-    // yield_every-th handoff. 0: never.
+    // yield_every-th handoff. Both 0 (the default): never; both or neither.
     int yield_every = 0;
     std::chrono::milliseconds yield_window{0};
     // Called on the locker's strand when a held lock is lost.
@@ -191,7 +196,9 @@ public:
     }
 
     // One attempt: one read and, if the lease is free, expired or ours, one
-    // write; no retry, no wait. Signature: void(error_code, bool held).
+    // write; no retry, no wait (with fair_turns: never joins the queue, and
+    // a free lease with others queued is taken only in its turn, see
+    // lock_config). Signature: void(error_code, bool held).
     // Completes with true if now held (at once, without a request, if
     // already held); false if another holds it or wrote between our read
     // and our write. Errors: as lock's, none retried.
