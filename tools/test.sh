@@ -2,8 +2,9 @@
 # The README's test command: installs what is missing, builds the local
 # control plane, the chaos tools and the Go peers (cached) and the library,
 # runs every test (unit, component, integration against the real
-# kube-apiserver + etcd, the short chaos profile and the mixed one with
-# client-go and the Go reference package), and checks that no etcd /
+# kube-apiserver + etcd, the short chaos profile, the mixed one with
+# client-go and the Go reference package, and fair turns next to them),
+# and checks that no etcd /
 # kube-apiserver is left behind.
 #
 #   bash tools/test.sh [ctest arguments...]     e.g. -L unit, -R transport

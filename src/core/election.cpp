@@ -14,6 +14,10 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     // leaving the queue extends nothing of the holder's (and would delay a
     // dead holder's takeover by a lease per join).
     if (!same_but_queue(current, observed_)) observed_at_ = now;
+    // Our turn in the queue counts from when we joined it, too: a clock
+    // kept from an earlier look at a free lease must not let a late joiner
+    // overtake those who joined before it.
+    if (queued(current) && !queued(observed_)) queued_since_ = now;
     observed_ = current;
     if (!current) return {next_step::create, grant(std::nullopt, wall_now), {}};
 
@@ -50,27 +54,36 @@ steady_time election::expiry(steady_time now, micro_time wall_now) const {
 
 std::optional<decision> election::defer_to_queue(const lock_record& current, bool free, steady_time free_since, steady_time now) const {
     if (!fair_.enabled) return std::nullopt;
-    // A turn left to those who poll: nobody of ours takes it for a while.
-    if (free && fair_.yield_every > 0 && current.lease_transitions % fair_.yield_every == 0 && now < free_since + fair_.yield_window)
-        return decision{next_step::wait, {}, free_since + fair_.yield_window};
+    // A turn left to those who poll: nobody of ours takes it for a while;
+    // the queue's turns start after that.
+    auto start = free_since;
+    if (free && fair_.yield_every > 0 && current.lease_transitions % fair_.yield_every == 0) start += fair_.yield_window;
+    if (now < start) return decision{next_step::wait, {}, start};
     const auto& q = current.queue;
     const auto place = std::find(q.begin(), q.end(), identity_);
     if (q.empty() || place == q.begin()) return std::nullopt; // our turn
     if (place == q.end() && q.size() < fair_.max_queue) return decision{next_step::enqueue, joined(current), now};
+    if (place != q.end()) start = std::max(start, queued_since_);
     // The head's turn: it has claim_grace to take it, then the second in
     // line has its grace, and so on (the k-th waits k graces: one waiter
     // gone costs the next one grace, not a race of all behind it). Not in
     // a full queue: after all of it.
     const auto behind = static_cast<int>(place - q.begin());
-    const auto turn = free_since + behind * fair_.claim_grace;
+    const auto turn = start + behind * fair_.claim_grace;
     if (now < turn) return decision{next_step::wait, {}, turn};
     return std::nullopt;
 }
 
 bool election::same_but_queue(const std::optional<lock_record>& a, const std::optional<lock_record>& b) {
     if (!a || !b) return !a && !b;
-    return a->holder_identity == b->holder_identity && a->lease_duration_seconds == b->lease_duration_seconds &&
-           a->acquire_time == b->acquire_time && a->renew_time == b->renew_time && a->lease_transitions == b->lease_transitions;
+    auto a_held = *a, b_held = *b;
+    a_held.queue.clear();
+    b_held.queue.clear();
+    return a_held == b_held;
+}
+
+bool election::queued(const std::optional<lock_record>& r) const {
+    return r && std::find(r->queue.begin(), r->queue.end(), identity_) != r->queue.end();
 }
 
 lock_record election::left(lock_record current) const {

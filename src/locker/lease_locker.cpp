@@ -286,19 +286,20 @@ private:
 
     // Leaves the queue of fair turns (a cancelled lock()): writes the newest
     // version known without our identity; after a conflict reads and tries
-    // again, at most three times. Errors are let go: at worst the next in
-    // line waits out our grace.
+    // again, at most three times and within renew_deadline / 2 in all.
+    // Errors are let go: at worst the next in line waits out our grace.
     awaitable<void> leave_queue() {
-        for (int attempt = 0; attempt < 3; ++attempt) {
+        const auto deadline = clock_.now() + cfg_.renew_deadline / 2;
+        for (int attempt = 0; attempt < 3 && !shut_down_ && clock_.now() < deadline; ++attempt) {
             if (attempt > 0) {
-                auto [gec, got, raw] = co_await lock_->get(request_opts(), shielded());
-                if (gec) co_return;
+                auto [gec, got, raw] = co_await lock_->get(request_opts(deadline), shielded());
+                if (gec || shut_down_) co_return;
             }
             const auto current = lock_->current();
             if (!current) co_return;
             const auto left = election_.left(*current);
             if (left == *current) co_return; // not (or no longer) queued
-            auto [uec] = co_await lock_->update(left, request_opts(), shielded());
+            auto [uec] = co_await lock_->update(left, request_opts(deadline), shielded());
             if (uec != error::conflict) co_return;
         }
     }
@@ -337,12 +338,12 @@ private:
 
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
-        bool joined = false; // the queue of fair turns: left again if cancelled
-        // Cancelled while waiting: a queue we joined is left again (one
-        // write, best effort), so nobody behind waits out our grace. Not when
+        // Cancelled while waiting: the queue of fair turns is left again
+        // (one write if we are in it, best effort; also after a join whose
+        // answer was lost), so nobody behind waits out our grace. Not when
         // the locker is going away: its client may be too.
         auto stop_waiting = [&]() -> awaitable<std::pair<error_code, bool>> {
-            if (joined && !shut_down_) co_await leave_queue();
+            if (cfg_.fair_turns) co_await leave_queue();
             co_return aborted();
         };
         for (int conflicts = 0, joins = 0;;) {
@@ -357,7 +358,6 @@ private:
                 on_acquired();
                 co_return held();
             }
-            if (a.result == attempt_result::queued) joined = true;
             if (cancelled(cs) || shut_down_) co_return co_await stop_waiting();
             if (a.result == attempt_result::failed && a.ec == condition::permanent && (once || !ride_out(a.ec, a.request))) {
                 log(log_level::error, "acquiring failed: " + a.ec.message());
@@ -395,9 +395,10 @@ private:
                 continue;
             }
             auto wait = jittered(cfg_.retry_period, 1.2);
-            // Three conflicts in a row: others are writing; look again soon
-            // (with fair turns a long sleep would miss our turn).
-            if (a.result == attempt_result::retry_now) wait = jittered(cfg_.retry_period / 4, 0.5);
+            // Three conflicts in a row: others are writing. With fair turns,
+            // look again within half a grace (a full poll would miss our turn).
+            if (a.result == attempt_result::retry_now && cfg_.fair_turns)
+                wait = std::min(jittered(cfg_.retry_period / 4, 0.5), cfg_.fair_claim_grace / 2);
             if (a.result == attempt_result::failed) {
                 log(log_level::warning, "acquiring: " + a.ec.message() + "; retrying");
                 wait = jittered(backoff, 0.5);

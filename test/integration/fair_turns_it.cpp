@@ -177,8 +177,10 @@ BOOST_FIXTURE_TEST_CASE(a_cancelled_waiter_leaves_the_queue_and_joining_leaves_t
         cancel.emit(asio::cancellation_type::total);
         for (int i = 0; i < 200 && !done; ++i) co_await sleep_for(5ms);
         BOOST_TEST_REQUIRE(done);
-        const auto left = co_await queue_of(leases, name);
-        BOOST_TEST(left.empty());
+        const auto left = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(to_lock_record(left).queue.empty());
+        BOOST_TEST(!left.spec.lease_duration_seconds.has_value()); // leaving did not touch the spec either
+        BOOST_TEST(!left.spec.renew_time.has_value());
     }());
 }
 

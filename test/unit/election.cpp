@@ -377,6 +377,40 @@ BOOST_AUTO_TEST_CASE(every_nth_freed_lease_is_left_to_the_pollers_for_the_window
     BOOST_TEST((f.observe(queued(held_by("", 9), {"b"}), c.now, c.wall).step == next_step::replace));
 }
 
+// Found by the second review: the graces counted from the release, not
+// from the window's end, so after a window longer than a grace everyone
+// behind the head raced.
+BOOST_AUTO_TEST_CASE(after_a_yield_window_the_queues_graces_start) {
+    manual_clock c;
+    const fairness yielding{.enabled = true, .claim_grace = 1s, .yield_every = 4, .yield_window = 5s};
+    core::election head{"a", fast, false, yielding}, second{"b", fast, false, yielding}, third{"c", fast, false, yielding};
+    const auto freed = queued(held_by("", 8), {"a", "b", "c"});
+    for (auto* e : {&head, &second, &third}) BOOST_TEST((e->observe(freed, c.now, c.wall).wake_at == c.now + 5s));
+    c.advance(5s);
+    BOOST_TEST((head.observe(freed, c.now, c.wall).step == next_step::replace));
+    auto d = second.observe(freed, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 1s));
+    BOOST_TEST((third.observe(freed, c.now, c.wall).wake_at == c.now + 2s));
+}
+
+// Found by the second review: a locker that had looked at the free lease
+// long before (a try_lock) and joined late counted its graces from that
+// look, and overtook one who had joined before it.
+BOOST_AUTO_TEST_CASE(a_late_joiner_counts_its_graces_from_its_join) {
+    manual_clock c;
+    core::election late{"x", fast, false, fair};
+    BOOST_TEST((late.observe(queued(held_by("", 4), {"dead"}), c.now, c.wall).step == next_step::enqueue)); // try_lock: not written
+    c.advance(1h);
+    auto d = late.observe(queued(held_by("", 4), {"dead", "y"}), c.now, c.wall); // y joined meanwhile
+    BOOST_TEST((d.step == next_step::enqueue));
+    const auto joined_at = c.now;
+    c.advance(10ms);
+    d = late.observe(queued(held_by("", 4), {"dead", "y", "x"}), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == joined_at + 10ms + 2s)); // two graces from when it saw itself queued
+}
+
 BOOST_AUTO_TEST_CASE(a_full_queue_is_not_joined_and_its_head_is_dropped_after_its_grace) {
     manual_clock c;
     core::election e{"z", fast, false, fairness{.enabled = true, .claim_grace = 1s, .max_queue = 2}};

@@ -40,11 +40,12 @@ struct fairness {
     milliseconds claim_grace{1000};
     // For waiters that cannot join the queue (client-go, the Go reference:
     // they poll): a lease freed after a grant whose leaseTransitions is a
-    // multiple of yield_every is left free for yield_window first. 0: never.
+    // multiple of yield_every is left free for yield_window first (the
+    // queue's turns and graces count from the window's end). 0: never.
     int yield_every = 0;
     milliseconds yield_window{0};
     // A longer queue is not joined (the annotation stays small); those who
-    // cannot join wait out the head's grace as if they were second.
+    // cannot join wait after the whole queue.
     std::size_t max_queue = 64;
 };
 
@@ -116,6 +117,7 @@ private:
     lock_record joined(lock_record current) const;
     // Equal but for the queue: nothing the holder wrote changed.
     static bool same_but_queue(const std::optional<lock_record>& a, const std::optional<lock_record>& b);
+    bool queued(const std::optional<lock_record>& r) const;
 
     std::string identity_;
     timing timing_;
@@ -124,6 +126,7 @@ private:
     // The record last seen and the local time it was first seen so.
     std::optional<lock_record> observed_;
     steady_time observed_at_{};
+    steady_time queued_since_{}; // when we last saw ourselves join the queue
     bool holding_ = false;
     lock_record held_;
     steady_time last_sent_{};  // the last accepted write: the renew deadline counts from it

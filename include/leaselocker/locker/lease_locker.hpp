@@ -29,10 +29,10 @@
 //   wait_lost          any type: completes with operation_aborted; nothing else changes.
 //
 // With lock_config::fair_turns, a lock() that had to wait joined the queue
-// of waiters (one write); cancelled (any type), it leaves it again (one
-// more write, best effort) before completing, so nothing of it remains.
-// Destroying the locker does not (the next in line drops the entry after
-// fair_claim_grace).
+// of waiters (one write); cancelled (any type), it leaves it again before
+// completing: one more write, best effort, bounded by renew_deadline / 2.
+// If that fails, or the locker is destroyed instead, the entry stays until
+// the next in line drops it after fair_claim_grace.
 //
 // Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
 // a transport error (error::timeout, error::connection, error::tls, ...),
