@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <utility>
 #include <unistd.h>
 
 namespace leaselocker {
@@ -278,6 +279,8 @@ private:
             std::tie(wec) = co_await lock_->update(d.record, opts, shielded());
         note_answer(lock_request::write, wec);
         if (wec == error::already_exists || wec == error::conflict) co_return attempt{attempt_result::retry_now}; // changed meanwhile: read again
+        // A join whose answer never came may have landed: leaving reads first.
+        if (wec && d.step == core::next_step::enqueue) join_unknown_ = true;
         if (wec) co_return attempt{attempt_result::failed, wec, {}, lock_request::write};
         if (d.step == core::next_step::enqueue) co_return attempt{attempt_result::queued}; // decide again on what we wrote
         election_.accepted(d.record, sent, replaced);
@@ -291,7 +294,7 @@ private:
     awaitable<void> leave_queue() {
         const auto deadline = clock_.now() + cfg_.renew_deadline / 2;
         for (int attempt = 0; attempt < 3 && !shut_down_ && clock_.now() < deadline; ++attempt) {
-            if (attempt > 0) {
+            if (attempt > 0 || std::exchange(join_unknown_, false)) {
                 auto [gec, got, raw] = co_await lock_->get(request_opts(deadline), shielded());
                 if (gec || shut_down_) co_return;
             }
@@ -328,6 +331,7 @@ private:
         if (acquiring_) co_return fail(error::already_locking, "another lock() or try_lock() of this locker is running");
         acquiring_ = true;
         for (auto& row : refusals_) row = {}; // each lock() has its own grace
+        join_unknown_ = false;
         struct reset { // not acquiring any more; not holding either: no watch
             locker_impl& self;
             ~reset() {
@@ -339,9 +343,9 @@ private:
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
         // Cancelled while waiting: the queue of fair turns is left again
-        // (one write if we are in it, best effort; also after a join whose
-        // answer was lost), so nobody behind waits out our grace. Not when
-        // the locker is going away: its client may be too.
+        // (one write if we are in it, best effort; after a join whose answer
+        // was lost, a read first), so nobody behind waits out our grace. Not
+        // when the locker is going away: its client may be too.
         auto stop_waiting = [&]() -> awaitable<std::pair<error_code, bool>> {
             if (cfg_.fair_turns) co_await leave_queue();
             co_return aborted();
@@ -398,7 +402,7 @@ private:
             // Three conflicts in a row: others are writing. With fair turns,
             // look again within half a grace (a full poll would miss our turn).
             if (a.result == attempt_result::retry_now && cfg_.fair_turns)
-                wait = std::min(jittered(cfg_.retry_period / 4, 0.5), cfg_.fair_claim_grace / 2);
+                wait = std::min(jittered(cfg_.retry_period / 4, 0.5), std::max(cfg_.fair_claim_grace / 2, milliseconds(1)));
             if (a.result == attempt_result::failed) {
                 log(log_level::warning, "acquiring: " + a.ec.message() + "; retrying");
                 wait = jittered(backoff, 0.5);
@@ -723,6 +727,7 @@ private:
     std::minstd_rand rng_;
     bool acquiring_ = false;
     bool shut_down_ = false;
+    bool join_unknown_ = false; // a join of the queue whose answer was lost
     asio::steady_timer* acquire_timer_ = nullptr; // the acquire loop's wait, if waiting
     std::shared_ptr<asio::cancellation_signal> watch_stop_; // set while a watch loop runs
     bool watch_up_ = false;

@@ -411,6 +411,28 @@ BOOST_AUTO_TEST_CASE(a_late_joiner_counts_its_graces_from_its_join) {
     BOOST_TEST((d.wake_at == joined_at + 10ms + 2s)); // two graces from when it saw itself queued
 }
 
+BOOST_AUTO_TEST_CASE(a_waiter_dropped_and_queued_again_counts_from_its_new_join) {
+    manual_clock c;
+    core::election e{"b", fast, false, fair};
+    e.observe(queued(held_by("", 4), {"a", "b"}), c.now, c.wall); // queued, second
+    c.advance(10s);
+    BOOST_TEST((e.observe(queued(held_by("", 4), {"a"}), c.now, c.wall).step == next_step::enqueue)); // dropped meanwhile
+    c.advance(5ms);
+    const auto rejoined = c.now;
+    auto d = e.observe(queued(held_by("", 4), {"a", "b"}), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == rejoined + 1s));
+}
+
+BOOST_AUTO_TEST_CASE(a_join_during_a_yield_window_does_not_stretch_it) {
+    manual_clock c;
+    core::election e{"b", fast, false, fairness{.enabled = true, .claim_grace = 1s, .yield_every = 4, .yield_window = 700ms}};
+    const auto start = c.now;
+    BOOST_TEST((e.observe(queued(held_by("", 8), {"b"}), c.now, c.wall).wake_at == start + 700ms));
+    c.advance(400ms);
+    BOOST_TEST((e.observe(queued(held_by("", 8), {"b", "z"}), c.now, c.wall).wake_at == start + 700ms));
+}
+
 BOOST_AUTO_TEST_CASE(a_full_queue_is_not_joined_and_its_head_is_dropped_after_its_grace) {
     manual_clock c;
     core::election e{"z", fast, false, fairness{.enabled = true, .claim_grace = 1s, .max_queue = 2}};

@@ -36,7 +36,8 @@ struct fairness {
     bool enabled = false;
     // How long the head of the queue has to take a free (or expired) lease
     // before the second in line may (dropping it from the queue); the k-th
-    // in line waits k graces.
+    // in line waits k graces, from the latest of: the lease seen free (or
+    // its expiry), itself seen queued, a yield window's end.
     milliseconds claim_grace{1000};
     // For waiters that cannot join the queue (client-go, the Go reference:
     // they poll): a lease freed after a grant whose leaseTransitions is a

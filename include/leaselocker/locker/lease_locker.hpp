@@ -30,7 +30,8 @@
 //
 // With lock_config::fair_turns, a lock() that had to wait joined the queue
 // of waiters (one write); cancelled (any type), it leaves it again before
-// completing: one more write, best effort, bounded by renew_deadline / 2.
+// completing: one more write, best effort, bounded by renew_deadline / 2
+// (a cancelled try_lock leaves an entry an earlier lock() could not).
 // If that fails, or the locker is destroyed instead, the entry stays until
 // the next in line drops it after fair_claim_grace.
 //
@@ -109,8 +110,9 @@ struct lock_config {
     // that has to wait first joins the queue in the Lease's
     // leaselocker.io/queue annotation (one write, the spec untouched), and
     // a free or expired lease goes to the longest-waiting: the k-th in line
-    // gives those ahead k × fair_claim_grace to take it, then takes it and
-    // drops them. A cancelled lock() leaves the queue again (one write); a
+    // gives those ahead k × fair_claim_grace (from the latest of: the lease
+    // seen free or expired, itself seen queued, a yield window's end) to
+    // take it, then takes it and drops them. A cancelled lock() leaves the queue again (one write); a
     // waiter that died, or whose locker was destroyed, costs the next in
     // line that grace once. try_lock never joins: on a free lease with
     // others queued it returns false unless it is its turn. Needs the
