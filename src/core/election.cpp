@@ -38,10 +38,9 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     }
     // Held by another (or by our identity from before we started): wait for
     // its exact expiry, measured from when we first saw this record.
-    const auto& q = current->queue;
     // (Not when the holder is our identity: a grant of ours whose answer
     // was lost; we wait it out, queued or not.)
-    if (fair_.enabled && !ours && std::find(q.begin(), q.end(), identity_) == q.end() && q.size() < fair_.max_queue)
+    if (fair_.enabled && !ours && !queued(current) && current->queue.size() < fair_.max_queue)
         return {next_step::enqueue, joined(*current), runs_out};
     return {next_step::wait, {}, runs_out};
 }

@@ -112,13 +112,13 @@ struct lock_config {
     // a free or expired lease goes to the longest-waiting: the k-th in line
     // gives those ahead k × fair_claim_grace (from the latest of: the lease
     // seen free or expired, itself seen queued, a yield window's end) to
-    // take it, then takes it and drops them. A cancelled lock() leaves the queue again (one write); a
-    // waiter that died, or whose locker was destroyed, costs the next in
-    // line that grace once. try_lock never joins: on a free lease with
-    // others queued it returns false unless it is its turn. Needs the
-    // watch to keep the order (use_watch = false: the grace must exceed
-    // 2.2 × retry_period). Lockers without fair turns, client-go and the
-    // Go reference ignore the queue (and keep it).
+    // take it, then takes it and drops them. A cancelled lock() leaves the
+    // queue again (one write); a waiter that died, or whose locker was
+    // destroyed, costs the next in line that grace once. try_lock never
+    // joins: on a free lease with others queued it returns false unless it
+    // is its turn. Needs the watch to keep the order (use_watch = false:
+    // the grace must exceed 2.2 × retry_period). Lockers without fair
+    // turns, client-go and the Go reference ignore the queue (and keep it).
     bool fair_turns = false;
     std::chrono::milliseconds fair_claim_grace{std::chrono::seconds(1)};
     // For peers that poll and cannot queue (client-go, the Go reference):
