@@ -52,10 +52,11 @@ PROFILES = {
     # CI: bounded to a few minutes, every nemesis kind a few times.
     "short": dict(seconds=300, contenders=8, pause=(1.5, 3.0), min_handoffs=2000, min_each=3, min_effective_stops=1, kinds=KINDS),
     # By flag: until 100,000 handoffs, each kind 20 times and 200 stops that
-    # worked (at most 5 h). Longer calm between strikes than "short", so
-    # volume does not take all day.
-    "long": dict(seconds=5 * 3600, contenders=8, pause=(6.0, 12.0), min_handoffs=100000, min_each=20, min_effective_stops=200,
-                 kinds=KINDS, until_met=True),
+    # worked (at most 5 h). Each round of strikes holds every kind once and
+    # the three stopping ones twice more: about half the stops work, and
+    # with one round per kind 200 of them took about 4 h; weighted, about 2.
+    "long": dict(seconds=5 * 3600, contenders=8, pause=(3.0, 6.0), min_handoffs=100000, min_each=20, min_effective_stops=200,
+                 kinds=KINDS, extra_per_round=["stop", "stop_between", "slow_holder"] * 2, until_met=True),
     # Mutation runs (a deliberately broken library must fail): only the
     # strikes at the holder, often, and every clock skewed (0.9 rho, slow
     # and fast by turns).
@@ -492,7 +493,7 @@ class Chaos:
             if not self.p["kinds"]:
                 continue  # no nemesis: contention alone
             if not plan:
-                plan = self.p["kinds"][:]
+                plan = self.p["kinds"] + self.p.get("extra_per_round", [])
                 self.rng.shuffle(plan)
             kind = plan[0]
             if self.strike(kind):
