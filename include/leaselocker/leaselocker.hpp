@@ -4,12 +4,15 @@
 #include <leaselocker/config/cluster_config.hpp>
 #include <leaselocker/config/kubeconfig.hpp>
 #include <leaselocker/error.hpp>
+#include <leaselocker/leader/leader_elector.hpp>
+#include <leaselocker/leader/lease_observer.hpp>
 #include <leaselocker/lease/lease.hpp>
 #include <leaselocker/lease/lease_client.hpp>
 #include <leaselocker/lease/lease_watch.hpp>
 #include <leaselocker/lease/lease_watch_hub.hpp>
 #include <leaselocker/lease/micro_time.hpp>
 #include <leaselocker/locker/lease_locker.hpp>
+#include <leaselocker/locker/metrics.hpp>
 #include <leaselocker/locker/resource_lock.hpp>
 #include <leaselocker/log.hpp>
 #include <leaselocker/transport/client.hpp>

@@ -84,9 +84,11 @@ void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand,
 
 // The same for a coroutine yielding only an error_code, for a handler of
 // void(error_code).
+// Returns the cancellation the coroutine sees, for an owner that must be
+// able to stop it too (emit on the strand, unless done).
 template <class Handler>
-void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, boost::asio::awaitable<boost::system::error_code> task,
-               Handler handler) {
+std::shared_ptr<spawn_cancellation> spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand,
+                                              boost::asio::awaitable<boost::system::error_code> task, Handler handler) {
     auto state = connect_cancellation(strand, handler);
     auto& signal = state->signal;
     auto work = tracked_executor(handler, strand);
@@ -96,6 +98,7 @@ void spawn_for(const boost::asio::strand<boost::asio::any_io_executor>& strand, 
                                   if (e) std::rethrow_exception(e);
                                   complete_on_handler_executor(std::move(h), work, *state, ec);
                               }));
+    return state;
 }
 
 } // namespace leaselocker::detail

@@ -167,6 +167,7 @@ public:
 private:
     void publish() {
         std::lock_guard lock(view_mutex_);
+        if (cfg_.metrics && view_.held != election_.holding()) cfg_.metrics->leading(cfg_.name, election_.holding());
         view_.held = election_.holding();
         view_.valid_until = clock_.to_real(election_.valid_until());
         if (view_.held) {
@@ -342,6 +343,10 @@ private:
 
         milliseconds backoff = cfg_.retry_period;
         bool use_watched = false;
+        // For the metrics: since when lock() waits, and when the last wait
+        // ended (a change or an expiry woke us: the handoff starts there).
+        const auto started = std::chrono::steady_clock::now();
+        std::optional<std::chrono::steady_clock::time_point> woke;
         // Cancelled while waiting: the queue of fair turns is left again
         // (one write if we are in it, best effort; after a join whose answer
         // was lost, a read first), so nobody behind waits out our grace. Not
@@ -360,6 +365,10 @@ private:
                     co_return aborted();
                 }
                 on_acquired();
+                if (cfg_.metrics) {
+                    const auto now = std::chrono::steady_clock::now();
+                    cfg_.metrics->acquired(cfg_.name, now - started, woke ? now - *woke : std::chrono::nanoseconds::zero());
+                }
                 co_return held();
             }
             if (cancelled(cs) || shut_down_) co_return co_await stop_waiting();
@@ -391,6 +400,7 @@ private:
                 acquire_timer_ = &timer; // a watch event or shutdown() cancels it
                 co_await timer.async_wait(use_tuple); // woken early by a change: fine
                 acquire_timer_ = nullptr;
+                woke = std::chrono::steady_clock::now();
                 auto wcs = co_await asio::this_coro::cancellation_state;
                 if (cancelled(wcs) || shut_down_) co_return co_await stop_waiting();
                 // Woken by a change, or at the expiry of a record the watch
@@ -417,6 +427,7 @@ private:
             acquire_timer_ = &timer; // shutdown() cancels it
             co_await timer.async_wait(use_tuple); // woken early by a watch failure or shutdown: fine
             acquire_timer_ = nullptr;
+            woke = std::chrono::steady_clock::now();
             auto pcs = co_await asio::this_coro::cancellation_state;
             if (cancelled(pcs) || shut_down_) co_return co_await stop_waiting();
             use_watched = false; // polling: read again
@@ -510,8 +521,9 @@ private:
     void on_change(const std::optional<lock_record>& record) {
         const bool taken = !record || record->holder_identity != identity();
         if (election_.holding()) {
-            if (taken) lose(make_error_code(error::lock_lost), record ? "taken over by " + record->holder_identity + " (seen on the watch)"
-                                                                     : "the lease was deleted (seen on the watch)");
+            if (taken)
+                lose(make_error_code(error::lock_lost), record ? loss_cause::taken_over : loss_cause::deleted,
+                     record ? "taken over by " + record->holder_identity + " (seen on the watch)" : "the lease was deleted (seen on the watch)");
             return;
         }
         if (acquire_timer_) acquire_timer_->cancel();
@@ -536,29 +548,31 @@ private:
             for (;;) { // attempts until success or the renew deadline
                 const auto deadline = std::min(e.renew_deadline(), e.valid_until());
                 if (self->clock_.now() >= deadline) {
-                    co_return self->lose(last ? last : make_error_code(error::timeout), "no renewal succeeded within renew_deadline");
+                    co_return self->lose(last ? last : make_error_code(error::timeout), loss_cause::renew_deadline, "no renewal succeeded within renew_deadline");
                 }
                 if (need_read) {
+                    if (self->cfg_.metrics) self->cfg_.metrics->slow_path(self->cfg_.name);
                     auto [gec, record, raw] = co_await self->lock_->get(self->request_opts(deadline), shielded());
                     if (!current()) co_return;
                     self->note_answer(lock_request::read, gec);
                     if (gec) {
                         last = gec;
                         if (gec == condition::permanent && !self->ride_out(gec, lock_request::read))
-                            co_return self->lose(gec, "reading the lease: " + gec.message());
+                            co_return self->lose(gec, loss_cause::refused, "reading the lease: " + gec.message());
                         co_await self->pause(deadline);
                         continue;
                     }
                     const auto newest = self->lock_->current(); // what the renewal is compared against
                     auto d = e.observe(newest, self->clock_.now(), wall_now());
                     if (!e.holding() || d.step != core::next_step::replace)
-                        co_return self->lose(make_error_code(error::lock_lost), "taken over by " + (newest ? newest->holder_identity : "nobody (deleted)"));
+                        co_return self->lose(make_error_code(error::lock_lost), newest ? loss_cause::taken_over : loss_cause::deleted,
+                                             "taken over by " + (newest ? newest->holder_identity : "nobody (deleted)"));
                     need_read = false;
                 }
                 // Written over the newest version known: it must still be ours.
                 const auto replaced = self->lock_->current();
                 if (!replaced || replaced->holder_identity != self->identity())
-                    co_return self->lose(make_error_code(error::lock_lost),
+                    co_return self->lose(make_error_code(error::lock_lost), replaced ? loss_cause::taken_over : loss_cause::deleted,
                                          "taken over by " + (replaced ? replaced->holder_identity : "nobody (deleted)"));
                 const auto sent = self->clock_.now();
                 auto record = e.renewal(*replaced, wall_now());
@@ -566,13 +580,14 @@ private:
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
                 self->note_answer(lock_request::write, uec);
                 if (!uec) {
+                    if (self->cfg_.metrics) self->cfg_.metrics->renewed(self->cfg_.name, self->clock_.to_real(e.valid_until()) - std::chrono::steady_clock::now());
                     e.accepted(record, sent, replaced);
                     self->publish();
                     break;
                 }
                 last = uec;
                 if (uec == condition::permanent && !self->ride_out(uec, lock_request::write))
-                    co_return self->lose(uec, "renewing: " + uec.message());
+                    co_return self->lose(uec, loss_cause::refused, "renewing: " + uec.message());
                 // A conflict, or an outcome we cannot know: read before writing again.
                 need_read = true;
                 if (uec != error::conflict) co_await self->pause(deadline);
@@ -592,8 +607,9 @@ private:
 
     // Loss first: the signal, the waiters and the callback, at once; then
     // (if configured) a release.
-    void lose(error_code why, const std::string& what) {
+    void lose(error_code why, loss_cause cause, const std::string& what) {
         log(log_level::warning, "lost: " + what);
+        if (cfg_.metrics) cfg_.metrics->lost(cfg_.name, cause);
         loss_reason_ = "lease " + cfg_.name + " lost: " + what;
         election_.relinquish();
         stop_watching();
@@ -766,15 +782,20 @@ std::string default_identity() {
     return std::string(host) + "_" + suffix;
 }
 
-namespace {
-
-std::unique_ptr<resource_lock> make_lease_lock(client& api, lease_name name, const lock_config& cfg) {
+lease_name checked_lease_name(lease_name name) {
     std::transform(name.name.begin(), name.name.end(), name.name.begin(), [](unsigned char c) { return std::tolower(c); });
     if (!detail::is_dns1123_subdomain(name.name))
         throw config_error(make_error_code(error::config_invalid),
                            "lease name \"" + name.name + "\" is not a valid DNS-1123 subdomain (lowercase letters, digits, '-', '.')");
     if (!name.namespace_name.empty() && !detail::is_dns1123_label(name.namespace_name))
         throw config_error(make_error_code(error::config_invalid), "namespace \"" + name.namespace_name + "\" is not a valid DNS-1123 label");
+    return name;
+}
+
+namespace {
+
+std::unique_ptr<resource_lock> make_lease_lock(client& api, lease_name name, const lock_config& cfg) {
+    name = checked_lease_name(std::move(name));
     lease_client leases{api, name.namespace_name};
     return std::make_unique<lease_lock>(leases, name.name, cfg.identity.empty() ? default_identity() : cfg.identity,
                                         lease_lock_options{.record_events = cfg.record_events, .log = cfg.log});

@@ -44,6 +44,7 @@
 #pragma once
 
 #include <leaselocker/core/election.hpp>
+#include <leaselocker/locker/metrics.hpp>
 #include <leaselocker/locker/resource_lock.hpp>
 
 #include <boost/asio/cancellation_signal.hpp>
@@ -64,6 +65,9 @@ struct lease_name {
     std::string namespace_name; // empty: the client's default namespace
     std::string name;           // lowercased, then checked as a DNS-1123 subdomain
 };
+// `name` lowercased and checked; throws config_error (error::config_invalid)
+// for a name or namespace Kubernetes would refuse.
+lease_name checked_lease_name(lease_name name);
 
 struct lock_config {
     // As client-go's defaults. Checked at construction:
@@ -132,6 +136,9 @@ struct lock_config {
     std::chrono::milliseconds yield_window{0};
     // Called on the locker's strand when a held lock is lost.
     std::function<void(error_code)> on_lost;
+    // Told of grants, renewals, slow paths and losses on the locker's
+    // strand (metrics.hpp: metrics_registry renders them for Prometheus).
+    std::shared_ptr<metrics_sink> metrics;
     logger log;
     // Bound ρ on how much the rates of this host's and the other holders'
     // clocks differ: a held lock is trusted for lease_duration·(1−ρ)/(1+ρ)

@@ -1,0 +1,145 @@
+// Layer 6: leader_elector, one replica leads while the others stand by
+// (client-go's tools/leaderelection in the Asio idiom, on lease_locker).
+//
+//   leaselocker::elector_config cfg;
+//   cfg.on_started_leading = [&](leaselocker::leadership, auto done) {
+//       asio::co_spawn(elector_executor, serve_as_leader(), std::move(done)); // cancelled the moment leadership is lost
+//   };
+//   cfg.on_new_leader = [](const std::string& who) { std::cout << who << " leads\n"; };
+//   leaselocker::leader_elector elector{api, {"billing", "scheduler"}, cfg};
+//   co_await elector.run(asio::use_awaitable);
+//
+// Order, per elector and across electors of one Lease: on_stopped_leading
+// runs before any other elector's on_started_leading can. On a loss it
+// runs the moment the loss is known (the locker reports it before the
+// lease can have expired for anyone else), while the leader's work is
+// being cancelled; on a step-down (run cancelled, or the work ended) it
+// runs after the work has ended and before the lease is released.
+//
+// Threads: run may be started from any thread; the elector runs on a
+// strand (get_executor()) of the client's executor and starts no thread.
+// The hooks run on that strand. The leader's work is told to stop by
+// terminal cancellation emitted on that strand: run the work there
+// (co_spawn(elector.get_executor(), ...)) or, if it runs elsewhere, let its
+// cancellation handler hop to its own strand. The accessors may be called
+// from any thread.
+#pragma once
+
+#include <leaselocker/leader/lease_observer.hpp>
+#include <leaselocker/locker/lease_locker.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace leaselocker {
+
+namespace detail {
+class elector_impl;
+}
+
+// Handed to the leader's work when leadership begins.
+struct leadership {
+    fencing_token token; // of the grant: check it at the resource the leader guards
+    std::string identity;
+};
+
+// The leader's work (client-go's OnStartedLeading): start it and call
+// `done` once it has ended. `done` carries a cancellation slot (Asio's
+// associated slot, which co_spawn picks up) that emits terminal
+// cancellation the moment leadership is lost or run() is cancelled. Work
+// that ends by itself makes the elector step down (release the lease) and
+// run() complete; an exception passed to `done` is rethrown from run()'s
+// completion, as co_spawn does.
+using leader_work = std::function<void(leadership, boost::asio::any_completion_handler<void(std::exception_ptr)>)>;
+
+struct elector_config {
+    // Timing, identity, release_on_cancel (client-go's ReleaseOnCancel:
+    // release when run() is cancelled; without it the lease is left to
+    // expire), metrics, log. fair_turns is not for electors.
+    lock_config lock;
+    // After a loss, campaign again (false: run() completes with
+    // error::lock_lost once the work has ended).
+    bool recampaign = true;
+    leader_work on_started_leading;
+    // Once per leadership, on the elector's strand (see the order above).
+    std::function<void()> on_stopped_leading;
+    // Whenever the holder named on the Lease changes (us included; empty:
+    // released), as client-go's OnNewLeader; renewals are not changes.
+    std::function<void(const std::string& identity)> on_new_leader;
+};
+
+class leader_elector {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    // Throws config_error (error::config_invalid) for a bad name or timing,
+    // or without on_started_leading; nothing is sent then.
+    leader_elector(client& api, lease_name name, elector_config cfg);
+    // Cancels run() (as terminal cancellation would, without waiting) and
+    // never blocks; the client must outlive what is left (a release).
+    ~leader_elector();
+    leader_elector(const leader_elector&) = delete;
+    leader_elector& operator=(const leader_elector&) = delete;
+
+    executor_type get_executor() const noexcept;
+
+    // Campaigns until cancelled: waits for the lease (watch-driven), leads
+    // (runs on_started_leading) until leadership ends, and after a loss
+    // campaigns again (recampaign). Signature: void(error_code).
+    // Completes with: success after the leader's work ended by itself (the
+    // lease released); operation_aborted when cancelled or the elector is
+    // destroyed (if leading: after the work has ended, on_stopped_leading
+    // ran and, with release_on_cancel, the lease was released);
+    // error::lock_lost after a loss without recampaign; a permanent error
+    // of the lock (error::forbidden, ...); asio::error::already_started
+    // if run() is running already. Cancellation: terminal, partial, total,
+    // all meaning "stop campaigning and step down".
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+    auto run(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+            [](auto h, detail::elector_impl* impl) { start_run(impl, std::move(h)); }, token, impl_.get());
+    }
+
+    // The holder the Lease names, as the shared watch last showed it while
+    // run() runs (empty: nobody, or not known yet). Any thread.
+    std::string current_leader() const;
+    // Whether this elector leads now. Any thread.
+    bool is_leader() const;
+    fencing_token current_fencing_token() const;
+    const std::string& identity() const noexcept;
+
+    // Health (client-go's HealthzAdaptor.Check): error::lock_lost if we
+    // lead but renewals have stopped moving the lease's validity on for
+    // longer than `tolerance` (a blocked executor: nothing could even notice
+    // a loss); success otherwise, also when not leading. Any thread.
+    error_code check(std::chrono::milliseconds tolerance) const;
+
+private:
+    static void start_run(detail::elector_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
+    std::shared_ptr<detail::elector_impl> impl_;
+};
+
+// client-go's HealthzAdaptor: a health check that may be created before the
+// elector is (set_elector later) and fails only if the elector leads with
+// stalled renewals for longer than the tolerance.
+class healthz_adaptor {
+public:
+    explicit healthz_adaptor(std::chrono::milliseconds tolerance) : tolerance_(tolerance) {}
+    // The elector must outlive the adaptor's use (or be set to nullptr first).
+    void set_elector(const leader_elector* elector);
+    const char* name() const noexcept { return "leaderElection"; }
+    error_code check() const;
+
+private:
+    std::chrono::milliseconds tolerance_;
+    std::atomic<const leader_elector*> elector_{nullptr};
+};
+
+} // namespace leaselocker

@@ -1,0 +1,278 @@
+#include <leaselocker/leader/leader_elector.hpp>
+
+#include "../detail/spawn.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <mutex>
+#include <vector>
+
+namespace leaselocker {
+
+namespace asio = boost::asio;
+
+namespace detail {
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+}
+
+class elector_impl : public std::enable_shared_from_this<elector_impl> {
+public:
+    elector_impl(client& api, lease_name name, elector_config cfg)
+        : api_(api), name_(checked_lease_name(std::move(name))), cfg_(std::move(cfg)), strand_(asio::make_strand(api.get_executor())) {
+        if (!cfg_.on_started_leading) throw config_error(make_error_code(error::config_invalid), "leader_elector needs on_started_leading");
+        if (cfg_.lock.fair_turns) throw config_error(make_error_code(error::config_invalid), "fair_turns is not for leader electors");
+        if (cfg_.lock.identity.empty()) cfg_.lock.identity = default_identity(); // one identity for every campaign
+        lease_locker check{api_, name_, cfg_.lock};                                // timing checked now, nothing sent
+    }
+
+    const asio::strand<asio::any_io_executor>& strand() const { return strand_; }
+    const std::string& identity() const { return cfg_.lock.identity; }
+
+    void start_run(asio::any_completion_handler<void(error_code)> h) {
+        auto cancel = spawn_for(strand_, run_op(shared_from_this()), std::move(h));
+        asio::dispatch(strand_, [self = shared_from_this(), cancel] { self->run_cancel_.push_back(cancel); });
+    }
+
+    // The elector is going away: every run() stops as if cancelled.
+    void shutdown() {
+        asio::dispatch(strand_, [self = shared_from_this()] {
+            self->shut_down_ = true;
+            for (auto& c : self->run_cancel_)
+                if (!c->done) c->signal.emit(asio::cancellation_type::terminal);
+            self->run_cancel_.clear();
+        });
+    }
+
+    std::shared_ptr<lease_locker> locker() const {
+        std::lock_guard lock(mutex_);
+        return locker_;
+    }
+    std::string current_leader() const {
+        std::lock_guard lock(mutex_);
+        if (!observer_) return {};
+        auto i = observer_->current();
+        return i ? i->holder : std::string();
+    }
+
+private:
+    // One leadership: the work's stop signal and what ended it.
+    struct term {
+        explicit term(const asio::strand<asio::any_io_executor>& s) : wake(s, asio::steady_timer::time_point::max()) {}
+        asio::cancellation_signal stop;
+        asio::steady_timer wake; // cancelled whenever one of the flags below is set
+        bool work_done = false;
+        bool lost = false;
+        std::exception_ptr error;
+    };
+
+    static bool cancelled(const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; }
+
+    // Cancelling run() and destroying the elector both reach the coroutine
+    // as its cancellation (see start_run, shutdown).
+    static asio::awaitable<error_code> run_op(std::shared_ptr<elector_impl> self) {
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+        co_await asio::this_coro::throw_if_cancelled(false);
+        if (self->running_) co_return make_error_code(asio::error::already_started);
+        if (self->shut_down_) co_return make_error_code(asio::error::operation_aborted);
+        self->running_ = true;
+        self->start_reporting();
+        auto result = co_await self->campaign();
+        co_await self->stop_reporting();
+        self->running_ = false;
+        std::erase_if(self->run_cancel_, [](const auto& c) { return c->done; });
+        if (self->work_error_) std::rethrow_exception(std::exchange(self->work_error_, nullptr));
+        co_return result;
+    }
+
+    asio::awaitable<error_code> campaign() {
+        for (;;) {
+            auto locker = std::make_shared<lease_locker>(api_, name_, cfg_.lock);
+            {
+                std::lock_guard lock(mutex_);
+                locker_ = locker;
+            }
+            auto [ec] = co_await locker->lock(use_tuple);
+            if (ec) co_return ec; // cancelled, or a permanent error
+            if (co_await stopping()) { // granted as the cancellation came: step down at once
+                co_await step_down(*locker, true);
+                co_return make_error_code(asio::error::operation_aborted);
+            }
+            auto t = std::make_shared<term>(strand_);
+            locker->wait_lost(asio::bind_executor(strand_, [t](error_code lec) {
+                if (lec == error::lock_lost) t->lost = true;
+                t->wake.cancel();
+            }));
+            start_work(t, leadership{locker->current_fencing_token(), identity()});
+            while (!t->work_done && !t->lost && !co_await stopping()) co_await t->wake.async_wait(use_tuple);
+
+            if (t->lost) { // loss first: stop the work and say so, then wait for it
+                stop_work(*t);
+                if (cfg_.on_stopped_leading) cfg_.on_stopped_leading();
+                co_await work_ended(*t);
+                if (work_error_) co_return error_code{};
+                const bool stop = co_await stopping();
+                if (cfg_.recampaign && !stop) continue;
+                co_return stop ? make_error_code(asio::error::operation_aborted) : make_error_code(error::lock_lost);
+            }
+            const bool by_itself = t->work_done;
+            stop_work(*t);
+            co_await work_ended(*t);
+            if (cfg_.on_stopped_leading) cfg_.on_stopped_leading();
+            // The work has ended: releasing is safe. Cancelled, only if asked (client-go's ReleaseOnCancel).
+            co_await step_down(*locker, by_itself || cfg_.lock.release_on_cancel);
+            co_return by_itself ? error_code{} : make_error_code(asio::error::operation_aborted);
+        }
+    }
+
+    asio::awaitable<bool> stopping() const { co_return shut_down_ || cancelled(co_await asio::this_coro::cancellation_state); }
+
+    // Once the work has completed its slot is not ours to emit into any more.
+    static void stop_work(term& t) {
+        if (!t.work_done) t.stop.emit(asio::cancellation_type::terminal);
+    }
+
+    void start_work(const std::shared_ptr<term>& t, leadership l) {
+        auto done = asio::bind_cancellation_slot(t->stop.slot(), [t, strand = strand_](std::exception_ptr e) {
+            asio::post(strand, [t, e] {
+                t->work_done = true;
+                t->error = e;
+                t->wake.cancel();
+            });
+        });
+        cfg_.on_started_leading(std::move(l), asio::any_completion_handler<void(std::exception_ptr)>(std::move(done)));
+    }
+
+    // Waits for the work whatever else happens (a second cancellation included).
+    asio::awaitable<void> work_ended(term& t) {
+        while (!t.work_done) co_await t.wake.async_wait(use_tuple);
+        if (t.error) work_error_ = t.error;
+    }
+
+    asio::awaitable<void> step_down(lease_locker& locker, bool release) {
+        if (release) co_await locker.unlock(use_tuple);
+        std::lock_guard lock(mutex_);
+        locker_.reset(); // without a release the lease is left to expire: renewing stops with the locker
+    }
+
+    // The observer behind on_new_leader and current_leader(), while run() runs.
+    void start_reporting() {
+        {
+            std::lock_guard lock(mutex_);
+            observer_ = std::make_shared<lease_observer>(api_, name_);
+        }
+        reporter_ = std::make_shared<reporter>(strand_);
+        asio::co_spawn(strand_, report_leaders(shared_from_this(), observer_),
+                       asio::bind_cancellation_slot(reporter_->stop.slot(), [r = reporter_](std::exception_ptr) {
+                           r->exited = true;
+                           r->exit.cancel();
+                       }));
+    }
+
+    asio::awaitable<void> stop_reporting() {
+        auto r = reporter_;
+        if (!r->exited) r->stop.emit(asio::cancellation_type::terminal);
+        while (!r->exited) co_await r->exit.async_wait(use_tuple); // no on_new_leader after run() completes
+        std::lock_guard lock(mutex_);
+        observer_.reset();
+    }
+
+    static asio::awaitable<void> report_leaders(std::shared_ptr<elector_impl> self, std::shared_ptr<lease_observer> observer) {
+        co_await asio::this_coro::throw_if_cancelled(false);
+        std::string reported; // as client-go: an empty holder is reported only after a leader
+        for (;;) {
+            auto [ec, info] = co_await observer->next_change(use_tuple);
+            if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
+            if (ec) { // a permanent error of the watch (e.g. no watch permission): try again later
+                self->cfg_.lock.log(log_level::warning, [&] { return "leader_elector: following the lease: " + ec.message(); });
+                asio::steady_timer t(self->strand_, self->cfg_.lock.retry_period);
+                co_await t.async_wait(use_tuple);
+                if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
+                continue;
+            }
+            if (reported != info.holder) {
+                reported = info.holder;
+                if (self->cfg_.on_new_leader) self->cfg_.on_new_leader(info.holder);
+            }
+        }
+    }
+
+    client& api_;
+    lease_name name_;
+    elector_config cfg_;
+    asio::strand<asio::any_io_executor> strand_;
+    std::vector<std::shared_ptr<spawn_cancellation>> run_cancel_; // of the run() calls not yet finished
+    // The loop behind on_new_leader; a fresh one per run (co_spawn leaves
+    // its handler in the signal).
+    struct reporter {
+        explicit reporter(const asio::strand<asio::any_io_executor>& s) : exit(s, asio::steady_timer::time_point::max()) {}
+        asio::cancellation_signal stop;
+        asio::steady_timer exit; // cancelled when it has exited
+        bool exited = false;
+    };
+    std::shared_ptr<reporter> reporter_;
+    bool running_ = false;
+    bool shut_down_ = false;
+    std::exception_ptr work_error_;
+    mutable std::mutex mutex_; // guards locker_ and observer_ for the accessors
+    std::shared_ptr<lease_locker> locker_;
+    std::shared_ptr<lease_observer> observer_;
+};
+
+} // namespace detail
+
+leader_elector::leader_elector(client& api, lease_name name, elector_config cfg)
+    : impl_(std::make_shared<detail::elector_impl>(api, std::move(name), std::move(cfg))) {}
+
+leader_elector::~leader_elector() {
+    impl_->shutdown();
+}
+
+leader_elector::executor_type leader_elector::get_executor() const noexcept {
+    return impl_->strand();
+}
+
+std::string leader_elector::current_leader() const {
+    return impl_->current_leader();
+}
+
+bool leader_elector::is_leader() const {
+    auto l = impl_->locker();
+    return l && l->held();
+}
+
+fencing_token leader_elector::current_fencing_token() const {
+    auto l = impl_->locker();
+    return l ? l->current_fencing_token() : fencing_token{};
+}
+
+const std::string& leader_elector::identity() const noexcept {
+    return impl_->identity();
+}
+
+error_code leader_elector::check(std::chrono::milliseconds tolerance) const {
+    auto l = impl_->locker();
+    return l && l->held() ? l->check(tolerance) : error_code{};
+}
+
+void leader_elector::start_run(detail::elector_impl* impl, asio::any_completion_handler<void(error_code)> h) {
+    impl->start_run(std::move(h));
+}
+
+void healthz_adaptor::set_elector(const leader_elector* elector) {
+    elector_.store(elector);
+}
+
+error_code healthz_adaptor::check() const {
+    const auto* e = elector_.load();
+    return e ? e->check(tolerance_) : error_code{};
+}
+
+} // namespace leaselocker

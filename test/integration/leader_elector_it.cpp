@@ -1,0 +1,400 @@
+// leader_elector and lease_observer against the real control plane:
+// handover in order (the old leader's on_stopped_leading before the new
+// one's on_started_leading), loss signalled before the lease can expire,
+// a leader whose work ends stepping down, the observer's changes at zero
+// requests, the health check and the metrics.
+#include "support/cluster_env.hpp"
+#include "support/lease_fixture.hpp"
+#include "support/printing.hpp"
+#include "support/run.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using fixture = test::lease_fixture;
+using clock_type = std::chrono::steady_clock;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+lock_config fast(const std::string& identity) {
+    return {.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .unlock_retry_period = 3s, .identity = identity};
+}
+
+asio::awaitable<void> sleep_for(clock_type::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+// The leader's work of these tests: waits until cancelled (or `ends_after`).
+asio::awaitable<void> lead_until_cancelled(clock_type::duration ends_after = 1h) {
+    asio::steady_timer t(co_await asio::this_coro::executor, ends_after);
+    auto [ec] = co_await t.async_wait(tuple_awaitable);
+}
+
+// What every elector of a test did, in the order it happened (one thread).
+struct journal {
+    struct entry {
+        std::string who, what;
+        clock_type::time_point at;
+    };
+    std::vector<entry> entries;
+    void note(const std::string& who, const std::string& what) { entries.push_back({who, what, clock_type::now()}); }
+    std::vector<std::string> of(const std::string& what) const {
+        std::vector<std::string> r;
+        for (const auto& e : entries)
+            if (e.what == what) r.push_back(e.who);
+        return r;
+    }
+    // Between each "started" of one elector and the next "started" of
+    // another, the first one's "stopped".
+    bool ordered() const {
+        std::string leading;
+        for (const auto& e : entries) {
+            if (e.what == "started") {
+                if (!leading.empty()) return false;
+                leading = e.who;
+            } else if (e.what == "stopped") {
+                if (e.who != leading) return false;
+                leading.clear();
+            }
+        }
+        return true;
+    }
+    std::string dump() const {
+        std::string s;
+        for (const auto& e : entries) s += e.who + ":" + e.what + " ";
+        return s;
+    }
+};
+
+elector_config electing(asio::io_context& io, journal& j, const std::string& id, clock_type::duration ends_after = 1h) {
+    elector_config c;
+    c.lock = fast(id);
+    c.lock.release_on_cancel = true;
+    c.on_started_leading = [&io, &j, id, ends_after](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
+        BOOST_TEST(l.token.valid());
+        BOOST_TEST(l.identity == id);
+        j.note(id, "started");
+        asio::co_spawn(io, lead_until_cancelled(ends_after), std::move(done));
+    };
+    c.on_stopped_leading = [&j, id] { j.note(id, "stopped"); };
+    c.on_new_leader = [&j, id](const std::string& leader) { j.note(id, "new-leader " + (leader.empty() ? std::string("-") : leader)); };
+    return c;
+}
+
+// A client that counts the requests it sends (from its debug log).
+struct counting_client {
+    asio::io_context& io;
+    std::atomic<int> requests{0};
+    client api{io.get_executor(), test::cluster_config_for("lease"),
+               client_options{.log = {.level = log_level::debug, .sink = [this](log_level, std::string_view line) {
+                                  if (line.find(" -> ") != std::string_view::npos || line.find(" failed: ") != std::string_view::npos)
+                                      ++requests;
+                              }}}};
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(leader_elector_it)
+
+BOOST_FIXTURE_TEST_CASE(a_cancelled_leader_hands_over_and_stops_before_the_next_starts, fixture) {
+    journal j;
+    leader_elector a{api, {"", name}, electing(io, j, "elector-a")}, b{api, {"", name}, electing(io, j, "elector-b")};
+    asio::cancellation_signal stop_a, stop_b;
+    std::optional<error_code> a_done, b_done;
+    double handover_ms = -1;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        a.run(asio::bind_cancellation_slot(stop_a.slot(), [&](error_code ec) { a_done = ec; }));
+        while (!a.is_leader()) co_await sleep_for(10ms);
+        b.run(asio::bind_cancellation_slot(stop_b.slot(), [&](error_code ec) { b_done = ec; }));
+        while (b.current_leader() != "elector-a") co_await sleep_for(10ms); // b follows the lease
+        co_await sleep_for(1s);                                             // renewals: no new leader
+        BOOST_TEST(!b.is_leader());
+        const auto t0 = clock_type::now();
+        stop_a.emit(asio::cancellation_type::terminal);
+        while (!b.is_leader()) co_await sleep_for(1ms);
+        handover_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+        while (!a_done) co_await sleep_for(5ms);
+        while (a.current_leader() == "elector-a" && b.current_leader() != "elector-b") co_await sleep_for(5ms);
+        stop_b.emit(asio::cancellation_type::terminal);
+        while (!b_done) co_await sleep_for(5ms);
+    }());
+    BOOST_TEST_MESSAGE("handover (a cancelled -> b leads) " << handover_ms << " ms; " << j.dump());
+    BOOST_TEST(j.ordered(), j.dump());
+    BOOST_TEST(j.of("started") == (std::vector<std::string>{"elector-a", "elector-b"}));
+    BOOST_TEST(j.of("stopped") == (std::vector<std::string>{"elector-a", "elector-b"}));
+    BOOST_TEST((a_done && *a_done == asio::error::operation_aborted));
+    BOOST_TEST((b_done && *b_done == asio::error::operation_aborted));
+    // b saw a lead, then itself (perhaps the released lease in between); never a renewal as a change.
+    int b_saw_a = 0, b_saw_b = 0;
+    for (const auto& e : j.entries) {
+        if (e.who == "elector-b" && e.what == "new-leader elector-a") ++b_saw_a;
+        if (e.who == "elector-b" && e.what == "new-leader elector-b") ++b_saw_b;
+    }
+    BOOST_TEST(b_saw_a == 1);
+    BOOST_TEST(b_saw_b == 1);
+    // release_on_cancel: b released on its way out.
+    auto l = test::run(io, leases.get(name, asio::use_awaitable));
+    BOOST_TEST(!l.spec.held());
+}
+
+BOOST_FIXTURE_TEST_CASE(cut_off_the_leader_stops_before_its_lease_can_expire_and_campaigns_again, fixture) {
+    // The API server hangs (SIGSTOP): renewals time out. The leader's work
+    // must be cancelled and on_stopped_leading run before the validity of
+    // its last renewal ends, so before anyone else could take over; after
+    // the server is back, the other elector leads and a campaigns again.
+    journal j;
+    leader_elector a{api, {"", name}, electing(io, j, "cut-a")};
+    client other{io.get_executor(), test::cluster_config_for("lease")};
+    leader_elector b{other, {"", name}, electing(io, j, "cut-b")};
+    auto control = [](const std::string& action) {
+        auto cmd = std::string(LEASELOCKER_LLCLUSTER) + " apiserver " + action + " --dir " + test::cluster().dir;
+        BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, cmd);
+    };
+    asio::cancellation_signal stop_a, stop_b;
+    std::optional<error_code> a_done, b_done;
+    clock_type::time_point valid_before{}, stopped_at{};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        a.run(asio::bind_cancellation_slot(stop_a.slot(), [&](error_code ec) { a_done = ec; }));
+        while (!a.is_leader()) co_await sleep_for(10ms);
+        b.run(asio::bind_cancellation_slot(stop_b.slot(), [&](error_code ec) { b_done = ec; }));
+        co_await sleep_for(700ms);
+        valid_before = a.current_fencing_token().valid() ? clock_type::now() + 3s : clock_type::time_point{};
+        std::thread([&] { control("pause"); }).join();
+        while (j.of("stopped").empty() && clock_type::now() < valid_before + 3s) co_await sleep_for(10ms);
+        if (!j.of("stopped").empty()) stopped_at = j.entries.back().at;
+        std::thread([&] { control("resume"); }).join();
+        while (!b.is_leader() && !a.is_leader()) co_await sleep_for(20ms); // someone leads again (b, or a campaigning again)
+        co_await sleep_for(500ms);
+        stop_a.emit(asio::cancellation_type::terminal);
+        stop_b.emit(asio::cancellation_type::terminal);
+        while (!a_done || !b_done) co_await sleep_for(10ms);
+    }(), std::chrono::seconds(90));
+    BOOST_TEST_MESSAGE(j.dump());
+    BOOST_TEST_REQUIRE((stopped_at != clock_type::time_point{}));
+    // The last renewal before the pause was sent at most a retry period
+    // (plus jitter) before valid_before was estimated: the loss must come
+    // before that lease could expire.
+    BOOST_TEST((stopped_at < valid_before), "stopped " << std::chrono::duration<double>(stopped_at - valid_before).count() << " s after the lease could expire");
+    BOOST_TEST(j.ordered(), j.dump());
+    BOOST_TEST(j.of("stopped").front() == "cut-a");
+    BOOST_TEST(j.of("started").size() >= 2u); // someone led again after the loss
+}
+
+BOOST_FIXTURE_TEST_CASE(work_that_ends_steps_down_and_run_completes, fixture) {
+    journal j;
+    leader_elector a{api, {"", name}, electing(io, j, "short-work", 300ms)};
+    auto ec = test::run(io, [&]() -> asio::awaitable<error_code> {
+        auto [e] = co_await a.run(tuple_awaitable);
+        co_return e;
+    }());
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(j.of("started") == (std::vector<std::string>{"short-work"}));
+    BOOST_TEST(j.of("stopped") == (std::vector<std::string>{"short-work"}));
+    BOOST_TEST(!a.is_leader());
+    auto l = test::run(io, leases.get(name, asio::use_awaitable));
+    BOOST_TEST(!l.spec.held()); // released: the work had ended
+}
+
+BOOST_FIXTURE_TEST_CASE(without_release_on_cancel_the_lease_is_left_to_expire, fixture) {
+    journal j;
+    auto cfg = electing(io, j, "no-release");
+    cfg.lock.release_on_cancel = false;
+    leader_elector a{api, {"", name}, cfg};
+    asio::cancellation_signal stop;
+    std::optional<error_code> done;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        a.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code ec) { done = ec; }));
+        while (!a.is_leader()) co_await sleep_for(10ms);
+        stop.emit(asio::cancellation_type::terminal);
+        while (!done) co_await sleep_for(5ms);
+    }());
+    BOOST_TEST((*done == asio::error::operation_aborted));
+    BOOST_TEST(j.of("stopped").size() == 1u);
+    auto l = test::run(io, leases.get(name, asio::use_awaitable));
+    BOOST_TEST(l.spec.held()); // still named: client-go's behaviour without ReleaseOnCancel
+    // Renewing stopped: nothing changes on the lease any more.
+    test::run(io, sleep_for(1500ms));
+    auto later = test::run(io, leases.get(name, asio::use_awaitable));
+    BOOST_TEST(later.metadata.resource_version == l.metadata.resource_version);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_second_run_is_refused_and_needs_on_started_leading, fixture) {
+    journal j;
+    leader_elector a{api, {"", name}, electing(io, j, "twice")};
+    asio::cancellation_signal stop;
+    std::optional<error_code> first, second;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        a.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code ec) { first = ec; }));
+        co_await sleep_for(50ms);
+        a.run([&](error_code ec) { second = ec; });
+        while (!second) co_await sleep_for(5ms);
+        stop.emit(asio::cancellation_type::terminal);
+        while (!first) co_await sleep_for(5ms);
+    }());
+    BOOST_TEST((*second == asio::error::already_started));
+    BOOST_TEST((*first == asio::error::operation_aborted));
+    elector_config none;
+    none.lock = fast("nothing-to-do");
+    BOOST_CHECK_THROW(leader_elector(api, {"", name}, none), config_error);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_observer_reports_changes_and_sends_nothing_while_nothing_changes, fixture) {
+    counting_client watcher{io};
+    lease_observer observer{watcher.api, {"", name}};
+    lease_locker holder{api, {"", name}, fast("observed")};
+    std::vector<std::string> seen;
+    int requests_while_renewing = -1;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        auto first = co_await observer.next_change(asio::use_awaitable); // no Lease yet
+        BOOST_TEST(!first.exists);
+        BOOST_TEST(first.holder.empty());
+        co_await holder.lock(asio::use_awaitable);
+        auto held = co_await observer.next_change(asio::use_awaitable);
+        seen.push_back(held.holder);
+        BOOST_TEST(held.exists);
+        BOOST_TEST(held.lease_transitions == holder.current_fencing_token().sequence);
+        // Renewals every 0.5 s for 3 s: no change, and not one request.
+        const int before = watcher.requests;
+        asio::cancellation_signal give_up;
+        bool changed = false;
+        observer.next_change(asio::bind_cancellation_slot(give_up.slot(), [&](error_code ec, leader_info) { changed = !ec; }));
+        co_await sleep_for(3s);
+        requests_while_renewing = watcher.requests - before;
+        give_up.emit(asio::cancellation_type::terminal);
+        co_await sleep_for(10ms);
+        BOOST_TEST(!changed);
+        co_await holder.unlock(asio::use_awaitable);
+        auto released = co_await observer.next_change(asio::use_awaitable);
+        seen.push_back(released.holder);
+        BOOST_TEST((observer.current() && observer.current()->holder.empty()));
+    }());
+    BOOST_TEST(seen == (std::vector<std::string>{"observed", ""}));
+    BOOST_TEST(requests_while_renewing == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(health_and_metrics_follow_the_leader, fixture) {
+    journal j;
+    auto metrics = std::make_shared<metrics_registry>();
+    auto cfg = electing(io, j, "measured");
+    cfg.lock.metrics = metrics;
+    leader_elector a{api, {"", name}, cfg};
+    healthz_adaptor health{500ms};
+    health.set_elector(&a);
+    asio::cancellation_signal stop;
+    std::optional<error_code> done;
+    std::string while_leading;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        BOOST_TEST(!health.check()); // not leading: healthy
+        a.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code ec) { done = ec; }));
+        while (!a.is_leader()) co_await sleep_for(10ms);
+        co_await sleep_for(1300ms); // two renewals at least
+        BOOST_TEST(!health.check());
+        while_leading = metrics->prometheus_text();
+        stop.emit(asio::cancellation_type::terminal);
+        while (!done) co_await sleep_for(5ms);
+    }());
+    const std::string label = "{name=\"" + leases.namespace_name() + "/" + name + "\"}";
+    BOOST_TEST(while_leading.find("leader_election_master_status" + label + " 1\n") != std::string::npos, while_leading);
+    BOOST_TEST(while_leading.find("leaselocker_acquire_wait_seconds_count" + label + " 1\n") != std::string::npos, while_leading);
+    BOOST_TEST(while_leading.find("leaselocker_renew_slack_seconds_count" + label + " 0\n") == std::string::npos, while_leading);
+    const auto after = metrics->prometheus_text();
+    BOOST_TEST(after.find("leader_election_master_status" + label + " 0\n") != std::string::npos, after);
+}
+
+BOOST_AUTO_TEST_CASE(electors_on_a_multi_threaded_io_context_hand_over_in_order) {
+    // Three electors, an io_context on two threads; the leader's run() is
+    // cancelled and started again six times. Never two works at once, and
+    // every on_stopped_leading before the next on_started_leading.
+    asio::io_context io;
+    client api{io.get_executor(), test::cluster_config_for("lease")};
+    const auto name = test::unique_name("threads");
+    std::mutex m;
+    journal j;
+    std::atomic<int> leading{0}, most_leading{0};
+    constexpr int n = 3;
+    std::vector<std::unique_ptr<leader_elector>> electors(n);
+    for (int i = 0; i < n; ++i) {
+        const std::string id = "mt-" + std::to_string(i);
+        elector_config c;
+        c.lock = fast(id);
+        c.lock.release_on_cancel = true;
+        c.on_started_leading = [&, i, id](leadership, asio::any_completion_handler<void(std::exception_ptr)> done) {
+            {
+                std::lock_guard lock(m);
+                j.note(id, "started");
+            }
+            const int now = ++leading;
+            for (int seen = most_leading; now > seen && !most_leading.compare_exchange_weak(seen, now);) {
+            }
+            // Wrapping `done` must keep its cancellation slot: it carries the stop.
+            auto slot = asio::get_associated_cancellation_slot(done);
+            asio::co_spawn(electors[i]->get_executor(), lead_until_cancelled(),
+                           asio::bind_cancellation_slot(slot, [&leading, done = std::move(done)](std::exception_ptr e) mutable {
+                               --leading;
+                               std::move(done)(e);
+                           }));
+        };
+        c.on_stopped_leading = [&, id] {
+            std::lock_guard lock(m);
+            j.note(id, "stopped");
+        };
+        electors[i] = std::make_unique<leader_elector>(api, lease_name{"", name}, c);
+    }
+    auto work = asio::make_work_guard(io);
+    std::thread t1([&] { io.run(); }), t2([&] { io.run(); });
+    std::vector<std::unique_ptr<asio::cancellation_signal>> stops(n);
+    std::vector<std::future<void>> runs(n);
+    auto start = [&](int i) {
+        stops[i] = std::make_unique<asio::cancellation_signal>();
+        auto done = std::make_shared<std::promise<void>>();
+        runs[i] = done->get_future();
+        electors[i]->run(asio::bind_cancellation_slot(stops[i]->slot(), [done](error_code) { done->set_value(); }));
+    };
+    for (int i = 0; i < n; ++i) start(i);
+    int handovers = 0;
+    for (int round = 0; round < 6; ++round) {
+        int leader = -1;
+        for (int tries = 0; tries < 1000 && leader < 0; ++tries) {
+            for (int i = 0; i < n; ++i)
+                if (electors[i]->is_leader()) leader = i;
+            if (leader < 0) std::this_thread::sleep_for(10ms);
+        }
+        BOOST_TEST_REQUIRE(leader >= 0);
+        stops[leader]->emit(asio::cancellation_type::terminal);
+        BOOST_TEST_REQUIRE((runs[leader].wait_for(10s) == std::future_status::ready));
+        ++handovers;
+        start(leader);
+    }
+    for (int i = 0; i < n; ++i) stops[i]->emit(asio::cancellation_type::terminal);
+    for (int i = 0; i < n; ++i) BOOST_TEST((runs[i].wait_for(10s) == std::future_status::ready));
+    work.reset();
+    io.stop();
+    t1.join();
+    t2.join();
+    BOOST_TEST(handovers == 6);
+    BOOST_TEST(most_leading.load() == 1);
+    BOOST_TEST(j.ordered(), j.dump());
+    BOOST_TEST(j.of("started").size() >= 6u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
