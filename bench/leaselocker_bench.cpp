@@ -3,6 +3,9 @@
 //
 //   leaselocker_bench handoff KUBECONFIG LEASE N   graceful handoffs between two lockers: unlock -> the waiter holds
 //   leaselocker_bench handoff-fair KUBECONFIG LEASE N   the same with fair turns on (the waiter queues first)
+//   leaselocker_bench elector-handover KUBECONFIG LEASE N   two leader_electors (release_on_cancel): the
+//                                                  leader's run() cancelled -> the other's on_started_leading,
+//                                                  as clientgo-bench's handoff measures client-go's elector
 //   leaselocker_bench acquire KUBECONFIG LEASE N   uncontended lock() of N fresh leases
 //   leaselocker_bench hold    KUBECONFIG LEASE ID  lock and hold (or wait) until killed; prints "held" once held
 //   leaselocker_bench failover KUBECONFIG LEASE N  N times: a holder process is SIGKILLed, a waiter takes over;
@@ -27,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <string>
+#include <optional>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -236,6 +240,62 @@ int main(int argc, char** argv) {
                 std::swap(holder, waiter);
             }
             co_await holder->unlock(asio::use_awaitable);
+        } else if (mode == "elector-handover") {
+            // As clientgo-bench handoff: cancel the leader, time until the
+            // other's on_started_leading; the old leader campaigns again.
+            std::optional<clock_type::time_point> started_at;
+            int leading = 0;
+            auto config = [&](std::string id) {
+                elector_config c;
+                c.lock = with_identity(std::move(id));
+                c.lock.release_on_cancel = true;
+                c.on_started_leading = [&](leadership, asio::any_completion_handler<void(std::exception_ptr)> done) {
+                    started_at = clock_type::now();
+                    if (++leading > 1) ++violations;
+                    auto slot = asio::get_associated_cancellation_slot(done);
+                    asio::co_spawn(io, sleep_for(1h), asio::bind_cancellation_slot(slot, [&, done = std::move(done)](std::exception_ptr e) mutable {
+                        --leading;
+                        std::move(done)(e);
+                    }));
+                };
+                return c;
+            };
+            leader_elector a{api, {"", lease}, config("ll-elector-a")}, b{api, {"", lease}, config("ll-elector-b")};
+            asio::cancellation_signal stop_a, stop_b;
+            std::optional<error_code> done_a, done_b;
+            auto run = [&](leader_elector& e, asio::cancellation_signal& stop, std::optional<error_code>& done) {
+                done.reset();
+                e.run(asio::bind_cancellation_slot(stop.slot(), [&done](error_code ec) { done = ec; }));
+            };
+            auto until = [&](auto condition) -> asio::awaitable<void> {
+                for (int i = 0; i < 200000 && !condition(); ++i) co_await sleep_for(100us); // at most ~20 s
+            };
+            run(a, stop_a, done_a);
+            co_await until([&] { return a.is_leader(); });
+            run(b, stop_b, done_b);
+            co_await sleep_for(timing.retry_period * 2); // the other elector follows the lease
+            leader_elector* leader = &a;
+            for (int i = 0; i < n; ++i) {
+                auto& stop = leader == &a ? stop_a : stop_b;
+                auto& done = leader == &a ? done_a : done_b;
+                leader_elector* next = leader == &a ? &b : &a;
+                started_at.reset();
+                const auto t0 = clock_type::now();
+                stop.emit(asio::cancellation_type::terminal);
+                co_await until([&] { return started_at.has_value() && next->is_leader(); });
+                if (!started_at) {
+                    status = 1;
+                    break;
+                }
+                samples.push_back(std::chrono::duration<double, std::milli>(*started_at - t0).count());
+                co_await until([&] { return done.has_value(); });
+                run(*leader, stop, done); // the old leader stands by again
+                leader = next;
+                co_await sleep_for(timing.retry_period * 2);
+            }
+            stop_a.emit(asio::cancellation_type::terminal);
+            stop_b.emit(asio::cancellation_type::terminal);
+            co_await until([&] { return done_a.has_value() && done_b.has_value(); });
         } else if (mode == "acquire") {
             for (int i = 0; i < n; ++i) {
                 lease_locker l{api, {"", lease + "-" + std::to_string(i)}, with_identity("ll-acquire")};

@@ -24,6 +24,8 @@ log "graceful handoffs: $BENCH_HANDOFFS each"
 ref handoff -kubeconfig "$kc" -lease bench-handoff-ref -n "$BENCH_HANDOFFS"
 log "graceful handoffs with fair turns on (ours only): $BENCH_HANDOFFS"
 "$BENCH_OURS" handoff-fair "$kc" bench-handoff-fair-ll "$BENCH_HANDOFFS" >> "$raw"
+log "leadership handovers between two leader_electors: $BENCH_HANDOFFS (client-go's handoff above is its elector's)"
+"$BENCH_OURS" elector-handover "$kc" bench-elector-ll "$BENCH_HANDOFFS" >> "$raw"
 
 log "uncontended acquisitions: 20 each"
 "$BENCH_OURS" acquire "$kc" bench-acquire-ll 20 >> "$raw"

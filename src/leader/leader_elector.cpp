@@ -70,6 +70,7 @@ private:
         asio::steady_timer wake; // cancelled whenever one of the flags below is set
         bool work_done = false;
         bool lost = false;
+        bool stopped = false; // told to stop
         std::exception_ptr error;
     };
 
@@ -136,6 +137,7 @@ private:
 
     // Once the work has completed its slot is not ours to emit into any more.
     static void stop_work(term& t) {
+        t.stopped = true;
         if (!t.work_done) t.stop.emit(asio::cancellation_type::terminal);
     }
 
@@ -150,10 +152,22 @@ private:
         cfg_.on_started_leading(std::move(l), asio::any_completion_handler<void(std::exception_ptr)>(std::move(done)));
     }
 
-    // Waits for the work whatever else happens (a second cancellation included).
+    // Waits for the work whatever else happens (a second cancellation
+    // included). The work's exception is kept for run() to rethrow, unless
+    // it is the operation_aborted with which a coroutine ends on the stop.
     asio::awaitable<void> work_ended(term& t) {
         while (!t.work_done) co_await t.wake.async_wait(use_tuple);
-        if (t.error) work_error_ = t.error;
+        if (t.error && !(t.stopped && is_abort(t.error))) work_error_ = t.error;
+    }
+
+    static bool is_abort(const std::exception_ptr& e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const boost::system::system_error& se) {
+            return se.code() == asio::error::operation_aborted;
+        } catch (...) {
+            return false;
+        }
     }
 
     asio::awaitable<void> step_down(lease_locker& locker, bool release) {

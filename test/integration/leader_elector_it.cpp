@@ -44,10 +44,11 @@ asio::awaitable<void> sleep_for(clock_type::duration d) {
     co_await t.async_wait(asio::use_awaitable);
 }
 
-// The leader's work of these tests: waits until cancelled (or `ends_after`).
+// The leader's work of these tests: waits until cancelled (or `ends_after`);
+// as most coroutines do, it ends on cancellation by throwing operation_aborted.
 asio::awaitable<void> lead_until_cancelled(clock_type::duration ends_after = 1h) {
     asio::steady_timer t(co_await asio::this_coro::executor, ends_after);
-    auto [ec] = co_await t.async_wait(tuple_awaitable);
+    co_await t.async_wait(asio::use_awaitable);
 }
 
 // What every elector of a test did, in the order it happened (one thread).
@@ -213,6 +214,23 @@ BOOST_FIXTURE_TEST_CASE(work_that_ends_steps_down_and_run_completes, fixture) {
     BOOST_TEST(!a.is_leader());
     auto l = test::run(io, leases.get(name, asio::use_awaitable));
     BOOST_TEST(!l.spec.held()); // released: the work had ended
+}
+
+BOOST_FIXTURE_TEST_CASE(an_exception_of_the_work_comes_out_of_run_after_the_lease_is_released, fixture) {
+    elector_config c;
+    c.lock = fast("thrower");
+    c.on_started_leading = [this](leadership, asio::any_completion_handler<void(std::exception_ptr)> done) {
+        asio::co_spawn(io, []() -> asio::awaitable<void> {
+            co_await sleep_for(50ms);
+            throw std::runtime_error("the work failed");
+        }(), std::move(done));
+    };
+    leader_elector a{api, {"", name}, c};
+    a.run(asio::detached);
+    BOOST_CHECK_THROW(io.run_for(20s), std::runtime_error); // as co_spawn's completion would
+    auto l = test::run(io, leases.get(name, asio::use_awaitable));
+    BOOST_TEST(!l.spec.held());
+    BOOST_TEST(!a.is_leader());
 }
 
 BOOST_FIXTURE_TEST_CASE(without_release_on_cancel_the_lease_is_left_to_expire, fixture) {
