@@ -249,11 +249,11 @@ int main(int argc, char** argv) {
                 elector_config c;
                 c.lock = with_identity(std::move(id));
                 c.lock.release_on_cancel = true;
-                c.on_started_leading = [&](leadership, asio::any_completion_handler<void(std::exception_ptr)> done) {
+                c.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
                     started_at = clock_type::now();
                     if (++leading > 1) ++violations;
                     auto slot = asio::get_associated_cancellation_slot(done);
-                    asio::co_spawn(io, sleep_for(1h), asio::bind_cancellation_slot(slot, [&, done = std::move(done)](std::exception_ptr e) mutable {
+                    asio::co_spawn(l.executor, sleep_for(1h), asio::bind_cancellation_slot(slot, [&, done = std::move(done)](std::exception_ptr e) mutable {
                         --leading;
                         std::move(done)(e);
                     }));

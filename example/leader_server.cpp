@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     cfg.lock.lease_duration = 15s;
     cfg.lock.release_on_cancel = true; // the work has stopped by then: hand over at once
     cfg.lock.metrics = metrics;
-    cfg.on_started_leading = [&io](leaselocker::leadership l, auto done) { asio::co_spawn(io, lead(l.token), std::move(done)); };
+    cfg.on_started_leading = [](leaselocker::leadership l, auto done) { asio::co_spawn(l.executor, lead(l.token), std::move(done)); };
     cfg.on_stopped_leading = [] { std::cout << "stopped leading" << std::endl; };
     cfg.on_new_leader = [](const std::string& who) { std::cout << "leader: " << (who.empty() ? "nobody" : who) << std::endl; };
     leaselocker::leader_elector elector{api, {"", "leader-server"}, cfg};
@@ -119,21 +119,25 @@ int main(int argc, char** argv) {
     asio::co_spawn(io, serve(acceptor, {elector, health, *metrics}), asio::detached);
 
     asio::cancellation_signal stop;
+    asio::signal_set signals{io, SIGINT, SIGTERM};
     int status = 0;
+    bool finished = false;
     elector.run(asio::bind_cancellation_slot(stop.slot(), [&](leaselocker::error_code ec) {
         if (ec != asio::error::operation_aborted) {
             std::cerr << "leader election ended: " << ec.message() << "\n";
             status = 1;
         }
+        finished = true;
+        signals.cancel();
         acceptor.close();
     }));
-    asio::signal_set signals{io, SIGINT, SIGTERM};
     signals.async_wait([&](leaselocker::error_code ec, int) {
         if (!ec) stop.emit(asio::cancellation_type::terminal);
     });
     if (check)
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
             while (!elector.is_leader()) {
+                if (finished) co_return; // run() failed: nothing to ask
                 asio::steady_timer t{io, 50ms};
                 co_await t.async_wait(asio::use_awaitable);
             }

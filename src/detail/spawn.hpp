@@ -54,12 +54,17 @@ auto tracked_executor(const Handler& handler, const boost::asio::strand<boost::a
                                boost::asio::execution::outstanding_work.tracked);
 }
 
+// The slot is cleared on the handler's executor, where its owner emits
+// (clearing it here, on our strand, would race with an emit there); an
+// emit that comes first finds `done` and is dropped.
 template <class Handler, class Work, class... Args>
 void complete_on_handler_executor(Handler handler, const Work& work, spawn_cancellation& state, Args... args) {
     state.done = true;
-    auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    if (slot.is_connected()) slot.clear();
-    boost::asio::dispatch(work, [h = std::move(handler), args...]() mutable { std::move(h)(std::move(args)...); });
+    boost::asio::dispatch(work, [h = std::move(handler), args...]() mutable {
+        auto slot = boost::asio::get_associated_cancellation_slot(h);
+        if (slot.is_connected()) slot.clear();
+        std::move(h)(std::move(args)...);
+    });
 }
 
 // Runs a coroutine yielding (error_code, T) on `strand` for a handler of

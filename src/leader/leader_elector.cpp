@@ -5,7 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -70,7 +70,8 @@ private:
         asio::steady_timer wake; // cancelled whenever one of the flags below is set
         bool work_done = false;
         bool lost = false;
-        bool stopped = false; // told to stop
+        bool stopped = false;       // told to stop
+        bool stop_reported = false; // on_stopped_leading ran
         std::exception_ptr error;
     };
 
@@ -94,8 +95,13 @@ private:
     }
 
     asio::awaitable<error_code> campaign() {
+        // The elector releases itself, once the work has ended: a locker
+        // releasing on its own after a loss would let the next leader in
+        // while our work is still stopping.
+        auto lock_cfg = cfg_.lock;
+        lock_cfg.release_on_cancel = false;
         for (;;) {
-            auto locker = std::make_shared<lease_locker>(api_, name_, cfg_.lock);
+            auto locker = std::make_shared<lease_locker>(api_, name_, lock_cfg);
             {
                 std::lock_guard lock(mutex_);
                 locker_ = locker;
@@ -107,26 +113,31 @@ private:
                 co_return make_error_code(asio::error::operation_aborted);
             }
             auto t = std::make_shared<term>(strand_);
-            locker->wait_lost(asio::bind_executor(strand_, [t](error_code lec) {
-                if (lec == error::lock_lost) t->lost = true;
+            // A loss between the grant and this wait completes it at once
+            // with operation_aborted: not held any more is a loss too.
+            // (A weak reference: the locker must go when we drop it, or it renews on.)
+            locker->wait_lost(asio::bind_executor(strand_, [t, weak = std::weak_ptr<lease_locker>(locker)](error_code lec) {
+                const auto l = weak.lock();
+                if (lec == error::lock_lost || (l && !l->held())) t->lost = true;
                 t->wake.cancel();
             }));
-            start_work(t, leadership{locker->current_fencing_token(), identity()});
+            start_work(t, leadership{locker->current_fencing_token(), identity(), strand_});
             while (!t->work_done && !t->lost && !co_await stopping()) co_await t->wake.async_wait(use_tuple);
 
-            if (t->lost) { // loss first: stop the work and say so, then wait for it
+            if (t->lost && !t->work_done) { // loss first: stop the work and say so, then wait for it
                 stop_work(*t);
-                if (cfg_.on_stopped_leading) cfg_.on_stopped_leading();
+                report_stopped(*t);
                 co_await work_ended(*t);
                 if (work_error_) co_return error_code{};
                 const bool stop = co_await stopping();
                 if (cfg_.recampaign && !stop) continue;
                 co_return stop ? make_error_code(asio::error::operation_aborted) : make_error_code(error::lock_lost);
             }
-            const bool by_itself = t->work_done;
+            // Stepping down: the work ended by itself, or run() was cancelled.
+            const bool by_itself = t->work_done && !t->stopped;
             stop_work(*t);
-            co_await work_ended(*t);
-            if (cfg_.on_stopped_leading) cfg_.on_stopped_leading();
+            co_await work_ended(*t); // a loss meanwhile is reported at once
+            report_stopped(*t);
             // The work has ended: releasing is safe. Cancelled, only if asked (client-go's ReleaseOnCancel).
             co_await step_down(*locker, by_itself || cfg_.lock.release_on_cancel);
             co_return by_itself ? error_code{} : make_error_code(asio::error::operation_aborted);
@@ -141,22 +152,54 @@ private:
         if (!t.work_done) t.stop.emit(asio::cancellation_type::terminal);
     }
 
+    // on_stopped_leading, once per term.
+    void report_stopped(term& t) {
+        if (std::exchange(t.stop_reported, true)) return;
+        call_hook("on_stopped_leading", [&] {
+            if (cfg_.on_stopped_leading) cfg_.on_stopped_leading();
+        });
+    }
+
+    // A hook that throws is a bug of the caller's; it must not wedge the
+    // elector: logged, and the elector goes on.
+    template <class F>
+    void call_hook(const char* which, F&& f) const {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            cfg_.lock.log(log_level::error, [&] { return std::string("leader_elector: ") + which + " threw: " + e.what(); });
+        } catch (...) {
+            cfg_.lock.log(log_level::error, [&] { return std::string("leader_elector: ") + which + " threw"; });
+        }
+    }
+
     void start_work(const std::shared_ptr<term>& t, leadership l) {
+        // dispatch: called on the strand (work run on leadership::executor),
+        // the term learns of it before anything else can emit the stop.
         auto done = asio::bind_cancellation_slot(t->stop.slot(), [t, strand = strand_](std::exception_ptr e) {
-            asio::post(strand, [t, e] {
+            asio::dispatch(strand, [t, e] {
                 t->work_done = true;
                 t->error = e;
                 t->wake.cancel();
             });
         });
-        cfg_.on_started_leading(std::move(l), asio::any_completion_handler<void(std::exception_ptr)>(std::move(done)));
+        try {
+            cfg_.on_started_leading(std::move(l), asio::any_completion_handler<void(std::exception_ptr)>(std::move(done)));
+        } catch (...) { // the work never started: as if it had failed at once
+            t->work_done = true;
+            t->error = std::current_exception();
+        }
     }
 
     // Waits for the work whatever else happens (a second cancellation
-    // included). The work's exception is kept for run() to rethrow, unless
-    // it is the operation_aborted with which a coroutine ends on the stop.
+    // included); a loss meanwhile is reported at once. The work's exception
+    // is kept for run() to rethrow, unless it is the operation_aborted with
+    // which a coroutine ends on the stop.
     asio::awaitable<void> work_ended(term& t) {
-        while (!t.work_done) co_await t.wake.async_wait(use_tuple);
+        while (!t.work_done) {
+            if (t.lost) report_stopped(t);
+            co_await t.wake.async_wait(use_tuple);
+        }
         if (t.error && !(t.stopped && is_abort(t.error))) work_error_ = t.error;
     }
 
@@ -213,7 +256,9 @@ private:
             }
             if (reported != info.holder) {
                 reported = info.holder;
-                if (self->cfg_.on_new_leader) self->cfg_.on_new_leader(info.holder);
+                self->call_hook("on_new_leader", [&] {
+                    if (self->cfg_.on_new_leader) self->cfg_.on_new_leader(info.holder);
+                });
             }
         }
     }

@@ -69,7 +69,9 @@ private:
     asio::awaitable<result> follow() {
         constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
         for (;;) {
-            if (shut_down_) co_return result{asio::error::operation_aborted, {}};
+            // Checked on every turn: a cancellation that ended a pause is
+            // not emitted again for the next wait.
+            if (cancelled_or_gone(co_await asio::this_coro::cancellation_state)) co_return result{asio::error::operation_aborted, {}};
             {
                 std::lock_guard lock(mutex_);
                 if (latest_ && (!reported_ || !latest_->same_term(*reported_))) {
@@ -81,19 +83,21 @@ private:
                 std::string known;
                 if (!latest_) { // the first look: one read (a Lease that does not exist delivers nothing on the watch)
                     auto [ec, l] = co_await leases_.get(name_, use_tuple);
+                    if (!ec || ec == error::not_found) set_latest(ec ? leader_info{} : to_leader_info(l));
                     if (cancelled_or_gone(co_await asio::this_coro::cancellation_state)) co_return result{asio::error::operation_aborted, {}};
                     if (ec && ec != error::not_found) {
                         if (ec == condition::permanent) co_return result{ec, {}};
                         co_await pause();
                         continue;
                     }
-                    set_latest(ec ? leader_info{} : to_leader_info(l));
                     continue;
                 }
                 if (!hub_) hub_ = lease_watch_hub::shared(leases_);
                 subscription_ = hub_->subscribe(name_, latest_->resource_version);
             }
             auto [ec, ev] = co_await subscription_->next(use_tuple);
+            // Kept even if cancelled meanwhile: the hub counts it as delivered.
+            if (!ec) set_latest(ev.type == watch_event_type::deleted ? leader_info{} : to_leader_info(ev.object));
             if (cancelled_or_gone(co_await asio::this_coro::cancellation_state)) co_return result{asio::error::operation_aborted, {}};
             if (ec) {
                 subscription_.reset(); // it only reports that error from now on
@@ -101,7 +105,6 @@ private:
                 co_await pause();
                 continue;
             }
-            set_latest(ev.type == watch_event_type::deleted ? leader_info{} : to_leader_info(ev.object));
         }
     }
 

@@ -145,6 +145,10 @@ public:
                 self->log(log_level::info, "released on destruction");
                 asio::co_spawn(self->strand_, release_in_background(self), asio::detached);
             } else {
+                if (self->election_.holding()) { // left to expire: not ours to act on any more
+                    self->election_.relinquish();
+                    self->publish();
+                }
                 self->end_hold(asio::error::operation_aborted);
             }
         });
@@ -166,14 +170,18 @@ public:
 
 private:
     void publish() {
-        std::lock_guard lock(view_mutex_);
-        if (cfg_.metrics && view_.held != election_.holding()) cfg_.metrics->leading(cfg_.name, election_.holding());
-        view_.held = election_.holding();
-        view_.valid_until = clock_.to_real(election_.valid_until());
-        if (view_.held) {
-            view_.token = {lock_->epoch(), election_.held_record().lease_transitions};
-            view_.lost = false;
+        bool changed = false;
+        {
+            std::lock_guard lock(view_mutex_);
+            changed = view_.held != election_.holding();
+            view_.held = election_.holding();
+            view_.valid_until = clock_.to_real(election_.valid_until());
+            if (view_.held) {
+                view_.token = {lock_->epoch(), election_.held_record().lease_transitions};
+                view_.lost = false;
+            }
         }
+        if (changed && cfg_.metrics) cfg_.metrics->leading(cfg_.name, election_.holding()); // on the strand: in order
     }
 
     void log(log_level level, const std::string& what) const {
@@ -545,13 +553,14 @@ private:
             if (tec || !current()) co_return;
 
             error_code last;
+            bool slow_path_counted = false; // once per renewal, however many reads it takes
             for (;;) { // attempts until success or the renew deadline
                 const auto deadline = std::min(e.renew_deadline(), e.valid_until());
                 if (self->clock_.now() >= deadline) {
                     co_return self->lose(last ? last : make_error_code(error::timeout), loss_cause::renew_deadline, "no renewal succeeded within renew_deadline");
                 }
                 if (need_read) {
-                    if (self->cfg_.metrics) self->cfg_.metrics->slow_path(self->cfg_.name);
+                    if (self->cfg_.metrics && !std::exchange(slow_path_counted, true)) self->cfg_.metrics->slow_path(self->cfg_.name);
                     auto [gec, record, raw] = co_await self->lock_->get(self->request_opts(deadline), shielded());
                     if (!current()) co_return;
                     self->note_answer(lock_request::read, gec);
@@ -580,7 +589,9 @@ private:
                 if (!current()) co_return; // unlocked meanwhile: not ours to touch any more
                 self->note_answer(lock_request::write, uec);
                 if (!uec) {
-                    if (self->cfg_.metrics) self->cfg_.metrics->renewed(self->cfg_.name, self->clock_.to_real(e.valid_until()) - std::chrono::steady_clock::now());
+                    if (self->cfg_.metrics)
+                        self->cfg_.metrics->renewed(self->cfg_.name, std::max(std::chrono::steady_clock::duration::zero(),
+                                                                              self->clock_.to_real(e.valid_until()) - std::chrono::steady_clock::now()));
                     e.accepted(record, sent, replaced);
                     self->publish();
                     break;
@@ -633,10 +644,12 @@ private:
         stop_watching();
     }
 
-    // Completes everyone waiting for a loss.
+    // Completes everyone waiting for a loss. The first reason stands: a
+    // release after a loss (release_on_cancel) must not turn lock_lost
+    // into a plain end for a waiter not yet resumed.
     void end_hold(error_code ec) {
         for (auto& w : lost_waiters_) {
-            w.result = ec;
+            if (!w.result) w.result = ec;
             w.timer.cancel();
         }
     }
@@ -669,12 +682,14 @@ private:
     // guarded by its resourceVersion, so a stale copy costs a conflict,
     // never somebody else's lease. After a conflict or an error: read
     // afresh and try again (a few times; a renewal of ours may land between).
-    awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient, diagnostics* diag) {
+    // `by_user`: unlock() (a loss is then settled, check() healthy again),
+    // not the release after a loss or on destruction.
+    awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient, diagnostics* diag, bool by_user = true) {
         stop_renewing();
         const auto give_up = clock_.now() + cfg_.unlock_retry_period;
         error_code last;
         auto done = [&](unlock_result r) {
-            finish_release();
+            finish_release(by_user);
             if (diag) diag->clear();
             return std::pair{error_code{}, r};
         };
@@ -708,14 +723,14 @@ private:
             if (uec == condition::permanent && !(retry_transient && ride_out(uec, lock_request::write))) break;
         }
         // Not released: we may still be named holder until the lease expires.
-        finish_release();
+        finish_release(by_user);
         log(log_level::warning, "release failed: " + last.message());
         co_return std::pair{last ? last : make_error_code(error::conflict), unlock_result::not_held};
     }
 
-    void finish_release() {
+    void finish_release(bool by_user) {
         election_.relinquish();
-        {
+        if (by_user) {
             std::lock_guard lock(view_mutex_);
             view_.lost = false;
         }
@@ -732,7 +747,7 @@ private:
     }
 
     static awaitable<void> release_in_background(std::shared_ptr<locker_impl> self) {
-        co_await self->release(false, nullptr);
+        co_await self->release(false, nullptr, false);
     }
 
     lock_config cfg_;

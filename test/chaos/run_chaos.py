@@ -277,11 +277,13 @@ class Chaos:
     def toxic_off(self, slots, name):
         # Toxiproxy cannot always remove a latency toxic at once (a link
         # blocked on a client that was stopped answers 503 after 5 s per
-        # link): asked again until it is gone.
+        # link): asked again; if it still will not (the long run of
+        # 2026-12-04 died of that after 40 minutes, its target silent for
+        # minutes on a wedged proxy), the proxy is made anew on its port.
         for slot in slots:
-            for attempt in range(6):
+            for attempt in range(3):
                 try:
-                    http("DELETE", f"{self.toxi}/proxies/c{slot}/toxics/{name}", timeout=40)
+                    http("DELETE", f"{self.toxi}/proxies/c{slot}/toxics/{name}", timeout=20)
                     break
                 except urllib.error.HTTPError as e:
                     if e.code == 404:
@@ -290,7 +292,23 @@ class Chaos:
                 except OSError:
                     time.sleep(1)
             else:
-                raise RuntimeError(f"toxiproxy would not remove {name} from c{slot}")
+                self.renew_proxy(slot, name)
+
+    def renew_proxy(self, slot, toxic):
+        """Deletes contender slot's proxy (its links and toxics with it) and
+        makes it again on the same address: the contender reconnects."""
+        for attempt in range(10):
+            try:
+                old = http("GET", f"{self.toxi}/proxies/c{slot}", timeout=20)
+                http("DELETE", f"{self.toxi}/proxies/c{slot}", timeout=20)
+                http("POST", self.toxi + "/proxies", {"name": f"c{slot}", "listen": old["listen"], "upstream": old["upstream"]}, timeout=20)
+                log(f"toxiproxy would not remove {toxic} from c{slot}: its proxy was made anew")
+                self.note("proxy_renewed", slot=slot, toxic=toxic)
+                return
+            except (urllib.error.HTTPError, OSError) as e:
+                log(f"renewing the proxy of c{slot}: {e}; again")
+                time.sleep(2)
+        raise RuntimeError(f"toxiproxy would not remove {toxic} from c{slot}, nor make its proxy anew")
 
     def toxic(self, body, seconds):
         """A fault on every contender's connection."""

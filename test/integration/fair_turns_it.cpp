@@ -3,6 +3,7 @@
 // that left costing the next one its grace once, try_lock not jumping the
 // queue.
 #include "support/cluster_env.hpp"
+#include "support/integration.hpp"
 #include "support/lease_fixture.hpp"
 #include "support/printing.hpp"
 #include "support/run.hpp"
@@ -24,21 +25,17 @@ namespace asio = boost::asio;
 using namespace leaselocker;
 using namespace std::chrono_literals;
 using fixture = test::lease_fixture;
+using test::sleep_for;
 using clock_type = std::chrono::steady_clock;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
 lock_config fair(const std::string& identity, std::chrono::milliseconds grace = 1s) {
-    lock_config c{.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .unlock_retry_period = 3s, .identity = identity};
+    auto c = test::fast(identity);
     c.fair_turns = true;
     c.fair_claim_grace = grace;
     return c;
-}
-
-asio::awaitable<void> sleep_for(clock_type::duration d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(asio::use_awaitable);
 }
 
 asio::awaitable<std::vector<std::string>> queue_of(lease_client& leases, const std::string& name) {

@@ -1,6 +1,7 @@
 // The shared watch against the real kube-apiserver: one watch request for
 // many lockers, every newer version handed over, never an older one.
 #include "support/cluster_env.hpp"
+#include "support/integration.hpp"
 #include "support/lease_fixture.hpp"
 #include "support/printing.hpp"
 #include "support/run.hpp"
@@ -24,26 +25,12 @@ namespace asio = boost::asio;
 using namespace leaselocker;
 using namespace std::chrono_literals;
 using test::cluster_config_for;
+using test::counting_client;
+using test::sleep_for;
 using clock_type = std::chrono::steady_clock;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-asio::awaitable<void> sleep_for(clock_type::duration d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(asio::use_awaitable);
-}
-
-// A client whose watch requests are counted (from its debug log).
-struct counting_client {
-    asio::io_context& io;
-    std::atomic<int> watches{0};
-    client api{io.get_executor(), cluster_config_for("lease"),
-               client_options{.log = {.level = log_level::debug, .sink = [this](log_level, std::string_view line) {
-                                  if (line.find("watch=true") != std::string_view::npos && line.find(" -> ") != std::string_view::npos)
-                                      ++watches;
-                              }}}};
-};
 
 lease new_lease(const std::string& name, const std::string& holder) {
     lease l;

@@ -1,5 +1,6 @@
 // lease_locker against the real control plane, with short leases.
 #include "support/cluster_env.hpp"
+#include "support/integration.hpp"
 #include "support/lease_fixture.hpp"
 #include "support/printing.hpp"
 #include "support/run.hpp"
@@ -32,32 +33,13 @@ using namespace leaselocker;
 using namespace std::chrono_literals;
 using test::cluster_config_for;
 using fixture = test::lease_fixture;
+using test::counting_client;
+using test::fast;
+using test::sleep_for;
 using clock_type = std::chrono::steady_clock;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-// Short but valid: 3 s > 2 s > 1.2 × 0.5 s.
-lock_config fast(const std::string& identity) {
-    return {.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .unlock_retry_period = 3s, .identity = identity};
-}
-
-asio::awaitable<void> sleep_for(clock_type::duration d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(asio::use_awaitable);
-}
-
-// A client that counts the requests it sends (from its debug log: one
-// " -> " line per answered exchange, one "failed" line per failed one).
-struct counting_client {
-    asio::io_context& io;
-    std::atomic<int> requests{0};
-    client api{io.get_executor(), cluster_config_for("lease"),
-               client_options{.log = {.level = log_level::debug, .sink = [this](log_level, std::string_view line) {
-                                  if (line.find(" -> ") != std::string_view::npos || line.find(" failed: ") != std::string_view::npos)
-                                      ++requests;
-                              }}}};
-};
 
 } // namespace
 
@@ -567,6 +549,34 @@ BOOST_FIXTURE_TEST_CASE(a_takeover_is_reported_as_loss_first, fixture) {
     BOOST_TEST(order[0].starts_with("callback:"));
     BOOST_TEST(order[1] == "wait_lost:lock_lost");
     BOOST_TEST(order[2] == "work:" + make_error_code(asio::error::operation_aborted).message()); // the guarded work was cancelled
+}
+
+// With release_on_cancel the locker also releases after a loss; that
+// release (which finds the lease someone else's) must not turn the loss
+// into a plain end: wait_lost still says lock_lost and check() still fails.
+BOOST_FIXTURE_TEST_CASE(a_takeover_with_release_on_cancel_is_still_reported_as_a_loss, fixture) {
+    auto cfg = fast("victim-releasing");
+    cfg.release_on_cancel = true;
+    lease_locker victim{api, {"", name}, cfg};
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    lease_client admin_leases{admin};
+    std::optional<error_code> lost;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await victim.lock(asio::use_awaitable);
+        victim.wait_lost([&](error_code ec) { lost = ec; });
+        lease current = co_await admin_leases.get(name, asio::use_awaitable);
+        current.spec.holder_identity = "usurper";
+        current.spec.lease_transitions = *current.spec.lease_transitions + 1;
+        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
+        BOOST_TEST_REQUIRE(!rec, rec.message());
+        const auto taken = clock_type::now();
+        while (!lost && clock_type::now() - taken < 5s) co_await sleep_for(20ms);
+        co_await sleep_for(100ms); // the background release has run
+    }());
+    BOOST_TEST_REQUIRE(lost.has_value());
+    BOOST_TEST(*lost == error::lock_lost, lost->message());
+    BOOST_TEST(victim.check(10ms) == error::lock_lost);
+    BOOST_TEST(!victim.held());
 }
 
 BOOST_FIXTURE_TEST_CASE(cut_off_from_the_server_the_holder_reports_loss_before_its_lease_can_expire, fixture) {

@@ -2,8 +2,8 @@
 // (client-go's tools/leaderelection in the Asio idiom, on lease_locker).
 //
 //   leaselocker::elector_config cfg;
-//   cfg.on_started_leading = [&](leaselocker::leadership, auto done) {
-//       asio::co_spawn(elector_executor, serve_as_leader(), std::move(done)); // cancelled the moment leadership is lost
+//   cfg.on_started_leading = [](leaselocker::leadership l, auto done) {
+//       asio::co_spawn(l.executor, serve_as_leader(l.token), std::move(done)); // cancelled the moment leadership is lost
 //   };
 //   cfg.on_new_leader = [](const std::string& who) { std::cout << who << " leads\n"; };
 //   leaselocker::leader_elector elector{api, {"billing", "scheduler"}, cfg};
@@ -20,15 +20,14 @@
 // strand (get_executor()) of the client's executor and starts no thread.
 // The hooks run on that strand. The leader's work is told to stop by
 // terminal cancellation emitted on that strand: run the work there
-// (co_spawn(elector.get_executor(), ...)) or, if it runs elsewhere, let its
-// cancellation handler hop to its own strand. The accessors may be called
-// from any thread.
+// (leadership::executor). The accessors may be called from any thread.
 #pragma once
 
 #include <leaselocker/leader/lease_observer.hpp>
 #include <leaselocker/locker/lease_locker.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
 
@@ -48,15 +47,22 @@ class elector_impl;
 struct leadership {
     fencing_token token; // of the grant: check it at the resource the leader guards
     std::string identity;
+    // The elector's strand: run the work here. The stop is emitted on it,
+    // and Asio's cancellation slots are not thread-safe.
+    boost::asio::any_io_executor executor;
 };
 
-// The leader's work (client-go's OnStartedLeading): start it and call
-// `done` once it has ended. `done` carries a cancellation slot (Asio's
-// associated slot, which co_spawn picks up) that emits terminal
-// cancellation the moment leadership is lost or run() is cancelled. Work
-// that ends by itself makes the elector step down (release the lease) and
-// run() complete; an exception passed to `done` is rethrown from run()'s
-// completion, as co_spawn does.
+// The leader's work (client-go's OnStartedLeading): start it on
+// leadership::executor and call `done` once it has ended. `done` carries a
+// cancellation slot (Asio's associated slot, which co_spawn picks up) that
+// emits terminal cancellation the moment leadership is lost or run() is
+// cancelled; a wrapper around `done` must keep that slot. Work that ends
+// by itself makes the elector step down (release the lease) and run()
+// complete. An exception passed to `done` (other than the
+// operation_aborted a coroutine ends with on the stop), or thrown by
+// on_started_leading, is rethrown after the step-down from the elector's
+// strand: out of the io_context's run(), as co_spawn with detached does,
+// and run()'s handler is not called.
 using leader_work = std::function<void(leadership, boost::asio::any_completion_handler<void(std::exception_ptr)>)>;
 
 struct elector_config {
@@ -69,9 +75,11 @@ struct elector_config {
     bool recampaign = true;
     leader_work on_started_leading;
     // Once per leadership, on the elector's strand (see the order above).
+    // Hooks must not throw: if one does, it is logged and ignored.
     std::function<void()> on_stopped_leading;
     // Whenever the holder named on the Lease changes (us included; empty:
-    // released), as client-go's OnNewLeader; renewals are not changes.
+    // released, after a leader was seen), as client-go's OnNewLeader;
+    // renewals are not changes.
     std::function<void(const std::string& identity)> on_new_leader;
 };
 
