@@ -27,18 +27,24 @@ namespace leaselocker::detail {
 // caller's cancellation reaches it on the strand, never after completion;
 // the result is dispatched to the handler's executor by us.
 struct spawn_cancellation {
+    explicit spawn_cancellation(boost::asio::strand<boost::asio::any_io_executor> s) : strand(std::move(s)) {}
+    boost::asio::strand<boost::asio::any_io_executor> strand;
     boost::asio::cancellation_signal signal;
     bool done = false;
 };
 
+// The caller's slot keeps only a weak reference: a handler left in it
+// (a completion dropped with its io_context) holds nothing of ours alive.
 template <class Handler>
 std::shared_ptr<spawn_cancellation> connect_cancellation(const boost::asio::strand<boost::asio::any_io_executor>& strand,
                                                          Handler& handler) {
-    auto state = std::make_shared<spawn_cancellation>();
+    auto state = std::make_shared<spawn_cancellation>(strand);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     if (slot.is_connected())
-        slot.assign([state, strand](boost::asio::cancellation_type type) {
-            boost::asio::dispatch(strand, [state, type] {
+        slot.assign([weak = std::weak_ptr<spawn_cancellation>(state)](boost::asio::cancellation_type type) {
+            auto state = weak.lock();
+            if (!state) return;
+            boost::asio::dispatch(state->strand, [state, type] {
                 if (!state->done) state->signal.emit(type);
             });
         });
@@ -60,7 +66,7 @@ auto tracked_executor(const Handler& handler, const boost::asio::strand<boost::a
 template <class Handler, class Work, class... Args>
 void complete_on_handler_executor(Handler handler, const Work& work, spawn_cancellation& state, Args... args) {
     state.done = true;
-    boost::asio::dispatch(work, [h = std::move(handler), args...]() mutable {
+    boost::asio::dispatch(work, [h = std::move(handler), ... args = std::move(args)]() mutable {
         auto slot = boost::asio::get_associated_cancellation_slot(h);
         if (slot.is_connected()) slot.clear();
         std::move(h)(std::move(args)...);

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 namespace leaselocker {
@@ -70,9 +71,36 @@ private:
         asio::steady_timer wake; // cancelled whenever one of the flags below is set
         bool work_done = false;
         bool lost = false;
-        bool stopped = false;       // told to stop
+        bool stopped = false;       // the stop was emitted
         bool stop_reported = false; // on_stopped_leading ran
-        std::exception_ptr error;
+        std::exception_ptr error;      // passed to done
+        std::exception_ptr hook_error; // thrown by on_started_leading
+    };
+
+    // Tells the term the work has ended, once: when `done` is called, or
+    // when it is destroyed uncalled (dropped by the hook, or its io_context
+    // went away), which would otherwise leave us leading for ever.
+    struct work_end {
+        work_end(std::shared_ptr<term> term, asio::strand<asio::any_io_executor> s) : t(std::move(term)), strand(std::move(s)) {}
+        work_end(const work_end&) = delete;
+        work_end& operator=(const work_end&) = delete;
+        std::shared_ptr<term> t;
+        asio::strand<asio::any_io_executor> strand;
+        bool reported = false;
+        void report(std::exception_ptr e) {
+            reported = true;
+            // dispatch: on the strand (the work runs on leadership::executor)
+            // the term learns of it before anything else can emit the stop.
+            asio::dispatch(strand, [t = t, e] {
+                if (t->work_done) return;
+                t->work_done = true;
+                t->error = e;
+                t->wake.cancel();
+            });
+        }
+        ~work_end() {
+            if (!reported) report(std::make_exception_ptr(std::runtime_error("the leader's work was dropped without completing")));
+        }
     };
 
     static bool cancelled(const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; }
@@ -121,22 +149,31 @@ private:
                 if (lec == error::lock_lost || (l && !l->held())) t->lost = true;
                 t->wake.cancel();
             }));
-            start_work(t, leadership{locker->current_fencing_token(), identity(), strand_});
-            while (!t->work_done && !t->lost && !co_await stopping()) co_await t->wake.async_wait(use_tuple);
-
-            if (t->lost && !t->work_done) { // loss first: stop the work and say so, then wait for it
-                stop_work(*t);
-                report_stopped(*t);
-                co_await work_ended(*t);
-                if (work_error_) co_return error_code{};
+            if (!locker->held()) { // lost before the work could start: nothing to stop
                 const bool stop = co_await stopping();
                 if (cfg_.recampaign && !stop) continue;
                 co_return stop ? make_error_code(asio::error::operation_aborted) : make_error_code(error::lock_lost);
             }
-            // Stepping down: the work ended by itself, or run() was cancelled.
-            const bool by_itself = t->work_done && !t->stopped;
+            start_work(t, leadership{locker->current_fencing_token(), identity(), strand_});
+            while (!t->work_done && !t->hook_error && !t->lost && !co_await stopping()) co_await t->wake.async_wait(use_tuple);
+
+            if (t->lost && !t->work_done && !t->hook_error) { // loss first: stop the work and say so, then wait for it
+                stop_work(*t);
+                report_stopped(*t);
+                co_await work_ended(*t);
+                if (work_error_) co_return error_code{};
+                // As client-go's ReleaseOnCancel: once the work has ended the
+                // lease, if it still names us, is handed on at once.
+                if (cfg_.lock.release_on_cancel) co_await locker->unlock(use_tuple);
+                const bool stop = co_await stopping();
+                if (cfg_.recampaign && !stop) continue;
+                co_return stop ? make_error_code(asio::error::operation_aborted) : make_error_code(error::lock_lost);
+            }
+            // Stepping down: the work ended by itself (or its hook threw), or run() was cancelled.
+            const bool by_itself = t->work_done || t->hook_error;
             stop_work(*t);
             co_await work_ended(*t); // a loss meanwhile is reported at once
+            if (t->hook_error) work_error_ = t->hook_error;
             report_stopped(*t);
             // The work has ended: releasing is safe. Cancelled, only if asked (client-go's ReleaseOnCancel).
             co_await step_down(*locker, by_itself || cfg_.lock.release_on_cancel);
@@ -148,8 +185,9 @@ private:
 
     // Once the work has completed its slot is not ours to emit into any more.
     static void stop_work(term& t) {
+        if (t.work_done || t.stopped) return;
         t.stopped = true;
-        if (!t.work_done) t.stop.emit(asio::cancellation_type::terminal);
+        t.stop.emit(asio::cancellation_type::terminal);
     }
 
     // on_stopped_leading, once per term.
@@ -174,20 +212,16 @@ private:
     }
 
     void start_work(const std::shared_ptr<term>& t, leadership l) {
-        // dispatch: called on the strand (work run on leadership::executor),
-        // the term learns of it before anything else can emit the stop.
-        auto done = asio::bind_cancellation_slot(t->stop.slot(), [t, strand = strand_](std::exception_ptr e) {
-            asio::dispatch(strand, [t, e] {
-                t->work_done = true;
-                t->error = e;
-                t->wake.cancel();
-            });
-        });
+        auto end = std::make_shared<work_end>(t, strand_);
+        auto done = asio::bind_cancellation_slot(t->stop.slot(), [end](std::exception_ptr e) { end->report(e); });
+        end.reset(); // the handler owns it now
         try {
             cfg_.on_started_leading(std::move(l), asio::any_completion_handler<void(std::exception_ptr)>(std::move(done)));
-        } catch (...) { // the work never started: as if it had failed at once
-            t->work_done = true;
-            t->error = std::current_exception();
+        } catch (...) {
+            // The hook may have started the work before it threw: it is
+            // stopped and waited for (if `done` was dropped, that counts as
+            // its end), then the exception leaves run().
+            t->hook_error = std::current_exception();
         }
     }
 
@@ -254,7 +288,7 @@ private:
                 if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
                 continue;
             }
-            if (reported != info.holder) {
+            if (reported != info.holder && !self->shut_down_) { // none after the elector is gone
                 reported = info.holder;
                 self->call_hook("on_new_leader", [&] {
                     if (self->cfg_.on_new_leader) self->cfg_.on_new_leader(info.holder);

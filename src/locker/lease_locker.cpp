@@ -684,12 +684,18 @@ private:
     // afresh and try again (a few times; a renewal of ours may land between).
     // `by_user`: unlock() (a loss is then settled, check() healthy again),
     // not the release after a loss or on destruction.
+    //
+    // A grant that began while it ran (a lock() after a loss, while the
+    // release after the loss was in flight) is not this release's to end:
+    // from then on it touches nothing, and writes nothing more.
     awaitable<std::pair<error_code, unlock_result>> release(bool retry_transient, diagnostics* diag, bool by_user = true) {
         stop_renewing();
+        const auto generation = generation_;
+        auto superseded = [&] { return generation_ != generation; };
         const auto give_up = clock_.now() + cfg_.unlock_retry_period;
         error_code last;
         auto done = [&](unlock_result r) {
-            finish_release(by_user);
+            if (!superseded()) finish_release(by_user);
             if (diag) diag->clear();
             return std::pair{error_code{}, r};
         };
@@ -701,12 +707,14 @@ private:
             if (attempt > 0 || !lock_->current()) {
                 auto [gec, record, raw] = co_await lock_->get(request_opts(clock::time_point::max(), diag), shielded());
                 note_answer(lock_request::read, gec);
+                if (superseded()) co_return done(unlock_result::not_held);
                 if (gec) {
                     last = gec;
                     if (gec == condition::permanent && !(retry_transient && ride_out(gec, lock_request::read))) break;
                     continue;
                 }
             }
+            if (superseded()) co_return done(unlock_result::not_held);
             // Decided on the version the write is compared against (the
             // newest known: a watch event may have overtaken the read).
             const auto newest = lock_->current();
@@ -719,11 +727,12 @@ private:
                 log(log_level::info, "released");
                 co_return done(unlock_result::released);
             }
+            if (superseded()) co_return done(unlock_result::not_held);
             last = uec;
             if (uec == condition::permanent && !(retry_transient && ride_out(uec, lock_request::write))) break;
         }
         // Not released: we may still be named holder until the lease expires.
-        finish_release(by_user);
+        if (!superseded()) finish_release(by_user);
         log(log_level::warning, "release failed: " + last.message());
         co_return std::pair{last ? last : make_error_code(error::conflict), unlock_result::not_held};
     }

@@ -17,6 +17,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <optional>
 
 namespace asio = boost::asio;
 using namespace leaselocker;
@@ -332,6 +333,43 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_servers_403_is_ridden_out_by_waiters_and_hol
     BOOST_TEST(refused >= 2);
     BOOST_TEST(holder_rode > 0);
     BOOST_TEST(waiter_rode > 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_release_after_a_loss_does_not_undo_a_grant_that_came_after_it, fixture) {
+    // release_on_cancel: after a loss the locker releases in the background.
+    // Its write takes effect but its answer is slow; meanwhile the caller
+    // locks again and is granted. The late answer must not end that grant.
+    auto cfg = fast("racer");
+    cfg.release_on_cancel = true;
+    lease_locker locker{api, {"ns", "t"}, cfg};
+    std::atomic<bool> failing{false};
+    stored.inject([&](const test::recorded_request& r) -> std::optional<test::reply> {
+        if (failing && r.method == "PUT" && r.body.find("\"holderIdentity\":\"racer\"") != std::string::npos)
+            return test::reply{.status = 503, .body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503})"};
+        return std::nullopt;
+    });
+    stored.on_answer([](const test::recorded_request& r, test::reply& reply) {
+        if (r.method == "PUT" && r.body.find("\"holderIdentity\":\"racer\"") == std::string::npos) reply.delay = 700ms; // the release
+    });
+    std::optional<error_code> relocked;
+    bool lost = false;
+    locker.lock([&](error_code ec) {
+        BOOST_TEST_REQUIRE(!ec);
+        failing = true; // renewals fail until the renew deadline
+        locker.wait_lost([&](error_code lec) {
+            lost = lec == error::lock_lost;
+            failing = false;
+            locker.lock([&](error_code lec2) { relocked = lec2; });
+        });
+    });
+    for (int i = 0; i < 400 && !relocked; ++i) io.run_one_for(20ms);
+    BOOST_TEST_REQUIRE(lost);
+    BOOST_TEST_REQUIRE(relocked.has_value());
+    BOOST_TEST(!*relocked, relocked->message());
+    run_for(1500ms); // the release's late answer arrives
+    BOOST_TEST(locker.held());
+    BOOST_TEST(stored.holder() == "racer");
+    BOOST_TEST(!locker.check(0ms));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_locker_destroyed_during_its_read_writes_nothing, fixture) {

@@ -249,6 +249,29 @@ BOOST_FIXTURE_TEST_CASE(an_exception_of_the_work_comes_out_of_run_after_the_leas
     BOOST_TEST(!a.is_leader());
 }
 
+BOOST_FIXTURE_TEST_CASE(a_hook_that_throws_after_starting_the_work_stops_it_before_stepping_down, fixture) {
+    elector_config c;
+    c.lock = fast("throwing-hook");
+    bool work_stopped = false;
+    c.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
+        asio::co_spawn(l.executor, [&]() -> asio::awaitable<void> {
+            try {
+                co_await sleep_for(1h);
+            } catch (...) {
+                work_stopped = true;
+                throw;
+            }
+        }(), std::move(done));
+        throw std::logic_error("the hook failed after starting the work");
+    };
+    leader_elector a{api, {"", name}, c};
+    a.run(asio::detached);
+    BOOST_CHECK_THROW(io.run_for(20s), std::logic_error);
+    BOOST_TEST(work_stopped); // stopped before run() let the exception out
+    auto l = test::run(io, leases.get(name, asio::use_awaitable));
+    BOOST_TEST(!l.spec.held());
+}
+
 BOOST_FIXTURE_TEST_CASE(without_release_on_cancel_the_lease_is_left_to_expire, fixture) {
     journal j;
     auto cfg = electing(io, j, "no-release");

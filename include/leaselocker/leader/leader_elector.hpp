@@ -67,8 +67,9 @@ using leader_work = std::function<void(leadership, boost::asio::any_completion_h
 
 struct elector_config {
     // Timing, identity, release_on_cancel (client-go's ReleaseOnCancel:
-    // release when run() is cancelled; without it the lease is left to
-    // expire), metrics, log. fair_turns is not for electors.
+    // release when run() is cancelled, and after a loss, each time once the
+    // work has ended; without it the lease is left to expire), metrics,
+    // log. fair_turns is not for electors.
     lock_config lock;
     // After a loss, campaign again (false: run() completes with
     // error::lock_lost once the work has ended).
@@ -91,7 +92,9 @@ public:
     // or without on_started_leading; nothing is sent then.
     leader_elector(client& api, lease_name name, elector_config cfg);
     // Cancels run() (as terminal cancellation would, without waiting) and
-    // never blocks; the client must outlive what is left (a release).
+    // never blocks: the work's stop, on_stopped_leading, the release and
+    // run()'s handler come after it returns (on_new_leader does not), so
+    // what they capture, and the client, must outlive that.
     ~leader_elector();
     leader_elector(const leader_elector&) = delete;
     leader_elector& operator=(const leader_elector&) = delete;
@@ -108,7 +111,8 @@ public:
     // error::lock_lost after a loss without recampaign; a permanent error
     // of the lock (error::forbidden, ...); asio::error::already_started
     // if run() is running already. Cancellation: terminal, partial, total,
-    // all meaning "stop campaigning and step down".
+    // all meaning "stop campaigning and step down"; emit it where the
+    // handler runs (its associated executor; default: the elector's strand).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto run(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(

@@ -272,7 +272,10 @@ public:
     }
 
     // Emits terminal cancellation the moment a held lock is lost: bind the
-    // guarded work's completion to it. One operation at a time may be bound.
+    // guarded work's completion to it. One operation at a time may be bound
+    // (until its handler has run). It is emitted on the locker's strand
+    // (get_executor()): bind an operation that runs there, or on an
+    // io_context run by one thread; slots are not thread-safe.
     boost::asio::cancellation_slot lost_slot();
 
     // Health (client-go's Check): error::lock_lost if a lock we held was
