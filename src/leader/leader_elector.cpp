@@ -279,7 +279,10 @@ private:
         co_await asio::this_coro::throw_if_cancelled(false);
         std::string reported; // as client-go: an empty holder is reported only after a leader
         for (;;) {
-            auto [ec, info] = co_await observer->next_change(use_tuple);
+            // Not structured bindings: the lambdas below capture them (clang 14 cannot).
+            auto next = co_await observer->next_change(use_tuple);
+            const error_code ec = std::get<0>(next);
+            const leader_info& info = std::get<1>(next);
             if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
             if (ec) { // a permanent error of the watch (e.g. no watch permission): try again later
                 self->cfg_.lock.log(log_level::warning, [&] { return "leader_elector: following the lease: " + ec.message(); });
