@@ -83,12 +83,18 @@ private:
 
     asio::awaitable<result> run() {
         for (int reopened = 0;; ) {
+            // Checked on every turn: a cancellation that came while no
+            // cancellable wait was pending (the watch being opened) is not
+            // emitted again, and the stream may stay quiet for minutes.
+            if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+                co_return result{asio::error::operation_aborted, {}};
             if (stream_.status() == 0) {
                 error_code ec;
                 bool gone = false;
                 co_await open(ec, gone);
                 if (gone) co_return co_await relist();
                 if (ec) co_return result{ec, {}};
+                continue; // opened: look at the cancellation again before reading
             }
             auto [ec, line] = co_await stream_.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.idle_timeout), use_tuple);
             if (ec == asio::error::operation_aborted) co_return result{ec, {}};

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
 #include <optional>
 
 namespace asio = boost::asio;
@@ -236,6 +237,37 @@ BOOST_AUTO_TEST_CASE(cancelling_next_closes_the_watch) {
     auto start = std::chrono::steady_clock::now();
     auto [ec, ev] = test::run(io, watch.next(asio::bind_cancellation_slot(cancel.slot(), asio::as_tuple(asio::use_awaitable))));
     BOOST_TEST(ec == asio::error::operation_aborted, ec.message());
+    BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(2)));
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_next_while_the_watch_opens_ends_it) {
+    // The cancellation comes while the watch request is on its way; its
+    // answer (a stream that stays quiet) arrives afterwards. next() must end
+    // then, not read the quiet stream until the idle timeout.
+    asio::io_context io;
+    test::scripted_server server{io.get_executor()};
+    std::function<void()> release;
+    server.on_request([&](const test::recorded_request&) {
+        reply r{.body = event("MODIFIED", lease_json("1", "a")), .how = reply::mode::slow_body,
+                .byte_interval = std::chrono::milliseconds(500)};
+        r.hold = [&](std::function<void()> go) { release = std::move(go); };
+        return r;
+    });
+    client api{io.get_executor(), server.config()};
+    lease_client leases{api, "ns"};
+    lease_watch watch{leases, "w"};
+    asio::cancellation_signal cancel;
+    std::optional<error_code> result;
+    watch.next(asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, watch_event) { result = ec; }));
+    for (int i = 0; i < 200 && !release; ++i) io.run_one_for(std::chrono::milliseconds(10));
+    BOOST_TEST_REQUIRE(bool(release));
+    cancel.emit(asio::cancellation_type::terminal);
+    io.poll();
+    release();
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 300 && !result; ++i) io.run_one_for(std::chrono::milliseconds(10));
+    BOOST_TEST_REQUIRE(result.has_value());
+    BOOST_TEST(*result == asio::error::operation_aborted, result->message());
     BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(2)));
 }
 

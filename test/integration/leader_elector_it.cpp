@@ -46,6 +46,17 @@ asio::awaitable<void> lead_until_cancelled(clock_type::duration ends_after = 1h)
     co_await t.async_wait(asio::use_awaitable);
 }
 
+// A work that sets `stopped` when it is stopped (a parameter, not a
+// lambda capture: the frame must own what it refers to).
+asio::awaitable<void> note_when_stopped(bool& stopped) {
+    try {
+        co_await sleep_for(1h);
+    } catch (...) {
+        stopped = true;
+        throw;
+    }
+}
+
 // What every elector of a test did, in the order it happened (one thread).
 struct journal {
     struct entry {
@@ -254,14 +265,7 @@ BOOST_FIXTURE_TEST_CASE(a_hook_that_throws_after_starting_the_work_stops_it_befo
     c.lock = fast("throwing-hook");
     bool work_stopped = false;
     c.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
-        asio::co_spawn(l.executor, [&]() -> asio::awaitable<void> {
-            try {
-                co_await sleep_for(1h);
-            } catch (...) {
-                work_stopped = true;
-                throw;
-            }
-        }(), std::move(done));
+        asio::co_spawn(l.executor, note_when_stopped(work_stopped), std::move(done));
         throw std::logic_error("the hook failed after starting the work");
     };
     leader_elector a{api, {"", name}, c};
