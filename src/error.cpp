@@ -38,6 +38,7 @@ public:
         case error::credential_unavailable: return "credentials unavailable";
         case error::lock_lost: return "the lock was lost";
         case error::already_locking: return "a lock operation of this locker is already running";
+        case error::preempted: return "another holder is preferred (coordinated leader election): stepped down";
         }
         return "unknown leaselocker error";
     }

@@ -48,6 +48,7 @@ enum class error {
     // The locker.
     lock_lost,              // a held lock was lost (renewal failed past the deadline, or taken over)
     already_locking,        // lock/try_lock while another lock/try_lock of the same locker is running
+    preempted,              // the Lease's preferredHolder names another (coordinated leader election): stepped down
 };
 
 // Classes of errors that callers act on.

@@ -6,20 +6,35 @@ namespace leaselocker::core {
 
 using namespace std::chrono;
 
-election::election(std::string identity, timing t, bool adopt_own_lease, fairness fair)
-    : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease), fair_(fair) {}
+election::election(std::string identity, timing t, bool adopt_own_lease, fairness fair, bool coordinated)
+    : identity_(std::move(identity)), timing_(t), adopt_own_lease_(adopt_own_lease), fair_(fair), coordinated_(coordinated) {}
 
-decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now) {
+decision election::observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now,
+                           std::optional<milliseconds> server_age) {
     // Any change the holder made restarts its clock; a waiter joining or
     // leaving the queue extends nothing of the holder's (and would delay a
     // dead holder's takeover by a lease per join).
     if (!same_but_queue(current, observed_)) observed_at_ = now;
+    // First sight from the server's clock: the record changed at least
+    // that long ago (on our clock: shortened by the rate bound, which
+    // covers the server's clock and ours).
+    if (current && server_age && timing_.first_sight_margin && *server_age > *timing_.first_sight_margin) {
+        const double rho = timing_.clock_rate_error;
+        const auto age = duration_cast<steady_clock::duration>((*server_age - *timing_.first_sight_margin) * ((1.0 - rho) / (1.0 + rho)));
+        observed_at_ = std::min(observed_at_, now - age);
+    }
     // Our turn in the queue counts from when we joined it, too: a clock
     // kept from an earlier look at a free lease must not let a late joiner
     // overtake those who joined before it.
     if (queued(current) && !queued(observed_)) queued_since_ = now;
     observed_ = current;
-    if (!current) return {next_step::create, grant(std::nullopt, wall_now), {}};
+    // Only the controller creates or assigns a coordinated lease: a
+    // candidate waits for a change (the watch) until it is named.
+    constexpr auto until_changed = steady_time::max();
+    if (!current) {
+        if (coordinated_) return {next_step::wait, {}, until_changed};
+        return {next_step::create, grant(std::nullopt, wall_now), {}};
+    }
 
     const bool ours = current->holder_identity == identity_;
     if (holding_ && ours) {
@@ -28,10 +43,20 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
         return {next_step::replace, renewal(*current, wall_now), {}};
     }
     if (holding_) relinquish(); // taken over: the caller reports the loss
-    if (ours && adopt_own_lease_) return {next_step::replace, grant(current, wall_now), {}};
 
     const bool free = current->holder_identity.empty();
     const auto runs_out = expiry(now, wall_now);
+    if (free) others_expiry_ = {};
+    else if (!ours) others_expiry_ = runs_out;
+    if (coordinated_) {
+        const bool another_preferred = !current->preferred_holder.empty() && current->preferred_holder != identity_;
+        if (!ours || another_preferred) return {next_step::wait, {}, until_changed}; // (stepped down: not again)
+        if (now < others_expiry_) return {next_step::wait, {}, others_expiry_}; // named early, by the server's clock
+        return {next_step::replace, grant(current, wall_now), {}};
+    }
+    if (ours && adopt_own_lease_ && current->strategy.empty()) return {next_step::replace, grant(current, wall_now), {}};
+    if (!current->strategy.empty()) return {next_step::wait, {}, until_changed}; // the controller's to assign
+
     if (free || runs_out <= now) {
         if (auto d = defer_to_queue(*current, free, free ? observed_at_ : runs_out, now)) return *d;
         return {next_step::replace, grant(current, wall_now), {}};
@@ -104,7 +129,11 @@ lock_record election::grant(const std::optional<lock_record>& previous, micro_ti
     // it back, so each grant has its own fencing token. client-go only ever
     // adds to what it reads, so both agree on one Lease.
     r.lease_transitions = previous ? previous->lease_transitions + 1 : 0;
-    if (previous) r.queue = previous->queue;
+    if (previous) {
+        r.queue = previous->queue;
+        r.strategy = previous->strategy;
+        r.preferred_holder = previous->preferred_holder;
+    }
     // Our turn ends our wait, and those ahead of us had theirs (their grace
     // ran out): we leave the queue, they are dropped. Not in a full queue:
     // its head's grace ran out. Lockers without fair turns leave it alone.
@@ -160,6 +189,8 @@ lock_record election::renewal(const lock_record& replaced, micro_time wall_now) 
     lock_record r = held_;
     r.renew_time = wall_now;
     r.queue = replaced.queue;
+    r.strategy = replaced.strategy; // the controller's, as it last wrote them
+    r.preferred_holder = replaced.preferred_holder;
     r.lease_duration_seconds = static_cast<std::int32_t>(ceil<seconds>(timing_.lease_duration).count());
     return r;
 }

@@ -91,6 +91,23 @@ struct reader {
     }
 };
 
+// The latest metadata.managedFields[].time; nullopt unless every entry
+// has one (an entry without a time could be the latest change). Lenient:
+// managed fields are the server's bookkeeping, not the Lease's content.
+std::optional<micro_time> last_changed(const json::object& meta) {
+    auto* fields = meta.if_contains("managedFields");
+    if (!fields || !fields->is_array() || fields->get_array().empty()) return std::nullopt;
+    std::optional<micro_time> latest;
+    for (const auto& entry : fields->get_array()) {
+        auto* time = entry.is_object() ? entry.get_object().if_contains("time") : nullptr;
+        if (!time || !time->is_string()) return std::nullopt;
+        auto t = parse_micro_time(time->get_string());
+        if (!t) return std::nullopt;
+        if (!latest || *t > *latest) latest = t;
+    }
+    return latest;
+}
+
 } // namespace
 
 std::string encode_lease(const lease& l) {
@@ -147,6 +164,7 @@ std::optional<lease> decode_lease_object(const json::object& o, std::string raw,
         r.get(m, "resourceVersion", l.metadata.resource_version);
         r.get(m, "labels", l.metadata.labels);
         r.get(m, "annotations", l.metadata.annotations);
+        l.metadata.last_changed = last_changed(m);
     } else {
         if (why) *why = "metadata: expected an object";
         return std::nullopt;

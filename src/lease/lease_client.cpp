@@ -61,6 +61,7 @@ void lease_client::send(http_request req, request_options opts, std::string what
                              fill(diag, what + ": response is not a Lease: " + why);
                              return std::move(h)(make_error_code(error::malformed_response), lease{});
                          }
+                         l->served_at = parse_http_date(resp.date);
                          std::move(h)(ec, std::move(*l));
                      }));
 }

@@ -1,6 +1,8 @@
 #include <leaselocker/lease/micro_time.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 namespace leaselocker {
 
@@ -64,6 +66,39 @@ std::optional<micro_time> parse_micro_time(std::string_view s) {
     year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
     if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
     return sys_days(ymd) + hours(h) + minutes(mi) + seconds(sec) + microseconds(micros) - offset;
+}
+
+std::optional<micro_time> parse_http_date(std::string_view s) {
+    // "Fri, 04 Dec 2026 19:36:07 GMT": fixed width, 29 characters.
+    static constexpr std::string_view weekdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+        s[22] != ':' || s.substr(25) != " GMT")
+        return std::nullopt;
+    auto number = [&](std::size_t at, std::size_t n, int& out) {
+        out = 0;
+        for (std::size_t k = at; k < at + n; ++k) {
+            if (s[k] < '0' || s[k] > '9') return false;
+            out = out * 10 + (s[k] - '0');
+        }
+        return true;
+    };
+    auto index_of = [](const auto& names, std::string_view name) {
+        for (std::size_t k = 0; k < std::size(names); ++k)
+            if (names[k] == name) return static_cast<int>(k);
+        return -1;
+    };
+    const int weekday_index = index_of(weekdays, s.substr(0, 3));
+    const int month_index = index_of(months, s.substr(8, 3));
+    int d, y, h, mi, sec;
+    if (weekday_index < 0 || month_index < 0 || !number(5, 2, d) || !number(12, 4, y) || !number(17, 2, h) ||
+        !number(20, 2, mi) || !number(23, 2, sec))
+        return std::nullopt;
+    year_month_day ymd{year(y), month(static_cast<unsigned>(month_index + 1)), day(static_cast<unsigned>(d))};
+    if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+    if (weekday{sys_days(ymd)} != weekday{static_cast<unsigned>(weekday_index)}) return std::nullopt;
+    return sys_days(ymd) + hours(h) + minutes(mi) + seconds(std::min(sec, 59)); // a leap second counts as :59
 }
 
 } // namespace leaselocker

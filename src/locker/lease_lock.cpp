@@ -24,6 +24,8 @@ lease_spec to_lease_spec(const lock_record& r) {
     s.acquire_time = r.acquire_time;
     s.renew_time = r.renew_time;
     s.lease_transitions = r.lease_transitions;
+    if (!r.strategy.empty()) s.strategy = r.strategy;
+    if (!r.preferred_holder.empty()) s.preferred_holder = r.preferred_holder;
     return s;
 }
 
@@ -34,6 +36,8 @@ lock_record to_lock_record(const lease_spec& s) {
     r.acquire_time = s.acquire_time.value_or(micro_time{});
     r.renew_time = s.renew_time.value_or(micro_time{});
     r.lease_transitions = s.lease_transitions.value_or(0);
+    r.strategy = s.strategy.value_or("");
+    r.preferred_holder = s.preferred_holder.value_or("");
     return r;
 }
 
@@ -129,6 +133,16 @@ std::optional<lock_record> lease_lock::current() const {
     return to_lock_record(*state_->cached);
 }
 
+std::optional<std::chrono::milliseconds> lease_lock::server_age() const {
+    std::lock_guard lock(state_->mutex);
+    const auto& l = state_->cached;
+    if (!l || !l->served_at || !l->metadata.last_changed) return std::nullopt;
+    // Both are whole seconds, truncated: the true age is more than their
+    // difference less one second.
+    const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(*l->served_at - *l->metadata.last_changed) - std::chrono::seconds(1);
+    return std::max(age, std::chrono::milliseconds::zero());
+}
+
 std::string lease_lock::epoch() const {
     std::lock_guard lock(state_->mutex);
     return state_->cached ? state_->cached->metadata.uid : std::string();
@@ -180,13 +194,7 @@ void lease_lock::do_update(lock_record r, request_options opts, asio::any_comple
     // absent leaseDurationSeconds as 0) must not be written as one.
     auto held = r;
     held.queue = {};
-    if (held != to_lock_record(current->spec)) {
-        auto spec = to_lease_spec(r);
-        // Kept as they are: coordinated leader election's fields.
-        spec.strategy = current->spec.strategy;
-        spec.preferred_holder = current->spec.preferred_holder;
-        current->spec = spec;
-    }
+    if (held != to_lock_record(current->spec)) current->spec = to_lease_spec(r);
     set_queue(current->metadata, r.queue);
     leases_.replace(std::move(*current), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent](auto& h, error_code ec, lease stored) {
         if (!ec) s->store(sent, std::move(stored));

@@ -69,6 +69,7 @@ void validate(const lock_config& c) {
                 "waiters only when renewTime moves to a new second)");
     if (!(c.clock_rate > 0.5 && c.clock_rate < 2)) invalid("clock_rate must be in (0.5, 2)");
     if (c.auth_grace < milliseconds(0)) invalid("auth_grace must not be negative");
+    if (c.first_sight_margin && *c.first_sight_margin < milliseconds(0)) invalid("first_sight_margin must not be negative");
     if (c.fair_claim_grace <= milliseconds(0)) invalid("fair_claim_grace must be positive");
     if (c.yield_every < 0 || c.yield_window < milliseconds(0)) invalid("yield_every and yield_window must not be negative");
     if (c.yield_every > 0 && !c.fair_turns) invalid("yield_every needs fair_turns (it is the queue that holds back)");
@@ -106,10 +107,11 @@ public:
           clock_(cfg_.clock_rate),
           election_(lock_->identity(),
                     core::timing{cfg_.lease_duration, cfg_.renew_deadline, cfg_.retry_period, cfg_.use_observed_time,
-                                 cfg_.max_clock_rate_error},
+                                 cfg_.max_clock_rate_error, cfg_.first_sight_margin},
                     cfg_.adopt_own_lease,
                     core::fairness{.enabled = cfg_.fair_turns, .claim_grace = cfg_.fair_claim_grace, .yield_every = cfg_.yield_every,
-                                   .yield_window = cfg_.yield_window}),
+                                   .yield_window = cfg_.yield_window},
+                    cfg_.coordinated),
           rng_(std::random_device{}()) {
         validate(cfg_);
         if (cfg_.name.empty()) cfg_.name = lock_->describe();
@@ -276,7 +278,10 @@ private:
         // holder's clock from now, which is at or after the moment it
         // happened (the safe side).
         const auto replaced = lock_->current();
-        auto d = election_.observe(replaced, clock_.now(), wall_now());
+        auto d = election_.observe(replaced, clock_.now(), wall_now(), lock_->server_age());
+        if (replaced && !replaced->strategy.empty() && !cfg_.coordinated && !std::exchange(told_coordinated_, true))
+            log(log_level::info, "the lease is assigned by the API server's coordinated leader election (strategy " + replaced->strategy +
+                                     "); this locker is not a candidate (lock_config::coordinated): waiting until it is not");
         if (d.step == core::next_step::wait || (d.step == core::next_step::enqueue && once))
             co_return attempt{attempt_result::wait, {}, d.wake_at};
         const auto sent = clock_.now();
@@ -341,6 +346,7 @@ private:
         acquiring_ = true;
         for (auto& row : refusals_) row = {}; // each lock() has its own grace
         join_unknown_ = false;
+        told_coordinated_ = false;
         struct reset { // not acquiring any more; not holding either: no watch
             locker_impl& self;
             ~reset() {
@@ -532,6 +538,8 @@ private:
             if (taken)
                 lose(make_error_code(error::lock_lost), record ? loss_cause::taken_over : loss_cause::deleted,
                      record ? "taken over by " + record->holder_identity + " (seen on the watch)" : "the lease was deleted (seen on the watch)");
+            else if (election_.asked_to_step_down(*record))
+                step_down_for(record->preferred_holder);
             return;
         }
         if (acquire_timer_) acquire_timer_->cancel();
@@ -583,6 +591,7 @@ private:
                 if (!replaced || replaced->holder_identity != self->identity())
                     co_return self->lose(make_error_code(error::lock_lost), replaced ? loss_cause::taken_over : loss_cause::deleted,
                                          "taken over by " + (replaced ? replaced->holder_identity : "nobody (deleted)"));
+                if (e.asked_to_step_down(*replaced)) co_return self->step_down_for(replaced->preferred_holder);
                 const auto sent = self->clock_.now();
                 auto record = e.renewal(*replaced, wall_now());
                 auto [uec] = co_await self->lock_->update(record, self->request_opts(deadline), shielded());
@@ -636,6 +645,13 @@ private:
         if (cfg_.on_lost) cfg_.on_lost(why);
         lock_->record_event(identity() + " stopped leading");
         if (cfg_.release_on_cancel) asio::co_spawn(strand_, release_in_background(shared_from_this()), asio::detached);
+    }
+
+    // Coordinated leader election prefers another holder: the lock ends
+    // now, as a loss (the work stops before anyone else can be named), and
+    // is not renewed again; the lease runs out or a release hands it on.
+    void step_down_for(const std::string& preferred) {
+        lose(make_error_code(error::preempted), loss_cause::preempted, "preferredHolder is " + preferred + ": stepping down");
     }
 
     void stop_renewing() {
@@ -768,6 +784,7 @@ private:
     bool acquiring_ = false;
     bool shut_down_ = false;
     bool join_unknown_ = false; // a join of the queue whose answer was lost
+    bool told_coordinated_ = false; // logged once per lock(): the lease is the election controller's
     asio::steady_timer* acquire_timer_ = nullptr; // the acquire loop's wait, if waiting
     std::shared_ptr<asio::cancellation_signal> watch_stop_; // set while a watch loop runs
     bool watch_up_ = false;

@@ -11,6 +11,7 @@ const char* to_string(loss_cause c) noexcept {
     case loss_cause::deleted: return "deleted";
     case loss_cause::renew_deadline: return "renew_deadline";
     case loss_cause::refused: return "refused";
+    case loss_cause::preempted: return "preempted";
     }
     return "unknown";
 }
@@ -128,7 +129,8 @@ std::string metrics_registry::prometheus_text() const {
            [&](const char* n, const std::string& labels, const per_lease& l) { histogram_lines(n, labels, l.slack); });
     family("leaselocker_losses_total", "counter", "Held leases lost, by cause.",
            [&](const char* n, const std::string& labels, const per_lease& l) {
-               for (auto cause : {loss_cause::taken_over, loss_cause::deleted, loss_cause::renew_deadline, loss_cause::refused}) {
+               for (auto cause : {loss_cause::taken_over, loss_cause::deleted, loss_cause::renew_deadline, loss_cause::refused,
+                                   loss_cause::preempted}) {
                    const auto it = l.losses.find(cause);
                    out += std::string(n) + "{" + labels + ",cause=\"" + to_string(cause) + "\"} " +
                           std::to_string(it == l.losses.end() ? 0 : it->second) + "\n";

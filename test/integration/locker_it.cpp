@@ -810,4 +810,68 @@ BOOST_FIXTURE_TEST_CASE(release_on_cancel_releases_when_the_locker_goes_away, fi
     }());
 }
 
+// First sight (lock_config::first_sight_margin): the server's Date and the
+// Lease's managedFields time say how long ago its holder last wrote.
+namespace {
+lease ghost_lease(const std::string& name, int duration_seconds) {
+    lease l;
+    l.metadata.name = name;
+    const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+    l.spec = {.holder_identity = "ghost", .lease_duration_seconds = duration_seconds, .acquire_time = now, .renew_time = now,
+              .lease_transitions = 5};
+    return l;
+}
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(first_sight_takes_a_long_dead_lease_at_once_and_a_plain_locker_waits_it_out, fixture) {
+    const auto dead = name + "-dead", plain_dead = name + "-plain";
+    auto with_margin = fast("first-sight");
+    with_margin.first_sight_margin = 500ms;
+    lease_locker quick{api, {"", dead}, with_margin}, plain{api, {"", plain_dead}, fast("plain")};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await leases.create(ghost_lease(dead, 2), asio::use_awaitable);
+        co_await leases.create(ghost_lease(plain_dead, 2), asio::use_awaitable);
+        // Dead for 4.5 s: ≥ 3 s on the server's whole seconds less 1 s,
+        // 2.5 s after the margin, 2.45 s after ρ: more than its 2 s.
+        co_await sleep_for(4500ms);
+        const auto t0 = clock_type::now();
+        auto quick_lock = quick.lock(asio::deferred);
+        auto plain_lock = plain.lock(asio::deferred);
+        co_await std::move(quick_lock)(asio::use_awaitable);
+        const auto quick_took = clock_type::now() - t0;
+        co_await std::move(plain_lock)(asio::use_awaitable);
+        const auto plain_took = clock_type::now() - t0;
+        BOOST_TEST_MESSAGE("a lease dead for 4.5 s (duration 2 s): taken after " << std::chrono::duration<double>(quick_took).count()
+                                                                              << " s with first sight, " << std::chrono::duration<double>(plain_took).count()
+                                                                              << " s without");
+        // One read and one write, no wait; the plain locker times the 2 s
+        // from its first sight.
+        BOOST_TEST((quick_took < 1s));
+        BOOST_TEST((plain_took >= 2s));
+        BOOST_TEST(quick.current_fencing_token().sequence == 6);
+        co_await quick.unlock(asio::use_awaitable);
+        co_await plain.unlock(asio::use_awaitable);
+    }());
+}
+
+BOOST_FIXTURE_TEST_CASE(first_sight_never_takes_a_live_lease_before_its_duration_from_the_write, fixture) {
+    auto cfg = fast("first-sight");
+    cfg.first_sight_margin = 0ms; // the least margin: the server's clock alone
+    lease_locker locker{api, {"", name}, cfg};
+    test::run(io, [&]() -> asio::awaitable<void> {
+        const auto before_write = clock_type::now();
+        co_await leases.create(ghost_lease(name, 3), asio::use_awaitable);
+        // First seen 2.5 s after the write: the server's whole seconds say
+        // 2 or 3, so 1 or 2 s (× 0.98 for ρ) of its age are credited.
+        co_await sleep_for(2500ms);
+        co_await locker.lock(asio::use_awaitable);
+        const auto after_write = clock_type::now() - before_write;
+        BOOST_TEST_MESSAGE("a live 3 s lease first seen 2.5 s after its write: taken "
+                           << std::chrono::duration<double>(after_write).count() << " s after the write");
+        BOOST_TEST((after_write >= 3s)); // never before its duration from the write
+        BOOST_TEST((after_write < 5s));  // but sooner than 3 s from first sight (5.5 s)
+        co_await locker.unlock(asio::use_awaitable);
+    }());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -447,4 +447,144 @@ BOOST_AUTO_TEST_CASE(a_full_queue_is_not_joined_and_its_head_is_dropped_after_it
     BOOST_TEST((d.record.queue == std::vector<std::string>{"y"}));
 }
 
+// First sight (lock_config::first_sight_margin): a record the server says
+// changed long ago counts as observed since then.
+BOOST_AUTO_TEST_CASE(first_sight_takes_a_lease_dead_past_its_duration_at_once) {
+    manual_clock c;
+    timing t = fast;
+    t.first_sight_margin = 1s;
+    core::election e{"me", t};
+    // 15 s lease, changed ≥ 17 s ago on the server's clock: 16 s after the
+    // margin, 15.68 s after ρ = 0.01. Expired.
+    auto d = e.observe(held_by("dead"), c.now, c.wall, 17s);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.holder_identity == "me");
+    BOOST_TEST(d.record.lease_transitions == 4);
+}
+
+BOOST_AUTO_TEST_CASE(first_sight_shortens_the_wait_by_the_age_less_margin_and_rate_bound) {
+    manual_clock c;
+    timing t = fast;
+    t.first_sight_margin = 1s;
+    core::election e{"me", t};
+    // Changed ≥ 11 s ago: 10 s after the margin, 10 × 0.99/1.01 on our clock.
+    auto d = e.observe(held_by("live"), c.now, c.wall, 11s);
+    BOOST_TEST((d.step == next_step::wait));
+    const auto counted = duration_cast<steady_clock::duration>(10s * (0.99 / 1.01));
+    BOOST_TEST((d.wake_at == c.now - counted + 15s));
+    // Nearly as old as the duration plus margin: still not taken.
+    core::election e2{"me", t};
+    BOOST_TEST((e2.observe(held_by("live"), c.now, c.wall, 16s).step == next_step::wait));
+}
+
+BOOST_AUTO_TEST_CASE(without_a_margin_the_servers_age_is_ignored) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(held_by("dead"), c.now, c.wall, 1h);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 15s));
+}
+
+BOOST_AUTO_TEST_CASE(a_younger_age_later_never_moves_the_first_sight_forward) {
+    manual_clock c;
+    timing t = fast;
+    t.first_sight_margin = 0s;
+    core::election e{"me", t};
+    const auto first = c.now;
+    BOOST_TEST((e.observe(held_by("h"), c.now, c.wall, 5s).step == next_step::wait));
+    c.advance(2s);
+    // The same record again, read with no age known (from the watch) and
+    // then with a smaller one than it had: the earliest sight stands.
+    BOOST_TEST((e.observe(held_by("h"), c.now, c.wall).wake_at == e.observe(held_by("h"), c.now, c.wall, 1s).wake_at));
+    const auto counted = duration_cast<steady_clock::duration>(5s * (0.99 / 1.01));
+    BOOST_TEST((e.observe(held_by("h"), c.now, c.wall, 1s).wake_at == first - counted + 15s));
+    // A change (a renewal) restarts the clock from the new record's age.
+    auto renewed = held_by("h");
+    renewed.renew_time += 2s;
+    BOOST_TEST((e.observe(renewed, c.now, c.wall, 0s).wake_at == c.now + 15s));
+}
+
+// Coordinated leader election (KEP-4355).
+namespace {
+lock_record coordinated(lock_record r, std::string preferred = {}) {
+    r.strategy = "OldestEmulationVersion";
+    r.preferred_holder = std::move(preferred);
+    return r;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_lease_with_a_strategy_is_never_taken_by_a_locker_that_is_not_a_candidate) {
+    manual_clock c;
+    core::election e{"me", fast};
+    auto d = e.observe(coordinated(held_by("")), c.now, c.wall); // free
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == steady_time::max())); // until it changes
+    d = e.observe(coordinated(held_by("other")), c.now, c.wall);
+    c.advance(60s); // long expired
+    d = e.observe(coordinated(held_by("other")), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    core::election adopting{"me", fast, true};
+    BOOST_TEST((adopting.observe(coordinated(held_by("me")), c.now, c.wall).step == next_step::wait));
+    // Without the strategy it is an ordinary lease again.
+    BOOST_TEST((e.observe(held_by(""), c.now, c.wall).step == next_step::replace));
+}
+
+BOOST_AUTO_TEST_CASE(a_candidate_never_creates_nor_takes_a_free_or_expired_lease) {
+    manual_clock c;
+    core::election e{"me", fast, false, {}, true};
+    BOOST_TEST((e.observe(std::nullopt, c.now, c.wall).step == next_step::wait));
+    BOOST_TEST((e.observe(coordinated(held_by("")), c.now, c.wall).step == next_step::wait));
+    BOOST_TEST((e.observe(held_by(""), c.now, c.wall).step == next_step::wait)); // not even without a strategy
+    e.observe(coordinated(held_by("other")), c.now, c.wall);
+    c.advance(60s);
+    auto d = e.observe(coordinated(held_by("other")), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == steady_time::max()));
+}
+
+BOOST_AUTO_TEST_CASE(a_candidate_named_by_the_controller_takes_the_lease_with_a_new_token) {
+    manual_clock c;
+    core::election e{"me", fast, false, {}, true};
+    e.observe(coordinated(held_by("")), c.now, c.wall);
+    auto named = coordinated(held_by("me", 6, 5)); // as the controller writes it: 5 s, transitions untouched
+    auto d = e.observe(named, c.now, c.wall);
+    BOOST_TEST((d.step == next_step::replace));
+    BOOST_TEST(d.record.holder_identity == "me");
+    BOOST_TEST(d.record.lease_transitions == 7);
+    BOOST_TEST(d.record.lease_duration_seconds == 15);
+    BOOST_TEST(d.record.strategy == "OldestEmulationVersion");
+}
+
+BOOST_AUTO_TEST_CASE(a_candidate_named_early_waits_for_the_previous_lease_as_it_saw_it) {
+    manual_clock c;
+    core::election e{"me", fast, false, {}, true};
+    e.observe(coordinated(held_by("old")), c.now, c.wall);
+    const auto old_runs_out = c.now + 15s;
+    c.advance(5s); // the controller, by wall clocks, names us after 5 s
+    auto d = e.observe(coordinated(held_by("me", 3, 5)), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == old_runs_out));
+    c.advance(10s);
+    BOOST_TEST((e.observe(coordinated(held_by("me", 3, 5)), c.now, c.wall).step == next_step::replace));
+}
+
+BOOST_AUTO_TEST_CASE(a_holder_is_asked_to_step_down_only_for_another_preferred_holder) {
+    manual_clock c;
+    core::election e{"me", fast, false, {}, true};
+    auto d = e.observe(coordinated(held_by("me")), c.now, c.wall);
+    e.accepted(d.record, c.now, coordinated(held_by("me")));
+    BOOST_TEST(!e.asked_to_step_down(d.record));
+    BOOST_TEST(!e.asked_to_step_down(coordinated(d.record, "me")));
+    BOOST_TEST(e.asked_to_step_down(coordinated(d.record, "better")));
+    // A renewal keeps what the controller wrote.
+    auto r = e.renewal(coordinated(d.record, "me"), c.wall);
+    BOOST_TEST(r.strategy == "OldestEmulationVersion");
+    BOOST_TEST(r.preferred_holder == "me");
+    // Stepped down, the lease still naming us: not taken again while
+    // another is preferred.
+    e.relinquish();
+    BOOST_TEST(!e.asked_to_step_down(coordinated(d.record, "better")));
+    BOOST_TEST((e.observe(coordinated(d.record, "better"), c.now, c.wall).step == next_step::wait));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

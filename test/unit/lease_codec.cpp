@@ -42,6 +42,30 @@ BOOST_AUTO_TEST_CASE(decodes_every_known_field) {
     BOOST_TEST(*l->spec.strategy == "OldestEmulationVersion");
     BOOST_TEST(*l->spec.preferred_holder == "host_2");
     BOOST_TEST(l->spec.held());
+    BOOST_TEST_REQUIRE(l->metadata.last_changed.has_value());
+    BOOST_TEST(format_micro_time(*l->metadata.last_changed) == "2026-08-20T10:29:19.000000Z");
+}
+
+BOOST_AUTO_TEST_CASE(last_changed_is_the_latest_managed_fields_time_if_every_entry_has_one) {
+    auto with = [](std::string fields) {
+        return decode_lease(R"({"kind":"Lease","metadata":{"name":"a","managedFields":)" + fields + "}}");
+    };
+    auto l = with(R"([{"manager":"a","time":"2026-08-20T10:29:19Z"},{"manager":"b","time":"2026-08-20T10:31:02Z"},
+                      {"manager":"c","time":"2026-08-20T10:30:00Z"}])");
+    BOOST_TEST_REQUIRE(l.has_value());
+    BOOST_TEST(format_micro_time(*l->metadata.last_changed) == "2026-08-20T10:31:02.000000Z");
+    // One entry without a time (or with a bad one) could be the latest
+    // change: nothing is known. Still a Lease.
+    l = with(R"([{"manager":"a","time":"2026-08-20T10:29:19Z"},{"manager":"b"}])");
+    BOOST_TEST_REQUIRE(l.has_value());
+    BOOST_TEST(!l->metadata.last_changed);
+    l = with(R"([{"manager":"a","time":"yesterday"}])");
+    BOOST_TEST_REQUIRE(l.has_value());
+    BOOST_TEST(!l->metadata.last_changed);
+    l = with("[]");
+    BOOST_TEST(!l->metadata.last_changed);
+    l = with("null");
+    BOOST_TEST(!l->metadata.last_changed);
 }
 
 BOOST_AUTO_TEST_CASE(read_modify_write_keeps_unknown_fields) {

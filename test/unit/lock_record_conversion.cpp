@@ -17,7 +17,14 @@ BOOST_AUTO_TEST_CASE(round_trips_every_field) {
     BOOST_TEST((*spec.acquire_time == r.acquire_time));
     BOOST_TEST((*spec.renew_time == r.renew_time));
     BOOST_TEST(*spec.lease_transitions == 7);
-    BOOST_TEST(!spec.strategy.has_value()); // not part of a record
+    BOOST_TEST(!spec.strategy.has_value()); // empty: absent
+    BOOST_TEST(!spec.preferred_holder.has_value());
+    BOOST_TEST((to_lock_record(spec) == r));
+    r.strategy = "OldestEmulationVersion";
+    r.preferred_holder = "host_2";
+    spec = to_lease_spec(r);
+    BOOST_TEST(*spec.strategy == "OldestEmulationVersion");
+    BOOST_TEST(*spec.preferred_holder == "host_2");
     BOOST_TEST((to_lock_record(spec) == r));
 }
 

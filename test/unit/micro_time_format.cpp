@@ -38,4 +38,18 @@ BOOST_AUTO_TEST_CASE(round_trips_every_microsecond_pattern) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(parses_the_http_date_header) {
+    using namespace std::chrono;
+    auto t = parse_http_date("Fri, 04 Dec 2026 19:36:07 GMT");
+    BOOST_REQUIRE(t);
+    BOOST_TEST(format_micro_time(*t) == "2026-12-04T19:36:07.000000Z");
+    BOOST_TEST(!parse_http_date("Thu, 04 Dec 2026 19:36:07 GMT")); // wrong weekday
+    BOOST_TEST(!parse_http_date("Fri, 04 Dec 2026 19:36:07 UTC"));
+    BOOST_TEST(!parse_http_date("Friday, 04-Dec-26 19:36:07 GMT")); // RFC 850
+    BOOST_TEST(!parse_http_date("Fri Dec  4 19:36:07 2026"));       // asctime
+    BOOST_TEST(!parse_http_date("Fri, 31 Nov 2026 19:36:07 GMT"));
+    BOOST_TEST(!parse_http_date("Fri, 04 Dec 2026 24:00:00 GMT"));
+    BOOST_TEST(!parse_http_date(""));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -28,6 +28,10 @@ struct timing {
     // other holders' (ρ): we trust a lease for L·(1−ρ)/(1+ρ) from when the
     // write that granted or renewed it was sent.
     double clock_rate_error = 0.01;
+    // Set: a record's age on the server's clock (observe's `server_age`),
+    // less this margin, counts as already observed (lock_config::
+    // first_sight_margin). Unset: it is ignored.
+    std::optional<milliseconds> first_sight_margin;
 };
 
 // Fair turns (lock_config::fair_turns): waiters join a queue kept in the
@@ -67,13 +71,23 @@ class election {
 public:
     // adopt_own_lease: at start-up, take a live lease that already carries
     // our identity (a restarted holder) instead of waiting for it to expire.
-    election(std::string identity, timing t, bool adopt_own_lease = false, fairness fair = {});
+    // coordinated: a candidate of the API server's election controller
+    // (KEP-4355): it never creates a lease nor takes a free or expired one;
+    // it takes the lease when the controller names it the holder (not
+    // before the previous holder's lease, as this election saw it, ran
+    // out). Either way a lease with a strategy set is the controller's to
+    // assign: one that is not coordinated never takes it.
+    election(std::string identity, timing t, bool adopt_own_lease = false, fairness fair = {}, bool coordinated = false);
 
     const std::string& identity() const noexcept { return identity_; }
     const timing& config() const noexcept { return timing_; }
 
     // What to do about the record as read at `now` (nullopt: no object).
-    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now);
+    // `server_age`: a lower bound on how long before `now` it last changed,
+    // by the server's clock (nullopt: unknown); with first_sight_margin set
+    // the holder's clock counts from then rather than from our first sight.
+    decision observe(const std::optional<lock_record>& current, steady_time now, micro_time wall_now,
+                     std::optional<milliseconds> server_age = std::nullopt);
 
     // Our write of `written` over `replaced` (the version it was compared
     // against; nullopt for a create) was accepted; it was sent at
@@ -85,6 +99,12 @@ public:
     void relinquish();
 
     bool holding() const noexcept { return holding_; }
+    // Held by us, and coordinated leader election prefers another holder
+    // (its preferredHolder): we step down rather than renew.
+    bool asked_to_step_down(const lock_record& current) const noexcept {
+        return holding_ && current.holder_identity == identity_ && !current.preferred_holder.empty() &&
+               current.preferred_holder != identity_;
+    }
     // Until when our lease is ours for sure: from the send time of the last
     // accepted write that changed the record as client-go's waiters see it
     // (to the whole second: a write in the same second as the version it
@@ -124,6 +144,11 @@ private:
     timing timing_;
     bool adopt_own_lease_;
     fairness fair_;
+    bool coordinated_;
+    // The observed expiry of the last lease seen held by another (epoch
+    // once seen free): a coordinated election waits for it even when the
+    // controller names us sooner (it judges by wall clocks).
+    steady_time others_expiry_{};
     // The record last seen and the local time it was first seen so.
     std::optional<lock_record> observed_;
     steady_time observed_at_{};

@@ -1,6 +1,7 @@
 // What a lock holds, independent of the object that stores it: the seed's
 // LockRecord (holderIdentity, leaseDurationSeconds, acquireTime,
-// renewTime, leaseTransitions), and the queue of fair turns.
+// renewTime, leaseTransitions), the queue of fair turns, and coordinated
+// leader election's strategy and preferred holder.
 #pragma once
 
 #include <leaselocker/lease/micro_time.hpp>
@@ -22,6 +23,12 @@ struct lock_record {
     // first (a Lease keeps them in its leaselocker.io/queue annotation,
     // which client-go and the Go reference leave as it is).
     std::vector<std::string> queue;
+    // Coordinated leader election (KEP-4355; client-go's record has them
+    // too; empty: absent): the strategy of the server's election controller
+    // that manages the lease, and the holder it would rather have (the
+    // current one is asked to step down).
+    std::string strategy;
+    std::string preferred_holder;
 
     friend bool operator==(const lock_record&, const lock_record&) = default;
 };

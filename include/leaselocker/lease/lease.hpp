@@ -32,6 +32,11 @@ struct object_meta {
     std::string resource_version;
     std::map<std::string, std::string> labels;
     std::map<std::string, std::string> annotations;
+    // When the object last changed, on the server's clock: the latest
+    // metadata.managedFields[].time (whole seconds; an entry's time moves
+    // when its manager changes a value it owns). Read only; absent when the
+    // server keeps no managed fields or an entry has no time.
+    std::optional<micro_time> last_changed;
 };
 
 struct lease {
@@ -40,6 +45,10 @@ struct lease {
     // The object exactly as the server sent it (JSON). Encoding starts from
     // it, so fields this model does not know survive a read-modify-write.
     std::string raw;
+    // When the server sent it: the answer's Date header (the server's clock,
+    // whole seconds). Set by lease_client on every answer; absent for
+    // objects from a watch.
+    std::optional<micro_time> served_at;
 };
 
 // resourceVersions of one resource compare as positive decimal integers of

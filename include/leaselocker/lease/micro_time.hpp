@@ -18,4 +18,9 @@ std::string format_micro_time(micro_time t);
 // offset, 't' or ' ' as separator. nullopt for anything else.
 std::optional<micro_time> parse_micro_time(std::string_view text);
 
+// HTTP's IMF-fixdate, as in a Date header ("Fri, 04 Dec 2026 19:36:07
+// GMT": whole seconds, always GMT). nullopt for anything else (the
+// obsolete RFC 850 and asctime forms included).
+std::optional<micro_time> parse_http_date(std::string_view text);
+
 } // namespace leaselocker

@@ -87,6 +87,32 @@ struct lock_config {
     bool use_observed_time = true;
     // Take a live lease that already carries our identity at start-up.
     bool adopt_own_lease = false;
+    // First sight of a dead lease (docs/leader-election.md, "First sight"). Unset
+    // (the default): another holder's lease is timed from when this locker
+    // first saw it unchanged, so a lease whose holder died long before any
+    // waiter looked still costs a whole lease_duration. Set: a version
+    // read with a GET also counts as old as the server's clock says (its
+    // answer's Date minus the Lease's latest metadata.managedFields time,
+    // less 1 s for their whole seconds, less this margin, shortened by ρ):
+    // a lease dead for longer than lease_duration + 1 s + margin is taken
+    // at once, one round trip. The margin covers a step of the API
+    // server's clock between the write and the read and, with several API
+    // servers, the offset between their clocks; safety then rests on them.
+    std::optional<std::chrono::milliseconds> first_sight_margin;
+    // Coordinated leader election (KEP-4355; docs/leader-election.md).
+    // Whatever this is, a Lease with a strategy set is the API server's
+    // election controller's to assign: a locker that is not coordinated
+    // never takes it (lock() waits), and a holder whose Lease's
+    // preferredHolder comes to name another steps down: the lock is lost
+    // at once (on_lost gets error::preempted, loss cause `preempted`).
+    // true: a candidate of that controller (register a lease_candidate so
+    // that it is considered): lock() never creates the Lease nor takes a
+    // free or expired one; it completes when the controller names this
+    // identity the holder (and not before the previous holder's lease, as
+    // this locker saw it, ran out: the controller judges by wall clocks);
+    // that grant bumps leaseTransitions like any other (the controller
+    // leaves it), so the fencing token stays strictly increasing.
+    bool coordinated = false;
     // Watch the Lease while waiting (woken by a release at once) and while
     // holding (a takeover seen at once). false: poll every retry_period as
     // client-go does (one connection less per lease). A watch refused for

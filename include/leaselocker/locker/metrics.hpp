@@ -20,6 +20,7 @@ enum class loss_cause {
     deleted,        // the Lease was deleted
     renew_deadline, // no renewal succeeded within renew_deadline
     refused,        // a renewal refused for good (forbidden, invalid, ...)
+    preempted,      // the Lease's preferredHolder names another: stepped down
 };
 const char* to_string(loss_cause c) noexcept;
 

@@ -6,14 +6,15 @@
 #include <leaselocker/lease/lease_client.hpp>
 #include <leaselocker/lease/lease_watch.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 
 namespace leaselocker {
 
-// lock_record <-> Lease spec. The spec's strategy and preferredHolder are
-// not part of the record; lease_lock keeps them on write.
+// lock_record <-> Lease spec (an empty strategy or preferred holder: the
+// field absent).
 lease_spec to_lease_spec(const lock_record& r);
 lock_record to_lock_record(const lease_spec& spec);
 // The annotation that keeps the queue of fair turns: a JSON array of
@@ -84,6 +85,11 @@ public:
     // watch event crossing would otherwise let a grant land on somebody
     // else's newer one). Called on the locker's strand.
     virtual std::optional<lock_record> current() const = 0;
+    // A lower bound on how long before the server sent current() it had
+    // last changed, on the server's clock (lock_config::first_sight_margin
+    // uses it). nullopt when not known (the default; a version from a
+    // watch).
+    virtual std::optional<std::chrono::milliseconds> server_age() const { return std::nullopt; }
     virtual std::string identity() const = 0;
     // "namespace/name", for messages.
     virtual std::string describe() const = 0;
@@ -114,7 +120,7 @@ struct lease_lock_options {
 // A lock stored in a coordination.k8s.io/v1 Lease. Keeps the newest version
 // it read, wrote or was delivered (never an older one after a newer), so
 // update() is one PUT guarded by its resourceVersion, and unknown fields,
-// labels, strategy and preferredHolder survive.
+// labels and annotations survive.
 // next_change() follows the Lease on the process's shared watch of the
 // namespace (lease_watch_hub).
 class lease_lock final : public resource_lock {
@@ -124,6 +130,9 @@ public:
 
     void record_event(std::string_view message) override;
     std::optional<lock_record> current() const override;
+    // The answer's Date minus the Lease's metadata.managedFields time, less
+    // 1 s for their whole seconds; nullopt for a version from the watch.
+    std::optional<std::chrono::milliseconds> server_age() const override;
     std::string identity() const override { return identity_; }
     std::string describe() const override { return leases_.namespace_name() + "/" + name_; }
     std::string epoch() const override;

@@ -77,6 +77,11 @@ func newCluster(dir, bin string) *cluster {
 				"--service-account-signing-key-file=" + pkiFile("sa.key"),
 				"--service-cluster-ip-range=10.0.0.0/24",
 				"--authorization-mode=RBAC",
+				// Coordinated leader election (KEP-4355, beta, off by
+				// default): the server's election controller and the
+				// LeaseCandidate API, for the tests of candidates.
+				"--feature-gates=CoordinatedLeaderElection=true",
+				"--runtime-config=coordination.k8s.io/v1beta1=true",
 				"--disable-admission-plugins=ServiceAccount",
 				"--endpoint-reconciler-type=none",
 				"--v=1",
@@ -197,8 +202,8 @@ func (c *cluster) create(path string, obj map[string]any) error {
 }
 
 // bootstrap creates the test namespace and the least-privilege identity's
-// Role and RoleBinding: leases get/create/update/watch, events create, in
-// the test namespace only.
+// Role and RoleBinding: leases and leasecandidates get/create/update/watch,
+// events create, in the test namespace only.
 func (c *cluster) bootstrap() error {
 	meta := func(name string) map[string]any { return map[string]any{"name": name} }
 	rbac := "/apis/rbac.authorization.k8s.io/v1/namespaces/" + testNamespace
@@ -211,6 +216,7 @@ func (c *cluster) bootstrap() error {
 			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("lease-locker"),
 			"rules": []map[string]any{
 				{"apiGroups": []string{"coordination.k8s.io"}, "resources": []string{"leases"}, "verbs": []string{"get", "create", "update", "watch"}},
+				{"apiGroups": []string{"coordination.k8s.io"}, "resources": []string{"leasecandidates"}, "verbs": []string{"get", "create", "update", "watch"}},
 				{"apiGroups": []string{"", "events.k8s.io"}, "resources": []string{"events"}, "verbs": []string{"create"}},
 			}}},
 		{rbac + "/rolebindings", map[string]any{
