@@ -5,6 +5,7 @@
 #include <leaselocker/config/kubeconfig.hpp>
 #include <leaselocker/error.hpp>
 #include <leaselocker/leader/leader_elector.hpp>
+#include <leaselocker/leader/lease_candidate.hpp>
 #include <leaselocker/leader/lease_observer.hpp>
 #include <leaselocker/lease/lease.hpp>
 #include <leaselocker/lease/lease_client.hpp>

@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -128,12 +129,19 @@ private:
         // while our work is still stopping.
         auto lock_cfg = cfg_.lock;
         lock_cfg.release_on_cancel = false;
+        // Told before the loss reaches us (on_lost runs as the locker signals it).
+        auto preempted = std::make_shared<std::atomic<bool>>(false);
+        lock_cfg.on_lost = [user = cfg_.lock.on_lost, preempted](error_code why) {
+            if (why == error::preempted) *preempted = true;
+            if (user) user(why);
+        };
         for (;;) {
             auto locker = std::make_shared<lease_locker>(api_, name_, lock_cfg);
             {
                 std::lock_guard lock(mutex_);
                 locker_ = locker;
             }
+            *preempted = false;
             auto [ec] = co_await locker->lock(use_tuple);
             if (ec) co_return ec; // cancelled, or a permanent error
             if (co_await stopping()) { // granted as the cancellation came: step down at once
@@ -163,8 +171,10 @@ private:
                 co_await work_ended(*t);
                 if (work_error_) co_return error_code{};
                 // As client-go's ReleaseOnCancel: once the work has ended the
-                // lease, if it still names us, is handed on at once.
-                if (cfg_.lock.release_on_cancel) co_await locker->unlock(use_tuple);
+                // lease, if it still names us, is handed on at once. Always
+                // after stepping down for a preferred holder: the election
+                // controller names it the moment it sees the lease free.
+                if (cfg_.lock.release_on_cancel || *preempted) co_await locker->unlock(use_tuple);
                 const bool stop = co_await stopping();
                 if (cfg_.recampaign && !stop) continue;
                 co_return stop ? make_error_code(asio::error::operation_aborted) : make_error_code(error::lock_lost);

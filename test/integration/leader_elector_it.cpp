@@ -466,4 +466,138 @@ BOOST_AUTO_TEST_CASE(electors_on_a_multi_threaded_io_context_hand_over_in_order)
     BOOST_TEST(j.of("started").size() >= 6u); // each round cancels a leader that started after the previous cancellation
 }
 
+// Coordinated leader election (KEP-4355): the API server's own election
+// controller (the test control plane runs with the CoordinatedLeaderElection
+// gate) picks the leader among the LeaseCandidates; our electors are its
+// candidates (lock_config::coordinated).
+namespace {
+elector_config candidate_elector(asio::io_context& io, journal& j, const std::string& id) {
+    auto c = electing(io, j, id);
+    c.lock.coordinated = true;
+    c.lock.release_on_cancel = false; // stepping down for a preferred holder releases all the same
+    return c;
+}
+candidate_config candidacy(const std::string& lease, const std::string& id, std::string emulation) {
+    return {.lease = {"", lease}, .identity = id, .binary_version = "1.36.0", .emulation_version = std::move(emulation)};
+}
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(the_servers_election_controller_names_the_leader_and_a_better_candidate_takes_over, fixture) {
+    journal j;
+    lease_candidate cand_a{api, candidacy(name, "cle-a", "1.36.0")}, cand_b{api, candidacy(name, "cle-b", "1.35.0")};
+    leader_elector a{api, {"", name}, candidate_elector(io, j, "cle-a")}, b{api, {"", name}, candidate_elector(io, j, "cle-b")};
+    asio::cancellation_signal stop_ca, stop_cb, stop_a, stop_b;
+    std::optional<error_code> ca_done, cb_done, a_done, b_done;
+    fencing_token a_token, b_token;
+    lease after;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        cand_a.run(asio::bind_cancellation_slot(stop_ca.slot(), [&](error_code ec) { ca_done = ec; }));
+        a.run(asio::bind_cancellation_slot(stop_a.slot(), [&](error_code ec) { a_done = ec; }));
+        // The controller creates the Lease for the only candidate.
+        while (!a.is_leader() && !a_done) co_await sleep_for(20ms);
+        BOOST_TEST_REQUIRE(a.is_leader());
+        a_token = a.current_fencing_token();
+        lease first = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(first.spec.strategy.value_or("") == "OldestEmulationVersion");
+        BOOST_TEST(first.spec.holder_identity.value_or("") == "cle-a");
+
+        // A candidate with an older emulation version is better: the
+        // controller marks it preferred, a steps down (its work stopped,
+        // the lease released), the controller names b.
+        cand_b.run(asio::bind_cancellation_slot(stop_cb.slot(), [&](error_code ec) { cb_done = ec; }));
+        b.run(asio::bind_cancellation_slot(stop_b.slot(), [&](error_code ec) { b_done = ec; }));
+        for (int i = 0; i < 3000 && !b.is_leader() && !b_done; ++i) co_await sleep_for(20ms);
+        BOOST_TEST_REQUIRE(b.is_leader());
+        b_token = b.current_fencing_token();
+        after = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(!a.is_leader());
+        BOOST_TEST(!a_done); // a campaigns on, as a candidate
+
+        stop_b.emit(asio::cancellation_type::terminal);
+        stop_a.emit(asio::cancellation_type::terminal);
+        stop_cb.emit(asio::cancellation_type::terminal);
+        stop_ca.emit(asio::cancellation_type::terminal);
+        while (!a_done || !b_done || !ca_done || !cb_done) co_await sleep_for(10ms);
+    }(), std::chrono::seconds(90));
+    BOOST_TEST_MESSAGE(j.dump());
+    BOOST_TEST(j.ordered(), j.dump()); // a stopped before b started
+    BOOST_TEST(j.of("started") == (std::vector<std::string>{"cle-a", "cle-b"}));
+    BOOST_TEST(after.spec.holder_identity.value_or("") == "cle-b");
+    BOOST_TEST(after.spec.preferred_holder.value_or("") == ""); // cleared by the controller as it named b
+    BOOST_TEST(b_token.epoch == a_token.epoch);
+    BOOST_TEST(b_token.sequence > a_token.sequence); // the controller leaves leaseTransitions; each grant bumped it
+    BOOST_TEST((*ca_done == asio::error::operation_aborted));
+    BOOST_TEST((*cb_done == asio::error::operation_aborted));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_candidate_answers_the_controllers_ping_and_deletes_its_lease_candidate, fixture) {
+    // The controller pings a candidate whose renewTime is over 5 s old when
+    // an election is needed, and leaves it out unless it answers within 5 s.
+    journal j;
+    lease_candidate cand{api, candidacy(name, "cle-pinged", "1.36.0")};
+    leader_elector elector{api, {"", name}, candidate_elector(io, j, "cle-pinged")};
+    asio::cancellation_signal stop, stop_elector;
+    std::optional<error_code> done, elector_done;
+    unsigned status_running = 0, status_after = 0;
+    auto status_of = [&]() -> asio::awaitable<unsigned> {
+        http_request get{.method = http_method::get,
+                         .target = "/apis/coordination.k8s.io/v1beta1/namespaces/" + api.config().default_namespace + "/leasecandidates/cle-pinged"};
+        auto [ec, resp] = co_await api.request(std::move(get), tuple_awaitable);
+        co_return ec ? 0u : resp.status;
+    };
+    test::run(io, [&]() -> asio::awaitable<void> {
+        cand.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code ec) { done = ec; }));
+        // The only candidate, fresh: the controller creates the Lease for it.
+        for (int i = 0; i < 500; ++i) {
+            auto [ec, l] = co_await leases.get(name, tuple_awaitable);
+            if (!ec && l.spec.holder_identity.value_or("") == "cle-pinged") break;
+            co_await sleep_for(20ms);
+        }
+        co_await sleep_for(6s); // renewTime now older than 5 s
+        // Freed: an election is needed, and the candidate is stale: a ping.
+        lease l = co_await leases.get(name, asio::use_awaitable);
+        l.spec.holder_identity = "";
+        co_await leases.replace(l, asio::use_awaitable);
+        elector.run(asio::bind_cancellation_slot(stop_elector.slot(), [&](error_code ec) { elector_done = ec; }));
+        for (int i = 0; i < 1500 && !elector.is_leader(); ++i) co_await sleep_for(20ms);
+        BOOST_TEST(elector.is_leader());
+        status_running = co_await status_of();
+        stop_elector.emit(asio::cancellation_type::terminal);
+        stop.emit(asio::cancellation_type::terminal);
+        while (!done || !elector_done) co_await sleep_for(10ms);
+        status_after = co_await status_of();
+    }(), std::chrono::seconds(60));
+    BOOST_TEST_MESSAGE("pings answered: " << cand.pings_answered() << "; " << j.dump());
+    BOOST_TEST(cand.pings_answered() >= 1u);
+    BOOST_TEST(status_running == 200u);
+    BOOST_TEST(status_after == 404u); // removed when run() ended
+    BOOST_TEST((*done == asio::error::operation_aborted));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_lease_with_a_strategy_is_left_to_the_controller_by_a_plain_locker, fixture) {
+    // Free, and long expired, but assigned by coordinated election: an
+    // elector that is not a candidate leaves it alone.
+    lease l;
+    l.metadata.name = name;
+    l.spec = {.holder_identity = "", .lease_duration_seconds = 1, .lease_transitions = 2, .strategy = "OldestEmulationVersion"};
+    lease_locker plain{api, {"", name}, fast("plain")};
+    bool tried = false, got = false;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await leases.create(l, asio::use_awaitable);
+        got = co_await plain.try_lock(asio::use_awaitable);
+        tried = true;
+        // lock() waits; cut it short after 3 lease durations.
+        asio::steady_timer limit(io, 3s);
+        asio::cancellation_signal cancel;
+        limit.async_wait([&](error_code) { cancel.emit(asio::cancellation_type::terminal); });
+        auto [ec] = co_await plain.lock(asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+        BOOST_TEST((ec == asio::error::operation_aborted));
+        lease still = co_await leases.get(name, asio::use_awaitable);
+        BOOST_TEST(still.spec.holder_identity.value_or("") == "");
+        BOOST_TEST(*still.spec.lease_transitions == 2);
+    }());
+    BOOST_TEST(tried);
+    BOOST_TEST(!got);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

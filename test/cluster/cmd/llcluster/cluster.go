@@ -202,8 +202,8 @@ func (c *cluster) create(path string, obj map[string]any) error {
 }
 
 // bootstrap creates the test namespace and the least-privilege identity's
-// Role and RoleBinding: leases and leasecandidates get/create/update/watch,
-// events create, in the test namespace only.
+// Role and RoleBinding: leases get/create/update/watch, leasecandidates
+// the same and delete, events create, in the test namespace only.
 func (c *cluster) bootstrap() error {
 	meta := func(name string) map[string]any { return map[string]any{"name": name} }
 	rbac := "/apis/rbac.authorization.k8s.io/v1/namespaces/" + testNamespace
@@ -216,7 +216,7 @@ func (c *cluster) bootstrap() error {
 			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("lease-locker"),
 			"rules": []map[string]any{
 				{"apiGroups": []string{"coordination.k8s.io"}, "resources": []string{"leases"}, "verbs": []string{"get", "create", "update", "watch"}},
-				{"apiGroups": []string{"coordination.k8s.io"}, "resources": []string{"leasecandidates"}, "verbs": []string{"get", "create", "update", "watch"}},
+				{"apiGroups": []string{"coordination.k8s.io"}, "resources": []string{"leasecandidates"}, "verbs": []string{"get", "create", "update", "watch", "delete"}},
 				{"apiGroups": []string{"", "events.k8s.io"}, "resources": []string{"events"}, "verbs": []string{"create"}},
 			}}},
 		{rbac + "/rolebindings", map[string]any{
