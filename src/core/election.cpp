@@ -1,6 +1,7 @@
 #include <leaselocker/core/election.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace leaselocker::core {
 
@@ -28,6 +29,7 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     // overtake those who joined before it.
     if (queued(current) && !queued(observed_)) queued_since_ = now;
     observed_ = current;
+    const bool first_look = !std::exchange(looked_, true);
     // Only the controller creates or assigns a coordinated lease: a
     // candidate waits for a change (the watch) until it is named.
     constexpr auto until_changed = steady_time::max();
@@ -47,7 +49,8 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     const bool free = current->holder_identity.empty();
     const auto runs_out = expiry(now, wall_now);
     if (free) others_expiry_ = {};
-    else if (!ours) others_expiry_ = runs_out;
+    else if (!ours) others_expiry_ = std::max(others_expiry_, runs_out);
+    else if (coordinated_ && first_look) others_expiry_ = std::max(others_expiry_, now + timing_.lease_duration);
     if (coordinated_) {
         const bool another_preferred = !current->preferred_holder.empty() && current->preferred_holder != identity_;
         if (!ours || another_preferred) return {next_step::wait, {}, until_changed}; // (stepped down: not again)

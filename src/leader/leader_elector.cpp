@@ -158,6 +158,7 @@ private:
                 t->wake.cancel();
             }));
             if (!locker->held()) { // lost before the work could start: nothing to stop
+                if (*preempted) co_await locker->unlock(use_tuple); // hand it to the preferred holder
                 const bool stop = co_await stopping();
                 if (cfg_.recampaign && !stop) continue;
                 co_return stop ? make_error_code(asio::error::operation_aborted) : make_error_code(error::lock_lost);

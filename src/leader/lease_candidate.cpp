@@ -42,10 +42,10 @@ bool pinged(const json::object& candidate) {
     return ping && (!renew || *ping > *renew);
 }
 
-std::string resource_version(const json::object& o) {
+std::string metadata_field(const json::object& o, std::string_view key) {
     auto* meta = o.if_contains("metadata");
-    auto* rv = meta && meta->is_object() ? meta->get_object().if_contains("resourceVersion") : nullptr;
-    return rv && rv->is_string() ? std::string(rv->get_string()) : std::string();
+    auto* v = meta && meta->is_object() ? meta->get_object().if_contains(key) : nullptr;
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
 } // namespace
@@ -76,7 +76,14 @@ public:
     std::size_t pings_answered() const { return pings_.load(); }
 
 private:
+    // What ended a watch: a ping; the renewal due; the candidate deleted or
+    // the watch's version too old (both: put it in place afresh); a
+    // failure (`ec`: reopened after retry_period unless permanent).
     enum class turn { pinged, due, gone, failed };
+    struct watched {
+        turn what;
+        error_code ec;
+    };
 
     static asio::awaitable<error_code> run_op(std::shared_ptr<candidate_impl> self) {
         co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
@@ -85,6 +92,7 @@ private:
         self->running_ = true;
         auto result = co_await self->keep();
         if (self->cfg_.remove_on_exit) co_await self->remove();
+        self->answering_ping_ = false;
         self->running_ = false;
         co_return result;
     }
@@ -100,17 +108,21 @@ private:
             if (co_await stopping()) co_return asio::error::operation_aborted;
             auto [ec, rv] = co_await refresh();
             if (co_await stopping()) co_return asio::error::operation_aborted;
-            if (ec == error::conflict) continue; // changed between our read and write (a ping): at once
+            // Changed between our read and write (a ping), or created by
+            // another run meanwhile: at once.
+            if (ec == error::conflict || ec == error::already_exists) continue;
             if (ec == condition::permanent) co_return ec;
             if (ec) {
                 co_await pause(cfg_.retry_period);
                 continue;
             }
+            if (std::exchange(answering_ping_, false)) ++pings_;
             const auto renew_at = std::chrono::steady_clock::now() + cfg_.renew_interval;
             for (;;) { // a broken watch is reopened from the last version until the renewal is due
-                auto t = co_await follow(rv, renew_at);
-                if (t == turn::pinged) ++pings_;
-                if (t != turn::failed || co_await stopping()) break;
+                auto w = co_await follow(rv, renew_at);
+                if (w.what == turn::pinged) answering_ping_ = true;
+                if (w.what != turn::failed || co_await stopping()) break;
+                if (w.ec == condition::permanent) co_return w.ec; // e.g. no watch permission: pings would go unseen
                 co_await pause(cfg_.retry_period);
                 if (std::chrono::steady_clock::now() >= renew_at) break;
             }
@@ -151,7 +163,11 @@ private:
         if (cfg_.emulation_version.empty()) s.erase("emulationVersion");
         else s["emulationVersion"] = cfg_.emulation_version;
         s["strategy"] = cfg_.strategy;
-        s["renewTime"] = format_micro_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
+        // After the ping, whatever our clock says: the controller compares
+        // the two, and a clock behind the server's would answer too early.
+        auto renew = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+        if (auto ping = time_field(s, "pingTime"); ping && *ping >= renew) renew = *ping + std::chrono::microseconds(1);
+        s["renewTime"] = format_micro_time(renew);
         const bool create = gec == error::not_found;
         http_request write{.method = create ? http_method::post : http_method::put,
                            .target = create ? collection_ : collection_ + "/" + cfg_.identity,
@@ -160,14 +176,16 @@ private:
         if (wec) co_return std::pair{wec, std::string()};
         boost::system::error_code jec;
         auto v = json::parse(written, jec);
-        co_return std::pair{error_code{}, (!jec && v.is_object()) ? resource_version(v.get_object()) : std::string()};
+        if (jec || !v.is_object()) co_return std::pair{error_code{}, std::string()};
+        written_uid_ = metadata_field(v.get_object(), "uid"); // ours to delete on exit
+        co_return std::pair{error_code{}, metadata_field(v.get_object(), "resourceVersion")};
     }
 
     // Watches the candidate from `rv` (until `renew_at`: the server ends the
     // watch then) for a ping or a deletion.
-    asio::awaitable<turn> follow(const std::string& rv, std::chrono::steady_clock::time_point renew_at) {
+    asio::awaitable<watched> follow(const std::string& rv, std::chrono::steady_clock::time_point renew_at) {
         const auto left = std::chrono::duration_cast<std::chrono::seconds>(renew_at - std::chrono::steady_clock::now());
-        if (left.count() < 1) co_return turn::due;
+        if (left.count() < 1) co_return watched{turn::due, {}};
         std::string target = collection_ + "?watch=true&fieldSelector=metadata.name%3D" + cfg_.identity +
                              "&timeoutSeconds=" + std::to_string(left.count());
         if (!rv.empty()) target += "&resourceVersion=" + rv;
@@ -175,12 +193,14 @@ private:
         auto [oec, stream] = co_await api_.open_stream(std::move(watch), use_tuple);
         if (oec) {
             note_failure("watching", oec, {});
-            co_return turn::failed;
+            co_return watched{turn::failed, oec};
         }
+        if (stream.status() == 410) co_return watched{turn::gone, {}}; // our version is too old: read afresh
         if (stream.status() < 200 || stream.status() >= 300) {
             std::string message;
-            note_failure("watching", status_to_error(stream.status(), stream.error_body(), message), message);
-            co_return turn::failed;
+            auto ec = status_to_error(stream.status(), stream.error_body(), message);
+            note_failure("watching", ec, message);
+            co_return watched{turn::failed, ec};
         }
         for (;;) {
             // The server ends the stream at timeoutSeconds; a quiet
@@ -188,10 +208,10 @@ private:
             const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(renew_at - std::chrono::steady_clock::now()) +
                               std::chrono::seconds(15);
             auto [ec, line] = co_await stream.read_line(idle, use_tuple);
-            if (ec == asio::error::eof) co_return turn::due; // the server's timeout: time to renew
+            if (ec == asio::error::eof) co_return watched{turn::due, {}}; // the server's timeout: time to renew
             if (ec) {
                 if (ec != asio::error::operation_aborted) note_failure("watching", ec, {});
-                co_return turn::failed;
+                co_return watched{turn::failed, ec};
             }
             boost::system::error_code jec;
             auto v = json::parse(line, jec);
@@ -199,17 +219,22 @@ private:
             auto* type = v.get_object().if_contains("type");
             auto* object = v.get_object().if_contains("object");
             if (!type || !type->is_string() || !object || !object->is_object()) continue;
-            if (type->get_string() == "DELETED") co_return turn::gone;
-            if (type->get_string() == "ERROR") co_return turn::failed; // 410 Gone and the like: read afresh
-            if ((type->get_string() == "MODIFIED" || type->get_string() == "ADDED") && pinged(object->get_object())) co_return turn::pinged;
+            // DELETED: created again; ERROR (410 Gone and the like): read afresh.
+            if (type->get_string() == "DELETED" || type->get_string() == "ERROR") co_return watched{turn::gone, {}};
+            if ((type->get_string() == "MODIFIED" || type->get_string() == "ADDED") && pinged(object->get_object()))
+                co_return watched{turn::pinged, {}};
         }
     }
 
     // Best effort, bounded, and not cancellable: run() is ending anyway.
     asio::awaitable<void> remove() {
         co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
-        http_request del{.method = http_method::delete_, .target = collection_ + "/" + cfg_.identity, .timeout = std::chrono::seconds(5)};
-        co_await send(std::move(del), "deleting"); // a 404 is not logged: gone already
+        if (written_uid_.empty()) co_return; // never written by this run: not ours to delete
+        json::object body{{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"preconditions", json::object{{"uid", written_uid_}}}};
+        http_request del{.method = http_method::delete_, .target = collection_ + "/" + cfg_.identity, .body = json::serialize(body),
+                         .timeout = std::chrono::seconds(5)};
+        co_await send(std::move(del), "deleting"); // 404 (gone already) and 409 (another's now) are not logged
+        written_uid_.clear();
     }
 
     asio::awaitable<std::pair<error_code, std::string>> send(http_request req, const char* what) {
@@ -240,6 +265,8 @@ private:
     std::weak_ptr<spawn_cancellation> run_cancel_;
     bool running_ = false;
     bool shut_down_ = false;
+    bool answering_ping_ = false; // the next refresh answers a ping
+    std::string written_uid_;     // of the LeaseCandidate this run wrote
     std::atomic<std::size_t> pings_{0};
 };
 

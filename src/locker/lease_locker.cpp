@@ -469,6 +469,9 @@ private:
         lock_->record_event(identity() + " became leader");
         asio::co_spawn(strand_, renew_loop(shared_from_this(), generation_),
                        asio::bind_cancellation_slot(renew_stop_.slot(), asio::detached));
+        // A preferred holder set while the grant was in flight (the watch
+        // ignores it until we hold): stepped down now, not at the next renewal.
+        if (auto current = lock_->current(); current && election_.asked_to_step_down(*current)) step_down_for(current->preferred_holder);
     }
 
     // --- the watch -----------------------------------------------------------
@@ -641,8 +644,11 @@ private:
         }
         publish();
         loss_signal_.emit(asio::cancellation_type::terminal);
-        end_hold(make_error_code(error::lock_lost));
+        // on_lost before the waiters are resumed: one that reacts on
+        // another thread may rely on what on_lost was told (the elector
+        // on error::preempted).
         if (cfg_.on_lost) cfg_.on_lost(why);
+        end_hold(make_error_code(error::lock_lost));
         lock_->record_event(identity() + " stopped leading");
         if (cfg_.release_on_cancel) asio::co_spawn(strand_, release_in_background(shared_from_this()), asio::detached);
     }

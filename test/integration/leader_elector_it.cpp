@@ -19,6 +19,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
@@ -485,7 +487,13 @@ candidate_config candidacy(const std::string& lease, const std::string& id, std:
 BOOST_FIXTURE_TEST_CASE(the_servers_election_controller_names_the_leader_and_a_better_candidate_takes_over, fixture) {
     journal j;
     lease_candidate cand_a{api, candidacy(name, "cle-a", "1.36.0")}, cand_b{api, candidacy(name, "cle-b", "1.35.0")};
-    leader_elector a{api, {"", name}, candidate_elector(io, j, "cle-a")}, b{api, {"", name}, candidate_elector(io, j, "cle-b")};
+    std::optional<error_code> a_lost;
+    auto cfg_a = candidate_elector(io, j, "cle-a");
+    cfg_a.lock.on_lost = [&](error_code why) {
+        a_lost = why;
+        j.note("cle-a", "lost");
+    };
+    leader_elector a{api, {"", name}, cfg_a}, b{api, {"", name}, candidate_elector(io, j, "cle-b")};
     asio::cancellation_signal stop_ca, stop_cb, stop_a, stop_b;
     std::optional<error_code> ca_done, cb_done, a_done, b_done;
     fencing_token a_token, b_token;
@@ -522,10 +530,20 @@ BOOST_FIXTURE_TEST_CASE(the_servers_election_controller_names_the_leader_and_a_b
     BOOST_TEST_MESSAGE(j.dump());
     BOOST_TEST(j.ordered(), j.dump()); // a stopped before b started
     BOOST_TEST(j.of("started") == (std::vector<std::string>{"cle-a", "cle-b"}));
+    // a stepped down for the preferred b (not by its lease expiring), and
+    // released the lease (seen free) before b was named.
+    BOOST_TEST_REQUIRE(a_lost.has_value());
+    BOOST_TEST((*a_lost == error::preempted));
+    std::string order;
+    for (const auto& e : j.entries)
+        if (e.what == "lost" || e.what == "started" || e.what == "new-leader -") order += e.who + ":" + e.what + " ";
+    BOOST_TEST(order.find("cle-a:lost") < order.find("new-leader -"), order);
+    BOOST_TEST(order.find("new-leader -") < order.find("cle-b:started"), order);
     BOOST_TEST(after.spec.holder_identity.value_or("") == "cle-b");
     BOOST_TEST(after.spec.preferred_holder.value_or("") == ""); // cleared by the controller as it named b
     BOOST_TEST(b_token.epoch == a_token.epoch);
     BOOST_TEST(b_token.sequence > a_token.sequence); // the controller leaves leaseTransitions; each grant bumped it
+    BOOST_TEST(after.spec.strategy.value_or("") == "OldestEmulationVersion"); // kept by every write of ours
     BOOST_TEST((*ca_done == asio::error::operation_aborted));
     BOOST_TEST((*cb_done == asio::error::operation_aborted));
 }
@@ -538,12 +556,19 @@ BOOST_FIXTURE_TEST_CASE(a_candidate_answers_the_controllers_ping_and_deletes_its
     leader_elector elector{api, {"", name}, candidate_elector(io, j, "cle-pinged")};
     asio::cancellation_signal stop, stop_elector;
     std::optional<error_code> done, elector_done;
-    unsigned status_running = 0, status_after = 0;
-    auto status_of = [&]() -> asio::awaitable<unsigned> {
+    unsigned status_running = 0, status_after = 0, status_destroyed = 0;
+    std::string ping_time, renew_time;
+    auto read_candidate = [&](std::string who) -> asio::awaitable<http_response> {
         http_request get{.method = http_method::get,
-                         .target = "/apis/coordination.k8s.io/v1beta1/namespaces/" + api.config().default_namespace + "/leasecandidates/cle-pinged"};
+                         .target = "/apis/coordination.k8s.io/v1beta1/namespaces/" + api.config().default_namespace + "/leasecandidates/" + who};
         auto [ec, resp] = co_await api.request(std::move(get), tuple_awaitable);
-        co_return ec ? 0u : resp.status;
+        co_return resp;
+    };
+    auto status_of = [&](std::string who) -> asio::awaitable<unsigned> { co_return (co_await read_candidate(who)).status; };
+    auto spec_time = [](const std::string& body, const char* key) {
+        auto v = boost::json::parse(body);
+        auto* t = v.at("spec").as_object().if_contains(key);
+        return t ? std::string(t->as_string()) : std::string();
     };
     test::run(io, [&]() -> asio::awaitable<void> {
         cand.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code ec) { done = ec; }));
@@ -561,16 +586,29 @@ BOOST_FIXTURE_TEST_CASE(a_candidate_answers_the_controllers_ping_and_deletes_its
         elector.run(asio::bind_cancellation_slot(stop_elector.slot(), [&](error_code ec) { elector_done = ec; }));
         for (int i = 0; i < 1500 && !elector.is_leader(); ++i) co_await sleep_for(20ms);
         BOOST_TEST(elector.is_leader());
-        status_running = co_await status_of();
+        auto running = co_await read_candidate("cle-pinged");
+        status_running = running.status;
+        ping_time = spec_time(running.body, "pingTime");
+        renew_time = spec_time(running.body, "renewTime");
         stop_elector.emit(asio::cancellation_type::terminal);
         stop.emit(asio::cancellation_type::terminal);
         while (!done || !elector_done) co_await sleep_for(10ms);
-        status_after = co_await status_of();
+        status_after = co_await status_of("cle-pinged");
+
+        // Destroyed rather than cancelled: deleted all the same.
+        auto other = std::make_unique<lease_candidate>(api, candidacy(name, "cle-destroyed", "1.36.0"));
+        other->run(asio::detached);
+        for (int i = 0; i < 250 && co_await status_of("cle-destroyed") != 200u; ++i) co_await sleep_for(20ms);
+        other.reset();
+        for (int i = 0; i < 250 && (status_destroyed = co_await status_of("cle-destroyed")) != 404u; ++i) co_await sleep_for(20ms);
     }(), std::chrono::seconds(60));
     BOOST_TEST_MESSAGE("pings answered: " << cand.pings_answered() << "; " << j.dump());
     BOOST_TEST(cand.pings_answered() >= 1u);
     BOOST_TEST(status_running == 200u);
+    BOOST_TEST_REQUIRE(!ping_time.empty()); // the controller did ping
+    BOOST_TEST((*parse_micro_time(renew_time) > *parse_micro_time(ping_time)), renew_time << " after " << ping_time);
     BOOST_TEST(status_after == 404u); // removed when run() ended
+    BOOST_TEST(status_destroyed == 404u);
     BOOST_TEST((*done == asio::error::operation_aborted));
 }
 

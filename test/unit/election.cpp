@@ -495,13 +495,17 @@ BOOST_AUTO_TEST_CASE(a_younger_age_later_never_moves_the_first_sight_forward) {
     c.advance(2s);
     // The same record again, read with no age known (from the watch) and
     // then with a smaller one than it had: the earliest sight stands.
-    BOOST_TEST((e.observe(held_by("h"), c.now, c.wall).wake_at == e.observe(held_by("h"), c.now, c.wall, 1s).wake_at));
     const auto counted = duration_cast<steady_clock::duration>(5s * (0.99 / 1.01));
+    BOOST_TEST((e.observe(held_by("h"), c.now, c.wall).wake_at == first - counted + 15s));
     BOOST_TEST((e.observe(held_by("h"), c.now, c.wall, 1s).wake_at == first - counted + 15s));
     // A change (a renewal) restarts the clock from the new record's age.
     auto renewed = held_by("h");
     renewed.renew_time += 2s;
     BOOST_TEST((e.observe(renewed, c.now, c.wall, 0s).wake_at == c.now + 15s));
+    auto again = renewed;
+    again.renew_time += 2s;
+    const auto counted3 = duration_cast<steady_clock::duration>(3s * (0.99 / 1.01));
+    BOOST_TEST((e.observe(again, c.now, c.wall, 3s).wake_at == c.now - counted3 + 15s));
 }
 
 // Coordinated leader election (KEP-4355).
@@ -568,10 +572,41 @@ BOOST_AUTO_TEST_CASE(a_candidate_named_early_waits_for_the_previous_lease_as_it_
     BOOST_TEST((e.observe(coordinated(held_by("me", 3, 5)), c.now, c.wall).step == next_step::replace));
 }
 
+BOOST_AUTO_TEST_CASE(a_candidate_named_on_its_first_look_waits_a_lease_duration) {
+    // Nothing seen before: whoever held it before the controller named us
+    // may still act for a lease duration.
+    manual_clock c;
+    core::election e{"me", fast, false, {}, true};
+    auto d = e.observe(coordinated(held_by("me", 3, 5)), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == c.now + 15s));
+    c.advance(15s);
+    BOOST_TEST((e.observe(coordinated(held_by("me", 3, 5)), c.now, c.wall).step == next_step::replace));
+    // A Lease that did not exist at the first look had no holder to wait for.
+    core::election fresh{"me", fast, false, {}, true};
+    fresh.observe(std::nullopt, c.now, c.wall);
+    BOOST_TEST((fresh.observe(coordinated(held_by("me", 0, 5)), c.now, c.wall).step == next_step::replace));
+}
+
+BOOST_AUTO_TEST_CASE(a_candidate_waits_for_the_longest_lease_seen_since_it_was_free) {
+    manual_clock c;
+    core::election e{"me", fast, false, {}, true};
+    e.observe(coordinated(held_by("a", 3, 60)), c.now, c.wall); // a 60 s lease
+    const auto a_runs_out = c.now + 60s;
+    c.advance(1s);
+    e.observe(coordinated(held_by("y", 3, 5)), c.now, c.wall); // named early, never wrote
+    c.advance(1s);
+    auto d = e.observe(coordinated(held_by("me", 3, 5)), c.now, c.wall);
+    BOOST_TEST((d.step == next_step::wait));
+    BOOST_TEST((d.wake_at == a_runs_out)); // not y's 5 s
+}
+
 BOOST_AUTO_TEST_CASE(a_holder_is_asked_to_step_down_only_for_another_preferred_holder) {
     manual_clock c;
     core::election e{"me", fast, false, {}, true};
+    e.observe(coordinated(held_by("")), c.now, c.wall);
     auto d = e.observe(coordinated(held_by("me")), c.now, c.wall);
+    BOOST_TEST_REQUIRE((d.step == next_step::replace));
     e.accepted(d.record, c.now, coordinated(held_by("me")));
     BOOST_TEST(!e.asked_to_step_down(d.record));
     BOOST_TEST(!e.asked_to_step_down(coordinated(d.record, "me")));

@@ -145,10 +145,13 @@ private:
     bool adopt_own_lease_;
     fairness fair_;
     bool coordinated_;
-    // The observed expiry of the last lease seen held by another (epoch
-    // once seen free): a coordinated election waits for it even when the
-    // controller names us sooner (it judges by wall clocks).
+    // The latest observed expiry of the leases seen held by others since
+    // the lease was last seen free (epoch then): a coordinated election
+    // waits for it even when the controller names us sooner (it judges by
+    // wall clocks). Named on our very first look, with nothing seen
+    // before: a whole lease_duration from then.
     steady_time others_expiry_{};
+    bool looked_ = false;
     // The record last seen and the local time it was first seen so.
     std::optional<lock_record> observed_;
     steady_time observed_at_{};

@@ -69,7 +69,12 @@ struct elector_config {
     // Timing, identity, release_on_cancel (client-go's ReleaseOnCancel:
     // release when run() is cancelled, and after a loss, each time once the
     // work has ended; without it the lease is left to expire), metrics,
-    // log. fair_turns is not for electors.
+    // log, coordinated (a candidate of the API server's coordinated leader
+    // election: register a lease_candidate with the same identity). A term
+    // that ends because the Lease's preferredHolder names another is a loss
+    // (on_lost gets error::preempted), and the lease is released once the
+    // work has ended, whatever release_on_cancel says. fair_turns is not
+    // for electors.
     lock_config lock;
     // After a loss, campaign again (false: run() completes with
     // error::lock_lost once the work has ended).

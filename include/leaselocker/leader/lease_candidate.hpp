@@ -69,7 +69,8 @@ struct candidate_config {
     std::chrono::milliseconds renew_interval{std::chrono::minutes(5)};
     // After a failed request or a broken watch, the wait before trying again.
     std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
-    // Delete the LeaseCandidate when run() ends.
+    // Delete the LeaseCandidate when run() ends: the one this run wrote
+    // (by uid), never one of that name it found for another Lease.
     bool remove_on_exit = true;
     logger log;
 };
@@ -89,10 +90,12 @@ public:
     // Signature: void(error_code).
     // Errors: operation_aborted when cancelled or the candidate destroyed
     // (after the LeaseCandidate was deleted, if remove_on_exit); a permanent
-    // error of the server completes it at once: error::not_found (the
-    // v1beta1 LeaseCandidate API is not served), error::forbidden,
-    // error::invalid (e.g. a version that is not semver: the server's
-    // message is logged at error level); asio::error::already_started if
+    // error of the server completes it at once, for reading, writing or
+    // watching the LeaseCandidate: error::not_found (the v1beta1
+    // LeaseCandidate API is not served), error::forbidden (a verb missing),
+    // error::invalid (e.g. a version that is not semver, or a LeaseCandidate
+    // of that name for another Lease: the reason is logged at error level);
+    // asio::error::already_started if
     // another run() of this candidate is going on. Transient errors are
     // retried every retry_period.
     // Cancellation: terminal, partial, total.
