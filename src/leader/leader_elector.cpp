@@ -360,6 +360,11 @@ fencing_token leader_elector::current_fencing_token() const {
     return l ? l->current_fencing_token() : fencing_token{};
 }
 
+std::chrono::steady_clock::time_point leader_elector::valid_until() const {
+    auto l = impl_->locker();
+    return l ? l->valid_until() : std::chrono::steady_clock::time_point{};
+}
+
 const std::string& leader_elector::identity() const noexcept {
     return impl_->identity();
 }

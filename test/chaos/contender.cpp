@@ -18,6 +18,13 @@
 //       last two leases more, announced by a "holding" event: strikes at
 //       the holder then find one. While holding, every change of
 //       valid_until() (a renewal) is logged as a "promise" event.
+//   leaselocker_chaos_contender elect ... (the same flags as contend)
+//       The same turns as a leader_elector (recampaign on): on_started_leading
+//       logs the grant and runs the same hold (fence, check, work, write) as
+//       the leader's work, which then ends by itself ("unlocking"): the
+//       elector steps down and releases, run() completes ("release"), and
+//       after a rest it runs again. A loss cancels the work (no write after
+//       it); on_stopped_leading logs "stopped" (the checker's elector rule).
 //   leaselocker_chaos_contender record --kubeconfig K --lease L --events F [--seconds 600]
 //       Watches lease L and appends every version it sees.
 //
@@ -184,6 +191,10 @@ int main(int argc, char** argv) {
         if (on_finish) on_finish();
     };
 
+    if (mode != "record" && mode != "contend" && mode != "elect") {
+        std::cerr << "unknown mode " << mode << " (contend, elect or record)\n";
+        return 2;
+    }
     if (mode == "record") {
         lease_client leases{api};
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
@@ -221,10 +232,24 @@ int main(int argc, char** argv) {
     cfg.yield_window = std::chrono::milliseconds(std::stoi(args["--yield-window-ms"]));
     fencing_token held_token;
     cfg.on_lost = [&](error_code ec) { log("lost", "\"seq\":" + std::to_string(held_token.sequence) + ",\"why\":" + quoted(ec.message())); };
-    lease_locker locker{api, {"", args.at("--lease")}, cfg};
+    const bool electing = mode == "elect";
+    // One of the two drives the turns; `valid_until` and `held` ask it.
+    std::optional<lease_locker> locker;
+    std::optional<leader_elector> elector;
+    std::function<steady::time_point()> valid_until;
+    std::function<bool()> held;
+    if (electing) { // made below, once its hooks exist
+        valid_until = [&] { return elector->valid_until(); };
+        held = [&] { return elector->is_leader(); };
+    } else {
+        locker.emplace(api, lease_name{"", args.at("--lease")}, cfg);
+        valid_until = [&] { return locker->valid_until(); };
+        held = [&] { return locker->held(); };
+    }
     const int writes = std::stoi(args["--writes"]);
     const auto work = std::chrono::milliseconds(std::stoi(args["--work-ms"]));
-    log("start", "\"identity\":" + quoted(id) + ",\"clock_rate\":" + args["--clock-rate"] + ",\"impl\":\"leaselocker\"");
+    log("start", "\"identity\":" + quoted(id) + ",\"clock_rate\":" + args["--clock-rate"] + ",\"impl\":\"leaselocker\"" +
+                     (electing ? ",\"role\":\"elector\"" : ""));
 
     // SIGUSR1 (from the orchestrator) arms a stop between a check and its
     // write, for a while: an arm that finds no hold must not stop the
@@ -252,8 +277,8 @@ int main(int argc, char** argv) {
         promise_watch.expires_after(5ms);
         promise_watch.async_wait([&](error_code ec) {
             if (ec || stopping) return;
-            if (promised != steady::time_point{} && locker.held()) {
-                const auto now_until = locker.valid_until();
+            if (promised != steady::time_point{} && held()) {
+                const auto now_until = valid_until();
                 if (now_until > promised) {
                     promised = now_until;
                     log("promise", "\"seq\":" + std::to_string(held_token.sequence) + ",\"valid_until\":" + std::to_string(ns(now_until)));
@@ -268,65 +293,104 @@ int main(int argc, char** argv) {
         promise_watch.cancel();
     };
 
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        std::minstd_rand rng(std::random_device{}());
-        while (!stopping) {
-            log("want"); // waiting order, for the fair-turns report
-            auto [ec] = co_await locker.lock(asio::bind_cancellation_slot(stop.slot(), use_tuple));
-            if (ec) {
-                if (stopping) break;
-                log("acquire_failed", "\"why\":" + quoted(ec.message()) + ",\"permanent\":" + (ec == condition::permanent ? "true" : "false"));
-                co_await sleep_for(100ms);
-                continue;
-            }
-            held_token = locker.current_fencing_token();
-            const auto granted_until = locker.valid_until();
-            log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(granted_until)));
-            promised = granted_until;
-            // Fence the store in at once: from now on it refuses older
-            // tokens. Only while valid: stopped between the grant and here,
-            // the grant may be someone else's by now.
-            if (steady::now() < granted_until) {
-                const auto fenced = co_await write_store(args.at("--store"), held_token);
-                log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
-            }
-            const auto per_round = std::max<long>(work.count(), 1);
-            const int rounds = static_cast<int>(rng() % 100) < long_hold_percent ? static_cast<int>((300 + rng() % 700) / per_round) : writes;
-            const int armed_rounds = static_cast<int>(2 * std::stol(args["--lease-ms"]) / per_round);
-            steady::time_point hold_until{};
-            for (int i = 0; (i < rounds || (armed() && i < armed_rounds) || steady::now() < hold_until || steady::now() < hold_asked_until) &&
-                            !stopping;
-                 ++i) {
-                if (steady::now() < hold_asked_until) { // asked for a long hold: from now on
-                    hold_asked_until = {};
-                    hold_until = steady::now() + 2 * std::chrono::milliseconds(std::stol(args["--lease-ms"]));
-                    log("holding", "\"seq\":" + std::to_string(held_token.sequence));
-                }
-                // The pattern fencing exists for: ask, work, write. A pause
-                // in between makes the write stale; the store must refuse it.
-                const auto checked_at = steady::now();
-                const auto valid_until = locker.valid_until();
-                if (!locker.held() || checked_at >= valid_until) break;
-                log("check", "\"seq\":" + std::to_string(held_token.sequence) + ",\"valid_until\":" + std::to_string(ns(valid_until)),
-                    checked_at);
-                if (armed() && valid_until > granted_until) { // renewed since the grant
-                    armed_until = {};
-                    log("stopping", "\"seq\":" + std::to_string(held_token.sequence));
-                    ::raise(SIGSTOP); // until the orchestrator continues us
-                }
-                co_await sleep_for(work);
-                const auto w = co_await write_store(args.at("--store"), held_token);
-                log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
-            }
-            promised = {};
-            log("unlocking", "\"seq\":" + std::to_string(held_token.sequence));
-            auto [uec, result] = co_await locker.unlock(use_tuple);
-            log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
-                               quoted(uec ? uec.message() : result == unlock_result::released ? "released" : "not_held"));
-            co_await sleep_for(std::chrono::milliseconds(rng() % (std::stoi(args["--rest-ms"]) + 1)));
+    std::minstd_rand rng(std::random_device{}());
+    // A turn as holder: fence the store in, then rounds of check, work,
+    // write; "unlocking" at the end. `stop_on_cancel`: a leader's work,
+    // which ends (without its write) when its cancellation comes.
+    auto hold = [&](steady::time_point granted_until, bool stop_on_cancel) -> asio::awaitable<void> {
+        log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(granted_until)));
+        promised = granted_until;
+        auto cancelled = [&]() -> asio::awaitable<bool> {
+            co_return stop_on_cancel && (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none;
+        };
+        // Fence the store in at once: from now on it refuses older
+        // tokens. Only while valid: stopped between the grant and here,
+        // the grant may be someone else's by now.
+        if (steady::now() < granted_until) {
+            const auto fenced = co_await write_store(args.at("--store"), held_token);
+            log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
         }
-        finish();
-    }, asio::detached);
+        const auto per_round = std::max<long>(work.count(), 1);
+        const int rounds = static_cast<int>(rng() % 100) < long_hold_percent ? static_cast<int>((300 + rng() % 700) / per_round) : writes;
+        const int armed_rounds = static_cast<int>(2 * std::stol(args["--lease-ms"]) / per_round);
+        steady::time_point hold_until{};
+        for (int i = 0; (i < rounds || (armed() && i < armed_rounds) || steady::now() < hold_until || steady::now() < hold_asked_until) &&
+                        !stopping;
+             ++i) {
+            if (steady::now() < hold_asked_until) { // asked for a long hold: from now on
+                hold_asked_until = {};
+                hold_until = steady::now() + 2 * std::chrono::milliseconds(std::stol(args["--lease-ms"]));
+                log("holding", "\"seq\":" + std::to_string(held_token.sequence));
+            }
+            // The pattern fencing exists for: ask, work, write. A pause
+            // in between makes the write stale; the store must refuse it.
+            const auto checked_at = steady::now();
+            const auto until = valid_until();
+            if (!held() || checked_at >= until || co_await cancelled()) break;
+            log("check", "\"seq\":" + std::to_string(held_token.sequence) + ",\"valid_until\":" + std::to_string(ns(until)), checked_at);
+            if (armed() && until > granted_until) { // renewed since the grant
+                armed_until = {};
+                log("stopping", "\"seq\":" + std::to_string(held_token.sequence));
+                ::raise(SIGSTOP); // until the orchestrator continues us
+            }
+            co_await sleep_for(work);
+            if (co_await cancelled()) break;
+            const auto w = co_await write_store(args.at("--store"), held_token);
+            log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
+        }
+        promised = {};
+        log("unlocking", "\"seq\":" + std::to_string(held_token.sequence));
+    };
+    auto rest = [&]() -> asio::awaitable<void> { co_await sleep_for(std::chrono::milliseconds(rng() % (std::stoi(args["--rest-ms"]) + 1))); };
+
+    if (electing) {
+        // The term's work: the hold, ended by itself (the elector then
+        // steps down and releases) or by its cancellation (a loss).
+        elector_config ecfg;
+        ecfg.lock = cfg;
+        ecfg.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
+            held_token = l.token;
+            asio::co_spawn(l.executor, hold(elector->valid_until(), true), std::move(done));
+        };
+        ecfg.on_stopped_leading = [&] { log("stopped", "\"seq\":" + std::to_string(held_token.sequence)); };
+        elector.emplace(api, lease_name{"", args.at("--lease")}, std::move(ecfg));
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            while (!stopping) {
+                log("want");
+                auto [ec] = co_await elector->run(asio::bind_cancellation_slot(stop.slot(), use_tuple));
+                if (stopping) break;
+                if (ec) {
+                    log("acquire_failed", "\"why\":" + quoted(ec.message()) + ",\"permanent\":" + (ec == condition::permanent ? "true" : "false"));
+                    co_await sleep_for(100ms);
+                    continue;
+                }
+                // The work ended by itself: stepped down, released.
+                log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":\"released\"");
+                co_await rest();
+            }
+            finish();
+        }, asio::detached);
+    } else {
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            while (!stopping) {
+                log("want"); // waiting order, for the fair-turns report
+                auto [ec] = co_await locker->lock(asio::bind_cancellation_slot(stop.slot(), use_tuple));
+                if (ec) {
+                    if (stopping) break;
+                    log("acquire_failed", "\"why\":" + quoted(ec.message()) + ",\"permanent\":" + (ec == condition::permanent ? "true" : "false"));
+                    co_await sleep_for(100ms);
+                    continue;
+                }
+                held_token = locker->current_fencing_token();
+                co_await hold(locker->valid_until(), false);
+                auto [uec, result] = co_await locker->unlock(use_tuple);
+                log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
+                                   quoted(uec ? uec.message() : result == unlock_result::released ? "released" : "not_held"));
+                co_await rest();
+            }
+            finish();
+        }, asio::detached);
+    }
     io.run();
     log("exit");
     return 0;

@@ -38,6 +38,7 @@ std::optional<event> parse_event(const std::string& line) {
     e.result = str("result");
     e.why = str("why");
     e.impl = str("impl");
+    e.role = str("role");
     e.lease_end = num("lease_end", 0);
     e.granted_at = num("granted_at", 0);
     e.seq = num("seq", -1);
@@ -297,6 +298,9 @@ report check(std::vector<event> events, const options& opts) {
     std::set<std::string> exited, killed;                      // processes that ended by themselves, or were killed
     std::map<std::string, std::string> impl_of;                // process → implementation (from its start)
     std::map<std::string, double> clock_rate_of;               // process → its clock rate (C++)
+    std::set<std::string> electors;                            // processes that are leader_electors
+    std::map<grant_key, std::int64_t> stopped_at;              // an elector's term → its first `stopped`
+    std::map<std::string, std::vector<std::int64_t>> kill_times; // process → when it was killed
     struct stale_write {
         std::string process;
         std::int64_t seq;
@@ -321,7 +325,10 @@ report check(std::vector<event> events, const options& opts) {
             // A failover only if the server still named it holder (not
             // killed just after its release).
             if (e.kind == "kill" && !e.target.empty() && e.target == server_holder) freed_by_kill.emplace_back(e.t, e.target);
-            if (e.kind == "kill") killed.insert(e.target);
+            if (e.kind == "kill") {
+                killed.insert(e.target);
+                kill_times[e.target].push_back(e.t);
+            }
             if (e.kind == "stop" || e.kind == "partition") windows.push_back({e.kind, e.target, e.t, history_end});
             if (e.kind == "cont" || e.kind == "heal") {
                 const std::string opened = e.kind == "cont" ? "stop" : "partition";
@@ -337,7 +344,9 @@ report check(std::vector<event> events, const options& opts) {
         if (e.kind == "start") {
             if (!e.impl.empty()) impl_of[e.process] = e.impl;
             clock_rate_of[e.process] = e.clock_rate;
+            if (e.role == "elector") electors.insert(e.process);
         }
+        if (e.kind == "stopped") stopped_at.try_emplace({e.process, e.seq}, e.t);
         if (e.kind == "freed") frees.push_back(&e);
         if (e.kind == "lease") {
             auto& end = lease_ends[{e.process, e.seq}];
@@ -454,6 +463,29 @@ report check(std::vector<event> events, const options& opts) {
     }
     check_tokens(order, recorder, opts, r);
 
+    // Electors: the leader says it stopped before the next one starts.
+    for (std::size_t i = 0; i + 1 < order.size(); ++i) {
+        const grant& g = *order[i];
+        if (!electors.count(g.process)) continue;
+        const grant& next = *order[i + 1];
+        ++r.elector_terms;
+        const auto stop = stopped_at.find({g.process, g.seq});
+        if (stop != stopped_at.end() && stop->second < next.start) continue;
+        const auto& kills = kill_times[g.process];
+        const bool killed_then = std::any_of(kills.begin(), kills.end(), [&](std::int64_t t) { return t >= g.start && t <= next.start; });
+        const bool stopped_then = std::any_of(windows.begin(), windows.end(), [&](const strike_window& w) {
+            return w.kind == "stop" && w.target == g.process && w.from <= next.start && w.to >= g.start;
+        });
+        if (killed_then || stopped_then) {
+            ++r.elector_terms_excused;
+            continue;
+        }
+        ++r.stopped_after_started;
+        r.violations.push_back("elector order: " + g.process + " (token " + std::to_string(g.seq) + ") " +
+                               (stop == stopped_at.end() ? std::string("never said it stopped") : "said it stopped at " + seconds(stop->second)) +
+                               ", after " + next.process + " started at " + seconds(next.start));
+    }
+
     // Strikes that worked: someone else took the lease during the stop or
     // partition, and the target then learned it had lost it (a loss, or a
     // refused write) before it held again.
@@ -561,6 +593,9 @@ std::string to_json(const report& r) {
     o["effective_stops"] = r.effective_stops;
     o["partitions"] = r.partitions;
     o["effective_partitions"] = r.effective_partitions;
+    o["elector_terms"] = r.elector_terms;
+    o["elector_terms_excused"] = r.elector_terms_excused;
+    o["stopped_after_started"] = r.stopped_after_started;
     o["server_order_violations"] = r.server_order_violations;
     o["overlapping_claims"] = r.overlapping_claims;
     o["token_order_violations"] = r.token_order_violations;
@@ -608,6 +643,9 @@ std::string to_table(const report& r) {
     out << "| stops / effective (takeover during the stop, then loss or refused write) | " << r.stops << " / " << r.effective_stops
         << " |\n";
     out << "| holder partitions / effective | " << r.partitions << " / " << r.effective_partitions << " |\n";
+    if (r.elector_terms)
+        out << "| elector terms judged / excused (leader killed or stopped) / stopped after the next started | " << r.elector_terms << " / "
+            << r.elector_terms_excused << " / " << r.stopped_after_started << " |\n";
     auto dist = [&](const char* what, const distribution& d) {
         char buf[400];
         std::snprintf(buf, sizeof buf, "| %s min / p50 / p90 / p99 / p99.9 / max (n) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f ms (%zu) |\n",

@@ -41,6 +41,11 @@
 //   fencing        an accepted write carries a token not below the highest
 //                  granted before the write's time; a refused write is only
 //                  right if a higher token was granted before it
+//   electors       (processes whose start says role "elector") a term's
+//                  `stopped` (its on_stopped_leading) comes before the next
+//                  grant's acquire_ok (the next on_started_leading), unless
+//                  the leader was killed or stopped between the two (it
+//                  cannot run then; its claim still ends at its promise)
 // Minimums and liveness (each a failure): >= 0.9 of the grants checked;
 // every grant with a valid_until; some accepted writes and server
 // versions; no more unparseable lines than kills; no contender silent for
@@ -55,7 +60,7 @@
 // by the stopped process).
 //
 // Event lines ({"t": ns, "p": process, "e": kind, ...}):
-//   contender  start {identity, clock_rate, impl?} | acquire_ok {seq, epoch, valid_until, lease_end?, granted_at?} |
+//   contender  start {identity, clock_rate, impl?, role?} | stopped {seq} (an elector's on_stopped_leading) | acquire_ok {seq, epoch, valid_until, lease_end?, granted_at?} |
 //              check {seq, valid_until, lease_end?} | promise {seq, valid_until} | poll |
 //              freed {seq, epoch} (a Go peer wrote the lease free with this leaseTransitions) |
 //              lease {seq, epoch, lease_end} (a Go peer's write as holder was answered) |
@@ -81,6 +86,7 @@ struct event {
     std::string kind;
     std::string identity, epoch, holder, target, result, why;
     std::string impl;              // start: the implementation ("leaselocker" if absent)
+    std::string role;              // start: "elector" for a leader_elector (else a locker)
     std::int64_t lease_end = 0;    // Go peers: the end of the lease they last wrote
     std::int64_t granted_at = 0;   // Go peers' acquire_ok: when the granting write was sent
     std::int64_t seq = -1;
@@ -130,6 +136,9 @@ struct report {
     // loss, or a refused write).
     std::size_t stops = 0, effective_stops = 0;
     std::size_t partitions = 0, effective_partitions = 0;
+    // Electors' terms followed by another grant: judged for the order of
+    // on_stopped_leading, or excused (the leader killed or stopped then).
+    std::size_t elector_terms = 0, elector_terms_excused = 0;
 
     // Safety violations.
     std::size_t server_order_violations = 0;
@@ -138,6 +147,7 @@ struct report {
     std::size_t unrecorded_grants = 0;
     std::size_t accepted_stale_writes = 0;
     std::size_t wrongly_refused_writes = 0;
+    std::size_t stopped_after_started = 0; // an elector's on_stopped_leading after the next leader started
     std::vector<std::string> violations; // a line each, for the log
 
     // Minimums and liveness not met.
@@ -151,7 +161,7 @@ struct report {
 
     std::size_t safety_violations() const {
         return server_order_violations + overlapping_claims + token_order_violations + unrecorded_grants + accepted_stale_writes +
-               wrongly_refused_writes;
+               wrongly_refused_writes + stopped_after_started;
     }
     bool ok() const { return safety_violations() == 0 && failures.empty(); }
 };

@@ -3,7 +3,7 @@
 and write their fencing token to a protected store while nemeses strike on a
 schedule; then the history checker judges what every process recorded.
 
-    run_chaos.py --profile short|long|mutation|mixed|mixed_long --out DIR --cluster-bin DIR --tools-bin DIR \
+    run_chaos.py --profile short|electors|long|mutation|mixed|mixed_long|... --out DIR --cluster-bin DIR --tools-bin DIR \
                  --contender EXE --checker EXE [--go-peers-bin DIR] [--skew-beyond-rho]
 
 The mixed profiles put C++ lockers, client-go leader electors and Go
@@ -85,6 +85,12 @@ PROFILES = {
     "contention_fair_yield": dict(seconds=90, contenders=7, pause=(1.0, 1.0), min_handoffs=100, min_each=0, min_effective_stops=0,
                                   kinds=[], impls=["leaselocker"] * 3 + ["client-go"] * 2 + ["go-reference"] * 2,
                                   fair=dict(every=4, window_ms=700)),
+    # Leader electors (in CI): every C++ contender a leader_elector whose
+    # work is the hold; every nemesis. On top of the claims, the checker's
+    # elector rule: a leader's on_stopped_leading before the next leader's
+    # on_started_leading (unless it was killed or stopped then).
+    "electors": dict(seconds=180, contenders=6, pause=(1.5, 3.0), min_handoffs=800, min_each=2, min_effective_stops=1, kinds=KINDS,
+                     mode="elect"),
     # By flag: until 20,000 handoffs and 20 strikes of each kind (at most 3 h).
     "mixed_long": dict(seconds=3 * 3600, contenders=8, pause=(3.0, 6.0), min_handoffs=20000, min_each=20, min_effective_stops=20,
                        kinds=KINDS, impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500},
@@ -220,7 +226,8 @@ class Chaos:
             program_args = ["--fair", "1", "--yield-every", str(fair["every"]), "--yield-window-ms", str(fair["window_ms"])]
         else:
             program_args = []
-        argv = [program, "contend", *program_args, "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
+        mode = self.p.get("mode", "contend") if impl == "leaselocker" else "contend"
+        argv = [program, mode, *program_args, "--rest-ms", str(rest), "--kubeconfig", self.kubeconfigs[slot], "--lease", self.lease, "--id", identity,
                 "--events", os.path.join(self.history, identity + ".jsonl"), "--store", self.store,
                 "--lease-ms", str(LEASE_MS), "--renew-ms", str(RENEW_MS), "--retry-ms", str(RETRY_MS),
                 "--clock-rate", f"{rate:.4f}", "--writes", "2", "--work-ms", "15", "--seconds", str(self.p["seconds"] + 60)]

@@ -536,4 +536,54 @@ BOOST_AUTO_TEST_CASE(partial_and_foreign_lines_are_skipped) {
     BOOST_TEST(!parse_event("llcluster: ready").has_value());
 }
 
+// Electors: the clean history with a and b as leader_electors, a saying it
+// stopped (on_stopped_leading) at `stopped_ns`.
+namespace {
+std::vector<event> electors(std::int64_t stopped_ns) {
+    auto h = clean();
+    for (auto& e : h)
+        if (e.kind == "start") e.role = "elector";
+    if (stopped_ns >= 0) h.push_back(*parse_event(R"({"t":)" + std::to_string(stopped_ns) + R"(,"p":"a","e":"stopped","seq":0})"));
+    return h;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_elector_that_stopped_before_the_next_started_passes) {
+    auto r = check(electors(299000000));
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST(r.elector_terms == 1u);
+    BOOST_TEST(r.stopped_after_started == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_elector_that_stopped_after_the_next_started_is_a_violation) {
+    auto r = check(electors(400000001)); // b's acquire_ok is at 400 ms
+    BOOST_TEST(!r.ok());
+    BOOST_TEST(r.stopped_after_started == 1u);
+    BOOST_TEST(r.safety_violations() == 1u);
+    r = check(electors(-1)); // never said it
+    BOOST_TEST(r.stopped_after_started == 1u);
+    // Lockers are not judged by it.
+    auto plain = clean();
+    BOOST_TEST(check(plain).elector_terms == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_elector_killed_or_stopped_during_its_term_is_excused) {
+    auto h = electors(-1);
+    h.push_back(*parse_event(R"({"t":200000000,"p":"nemesis","e":"kill","target":"a"})"));
+    auto r = check(h);
+    BOOST_TEST(r.stopped_after_started == 0u, to_json(r));
+    BOOST_TEST(r.elector_terms_excused == 1u);
+    h = electors(450000000);
+    h.push_back(*parse_event(R"({"t":100000000,"p":"nemesis","e":"stop","target":"a"})"));
+    h.push_back(*parse_event(R"({"t":440000000,"p":"nemesis","e":"cont","target":"a"})"));
+    r = check(h);
+    BOOST_TEST(r.stopped_after_started == 0u, to_json(r));
+    BOOST_TEST(r.elector_terms_excused == 1u);
+    // A stop of another process excuses nothing.
+    h = electors(450000000);
+    h.push_back(*parse_event(R"({"t":100000000,"p":"nemesis","e":"stop","target":"b"})"));
+    h.push_back(*parse_event(R"({"t":140000000,"p":"nemesis","e":"cont","target":"b"})"));
+    BOOST_TEST(check(h).stopped_after_started == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -129,7 +129,12 @@ public:
     std::string current_leader() const;
     // Whether this elector leads now. Any thread.
     bool is_leader() const;
+    // The term's fencing token (invalid when not leading). Any thread.
     fencing_token current_fencing_token() const;
+    // Until when leadership is certain, on steady_clock (as
+    // lease_locker::valid_until: check it before a guarded write); epoch
+    // when not leading. Any thread.
+    std::chrono::steady_clock::time_point valid_until() const;
     const std::string& identity() const noexcept;
 
     // Health (client-go's HealthzAdaptor.Check): error::lock_lost if we
