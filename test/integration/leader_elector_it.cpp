@@ -208,17 +208,11 @@ BOOST_FIXTURE_TEST_CASE(a_takeover_stops_the_work_and_without_recampaign_ends_ru
     auto cfg = electing(io, j, "overthrown");
     cfg.recampaign = false;
     leader_elector a{api, {"", name}, cfg};
-    client admin{io.get_executor(), test::cluster_config_for("admin")};
-    lease_client admin_leases{admin};
     std::optional<error_code> done;
     test::run(io, [&]() -> asio::awaitable<void> {
         a.run([&](error_code ec) { done = ec; });
         while (j.of("started").empty()) co_await sleep_for(10ms);
-        lease current = co_await admin_leases.get(name, asio::use_awaitable);
-        current.spec.holder_identity = "usurper";
-        current.spec.lease_transitions = *current.spec.lease_transitions + 1;
-        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
-        BOOST_TEST_REQUIRE(!rec, rec.message());
+        co_await test::overwrite_holder(io, name, "usurper");
         for (int i = 0; i < 500 && !done; ++i) co_await sleep_for(10ms);
     }());
     BOOST_TEST_MESSAGE(j.dump());
@@ -466,6 +460,150 @@ BOOST_AUTO_TEST_CASE(electors_on_a_multi_threaded_io_context_hand_over_in_order)
     BOOST_TEST(most_leading.load() == 1);
     BOOST_TEST(j.ordered(), j.dump());
     BOOST_TEST(j.of("started").size() >= 6u); // each round cancels a leader that started after the previous cancellation
+}
+
+BOOST_FIXTURE_TEST_CASE(the_observer_coalesces_changes_between_two_calls, fixture) {
+    lease_observer observer{api, {"", name}};
+    lease_locker a{api, {"", name}, fast("coalesce-a")}, b{api, {"", name}, fast("coalesce-b")};
+    leader_info first, newest;
+    std::optional<error_code> quiet;
+    test::run(io, [&]() -> asio::awaitable<void> {
+        co_await a.lock(asio::use_awaitable);
+        first = co_await observer.next_change(asio::use_awaitable);
+        // Four changes while nobody asks: released, b, released, a again.
+        co_await a.unlock(asio::use_awaitable);
+        co_await b.lock(asio::use_awaitable);
+        co_await b.unlock(asio::use_awaitable);
+        co_await a.lock(asio::use_awaitable);
+        for (int i = 0; i < 200 && observer.current()->lease_transitions != a.current_fencing_token().sequence; ++i) co_await sleep_for(10ms);
+        newest = co_await observer.next_change(asio::use_awaitable); // the newest state, once
+        asio::cancellation_signal give_up;
+        observer.next_change(asio::bind_cancellation_slot(give_up.slot(), [&](error_code ec, leader_info) { quiet = ec; }));
+        co_await sleep_for(1200ms); // renewals only
+        give_up.emit(asio::cancellation_type::terminal);
+        for (int i = 0; i < 100 && !quiet; ++i) co_await sleep_for(5ms);
+        co_await a.unlock(asio::use_awaitable);
+    }());
+    BOOST_TEST(first.holder == "coalesce-a");
+    BOOST_TEST(newest.holder == "coalesce-a"); // the same holder, a new term: a change
+    BOOST_TEST(newest.lease_transitions == first.lease_transitions + 2);
+    BOOST_TEST((quiet && *quiet == asio::error::operation_aborted)); // nothing left over from the coalesced changes
+}
+
+BOOST_AUTO_TEST_CASE(health_fails_while_the_leaders_executor_is_blocked) {
+    // client-go's HealthzAdaptor case: renewals stop because the leader's
+    // event loop is stuck; the health check (from another thread) fails
+    // once the lease's validity is past by more than the tolerance, and
+    // recovers when the elector leads again.
+    asio::io_context io;
+    client api{io.get_executor(), test::cluster_config_for("lease")};
+    const auto name = test::unique_name("blocked");
+    elector_config c;
+    c.lock = fast("blocked");
+    c.on_started_leading = [](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
+        asio::co_spawn(l.executor, lead_until_cancelled(), std::move(done));
+    };
+    leader_elector elector{api, {"", name}, c};
+    healthz_adaptor health{500ms};
+    health.set_elector(&elector);
+    asio::cancellation_signal stop;
+    std::promise<void> ended;
+    auto work = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    elector.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code) { ended.set_value(); }));
+    for (int i = 0; i < 500 && !elector.is_leader(); ++i) std::this_thread::sleep_for(10ms);
+    BOOST_TEST_REQUIRE(elector.is_leader());
+    BOOST_TEST(!health.check());
+    // Block the only thread of the io_context for 4.5 s: validity (≈ 3 s
+    // after the last renewal) passes, then the 500 ms tolerance.
+    asio::post(io, [] { std::this_thread::sleep_for(4500ms); });
+    std::this_thread::sleep_for(4000ms);
+    const auto while_blocked = health.check();
+    // Unblocked: the loss is noticed, the elector campaigns again (the
+    // lease still names it: it waits it out) and leads.
+    bool healthy_again = false;
+    for (int i = 0; i < 1000 && !healthy_again; ++i) {
+        std::this_thread::sleep_for(10ms);
+        healthy_again = elector.is_leader() && !health.check();
+    }
+    asio::post(io, [&] { stop.emit(asio::cancellation_type::terminal); }); // on the io_context's one thread
+    BOOST_TEST((ended.get_future().wait_for(10s) == std::future_status::ready));
+    work.reset();
+    io.stop();
+    runner.join();
+    BOOST_TEST((while_blocked == error::lock_lost), while_blocked.message());
+    BOOST_TEST(healthy_again);
+}
+
+BOOST_AUTO_TEST_CASE(a_takeover_on_a_multi_threaded_io_context_stops_the_work_before_the_lease_could_expire) {
+    // Two threads; an administrator overwrites the holder: the work is
+    // stopped and on_stopped_leading runs long before the intruder's lease
+    // (3 s) could have been taken from it, the elector campaigns again and
+    // leads with a newer token once the intruder's lease ran out.
+    asio::io_context io;
+    client api{io.get_executor(), test::cluster_config_for("lease")};
+    const auto name = test::unique_name("mt-loss");
+    std::mutex m;
+    journal j;
+    std::atomic<int> works{0}, most{0};
+    elector_config c;
+    c.lock = fast("mt-loss");
+    c.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
+        {
+            std::lock_guard lock(m);
+            j.note("mt-loss", "started");
+        }
+        const int now = ++works;
+        for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        auto slot = asio::get_associated_cancellation_slot(done);
+        asio::co_spawn(l.executor, lead_until_cancelled(), asio::bind_cancellation_slot(slot, [&works, done = std::move(done)](std::exception_ptr e) mutable {
+                           --works;
+                           std::move(done)(e);
+                       }));
+    };
+    c.on_stopped_leading = [&] {
+        std::lock_guard lock(m);
+        j.note("mt-loss", "stopped");
+    };
+    leader_elector elector{api, {"", name}, c};
+    auto guard = asio::make_work_guard(io);
+    std::thread t1([&] { io.run(); }), t2([&] { io.run(); });
+    asio::cancellation_signal stop;
+    std::promise<void> ended;
+    asio::post(elector.get_executor(), [&] {
+        elector.run(asio::bind_cancellation_slot(stop.slot(), [&](error_code) { ended.set_value(); }));
+    });
+    for (int i = 0; i < 500 && !elector.is_leader(); ++i) std::this_thread::sleep_for(10ms);
+    BOOST_TEST_REQUIRE(elector.is_leader());
+    const auto first_token = elector.current_fencing_token();
+    // The overwrite, from a third context on this thread.
+    asio::io_context admin_io;
+    test::run(admin_io, test::overwrite_holder(admin_io, name, "intruder"));
+    const auto overwritten = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> stopped_at;
+    for (int i = 0; i < 300 && !stopped_at; ++i) {
+        {
+            std::lock_guard lock(m);
+            for (const auto& e : j.entries)
+                if (e.what == "stopped" && !stopped_at) stopped_at = e.at;
+        }
+        if (!stopped_at) std::this_thread::sleep_for(10ms);
+    }
+    for (int i = 0; i < 1000 && !(elector.is_leader() && elector.current_fencing_token().sequence > first_token.sequence); ++i)
+        std::this_thread::sleep_for(10ms);
+    const bool led_again = elector.is_leader() && elector.current_fencing_token().sequence > first_token.sequence + 1;
+    asio::post(elector.get_executor(), [&] { stop.emit(asio::cancellation_type::terminal); });
+    BOOST_TEST((ended.get_future().wait_for(10s) == std::future_status::ready));
+    guard.reset();
+    io.stop();
+    t1.join();
+    t2.join();
+    BOOST_TEST_REQUIRE(stopped_at.has_value());
+    BOOST_TEST((*stopped_at - overwritten < 3s)); // the intruder's lease: before anyone could take it from the intruder
+    BOOST_TEST(led_again); // after the intruder's term (its token + 1)
+    BOOST_TEST(most.load() == 1);
+    BOOST_TEST(j.ordered(), j.dump());
 }
 
 // Coordinated leader election (KEP-4355): the API server's own election

@@ -478,16 +478,11 @@ BOOST_FIXTURE_TEST_CASE(nothing_keeps_running_after_a_loss_seen_on_the_watch, fi
     // shared watch stayed subscribed, so the program's io.run() never
     // returned.
     lease_locker victim{api, {"", name}, fast("idle-after-loss")};
-    client admin{io.get_executor(), cluster_config_for("admin")};
-    lease_client admin_leases{admin};
     test::run(io, [&]() -> asio::awaitable<void> {
         co_await victim.lock(asio::use_awaitable);
         error_code lost;
         victim.wait_lost([&](error_code ec) { lost = ec; });
-        lease current = co_await admin_leases.get(name, asio::use_awaitable);
-        current.spec.holder_identity = "usurper";
-        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
-        BOOST_TEST_REQUIRE(!rec, rec.message());
+        co_await test::overwrite_holder(io, name, "usurper", false);
         const auto taken = clock_type::now();
         while (!lost && clock_type::now() - taken < 5s) co_await sleep_for(10ms);
         BOOST_TEST(lost == error::lock_lost, lost.message());
@@ -520,11 +515,7 @@ BOOST_FIXTURE_TEST_CASE(a_takeover_is_reported_as_loss_first, fixture) {
             lost_done = true;
         });
         // Someone with more rights writes another holder over it.
-        lease current = co_await admin_leases.get(name, asio::use_awaitable);
-        current.spec.holder_identity = "usurper";
-        current.spec.lease_transitions = *current.spec.lease_transitions + 1;
-        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
-        BOOST_TEST_REQUIRE(!rec, rec.message());
+        co_await test::overwrite_holder(io, name, "usurper");
         const auto taken = clock_type::now();
         while (!lost_done && clock_type::now() - taken < 5s) co_await sleep_for(20ms);
         BOOST_TEST(lost_done);
@@ -558,17 +549,11 @@ BOOST_FIXTURE_TEST_CASE(a_takeover_with_release_on_cancel_is_still_reported_as_a
     auto cfg = fast("victim-releasing");
     cfg.release_on_cancel = true;
     lease_locker victim{api, {"", name}, cfg};
-    client admin{io.get_executor(), cluster_config_for("admin")};
-    lease_client admin_leases{admin};
     std::optional<error_code> lost;
     test::run(io, [&]() -> asio::awaitable<void> {
         co_await victim.lock(asio::use_awaitable);
         victim.wait_lost([&](error_code ec) { lost = ec; });
-        lease current = co_await admin_leases.get(name, asio::use_awaitable);
-        current.spec.holder_identity = "usurper";
-        current.spec.lease_transitions = *current.spec.lease_transitions + 1;
-        auto [rec, replaced] = co_await admin_leases.replace(current, tuple_awaitable);
-        BOOST_TEST_REQUIRE(!rec, rec.message());
+        co_await test::overwrite_holder(io, name, "usurper");
         const auto taken = clock_type::now();
         while (!lost && clock_type::now() - taken < 5s) co_await sleep_for(20ms);
         co_await sleep_for(100ms); // the background release has run

@@ -4,6 +4,7 @@
 
 #include "support/cluster_env.hpp"
 
+#include <leaselocker/lease/lease_client.hpp>
 #include <leaselocker/locker/lease_locker.hpp>
 #include <leaselocker/transport/client.hpp>
 
@@ -43,5 +44,19 @@ struct counting_client {
                                   if (answered && line.find("watch=true") != std::string_view::npos) ++watches;
                               }}}};
 };
+
+// Someone with more rights than the lockers (the admin identity) writes
+// another holder over the Lease: a takeover no locker decided. A new term
+// (leaseTransitions + 1) unless `new_term` is false. Completes with the
+// Lease written; throws if the write fails.
+inline boost::asio::awaitable<lease> overwrite_holder(boost::asio::io_context& io, const std::string& name, const std::string& holder,
+                                                      bool new_term = true) {
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    lease_client admin_leases{admin};
+    lease current = co_await admin_leases.get(name, boost::asio::use_awaitable);
+    current.spec.holder_identity = holder;
+    if (new_term) current.spec.lease_transitions = current.spec.lease_transitions.value_or(0) + 1;
+    co_return co_await admin_leases.replace(current, boost::asio::use_awaitable);
+}
 
 } // namespace leaselocker::test
