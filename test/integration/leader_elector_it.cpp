@@ -110,6 +110,40 @@ elector_config electing(asio::io_context& io, journal& j, const std::string& id,
     return c;
 }
 
+// For electors on several threads: a journal behind a mutex, and works that
+// count how many of them run at once.
+struct concurrent_works {
+    std::mutex m;
+    journal j;
+    std::atomic<int> running{0}, most{0};
+    void note(const std::string& id, const std::string& what) {
+        std::lock_guard lock(m);
+        j.note(id, what);
+    }
+    // on_started_leading: notes "started", runs until cancelled; `flag`
+    // (if any) is true while the work runs.
+    leader_work leader(std::string id, std::atomic<bool>* flag = nullptr) {
+        return [this, id, flag](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
+            note(id, "started");
+            if (flag) *flag = true;
+            const int now = ++running;
+            for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
+            }
+            // Wrapping `done` must keep its cancellation slot: it carries the stop.
+            auto slot = asio::get_associated_cancellation_slot(done);
+            asio::co_spawn(l.executor, lead_until_cancelled(),
+                           asio::bind_cancellation_slot(slot, [this, flag, done = std::move(done)](std::exception_ptr e) mutable {
+                               if (flag) *flag = false;
+                               --running;
+                               std::move(done)(e);
+                           }));
+        };
+    }
+    std::function<void()> stopped(std::string id) {
+        return [this, id] { note(id, "stopped"); };
+    }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(leader_elector_it)
@@ -390,9 +424,7 @@ BOOST_AUTO_TEST_CASE(electors_on_a_multi_threaded_io_context_hand_over_in_order)
     asio::io_context io;
     client api{io.get_executor(), test::cluster_config_for("lease")};
     const auto name = test::unique_name("threads");
-    std::mutex m;
-    journal j;
-    std::atomic<int> leading{0}, most_leading{0};
+    concurrent_works works;
     constexpr int n = 3;
     std::atomic<bool> working[n] = {false, false, false}; // its work runs: a leader that started
     std::vector<std::unique_ptr<leader_elector>> electors(n);
@@ -401,28 +433,8 @@ BOOST_AUTO_TEST_CASE(electors_on_a_multi_threaded_io_context_hand_over_in_order)
         elector_config c;
         c.lock = fast(id);
         c.lock.release_on_cancel = true;
-        c.on_started_leading = [&, i, id](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
-            {
-                std::lock_guard lock(m);
-                j.note(id, "started");
-            }
-            working[i] = true;
-            const int now = ++leading;
-            for (int seen = most_leading; now > seen && !most_leading.compare_exchange_weak(seen, now);) {
-            }
-            // Wrapping `done` must keep its cancellation slot: it carries the stop.
-            auto slot = asio::get_associated_cancellation_slot(done);
-            asio::co_spawn(l.executor, lead_until_cancelled(),
-                           asio::bind_cancellation_slot(slot, [&leading, &working, i, done = std::move(done)](std::exception_ptr e) mutable {
-                               working[i] = false;
-                               --leading;
-                               std::move(done)(e);
-                           }));
-        };
-        c.on_stopped_leading = [&, id] {
-            std::lock_guard lock(m);
-            j.note(id, "stopped");
-        };
+        c.on_started_leading = works.leader(id, &working[i]);
+        c.on_stopped_leading = works.stopped(id);
         electors[i] = std::make_unique<leader_elector>(api, lease_name{"", name}, c);
     }
     auto work = asio::make_work_guard(io);
@@ -457,9 +469,9 @@ BOOST_AUTO_TEST_CASE(electors_on_a_multi_threaded_io_context_hand_over_in_order)
     t1.join();
     t2.join();
     BOOST_TEST(handovers == 6);
-    BOOST_TEST(most_leading.load() == 1);
-    BOOST_TEST(j.ordered(), j.dump());
-    BOOST_TEST(j.of("started").size() >= 6u); // each round cancels a leader that started after the previous cancellation
+    BOOST_TEST(works.most.load() == 1);
+    BOOST_TEST(works.j.ordered(), works.j.dump());
+    BOOST_TEST(works.j.of("started").size() >= 6u); // each round cancels a leader that started after the previous cancellation
 }
 
 BOOST_FIXTURE_TEST_CASE(the_observer_coalesces_changes_between_two_calls, fixture) {
@@ -543,29 +555,11 @@ BOOST_AUTO_TEST_CASE(a_takeover_on_a_multi_threaded_io_context_stops_the_work_be
     asio::io_context io;
     client api{io.get_executor(), test::cluster_config_for("lease")};
     const auto name = test::unique_name("mt-loss");
-    std::mutex m;
-    journal j;
-    std::atomic<int> works{0}, most{0};
+    concurrent_works works;
     elector_config c;
     c.lock = fast("mt-loss");
-    c.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
-        {
-            std::lock_guard lock(m);
-            j.note("mt-loss", "started");
-        }
-        const int now = ++works;
-        for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
-        }
-        auto slot = asio::get_associated_cancellation_slot(done);
-        asio::co_spawn(l.executor, lead_until_cancelled(), asio::bind_cancellation_slot(slot, [&works, done = std::move(done)](std::exception_ptr e) mutable {
-                           --works;
-                           std::move(done)(e);
-                       }));
-    };
-    c.on_stopped_leading = [&] {
-        std::lock_guard lock(m);
-        j.note("mt-loss", "stopped");
-    };
+    c.on_started_leading = works.leader("mt-loss");
+    c.on_stopped_leading = works.stopped("mt-loss");
     leader_elector elector{api, {"", name}, c};
     auto guard = asio::make_work_guard(io);
     std::thread t1([&] { io.run(); }), t2([&] { io.run(); });
@@ -584,8 +578,8 @@ BOOST_AUTO_TEST_CASE(a_takeover_on_a_multi_threaded_io_context_stops_the_work_be
     std::optional<std::chrono::steady_clock::time_point> stopped_at;
     for (int i = 0; i < 300 && !stopped_at; ++i) {
         {
-            std::lock_guard lock(m);
-            for (const auto& e : j.entries)
+            std::lock_guard lock(works.m);
+            for (const auto& e : works.j.entries)
                 if (e.what == "stopped" && !stopped_at) stopped_at = e.at;
         }
         if (!stopped_at) std::this_thread::sleep_for(10ms);
@@ -602,8 +596,8 @@ BOOST_AUTO_TEST_CASE(a_takeover_on_a_multi_threaded_io_context_stops_the_work_be
     BOOST_TEST_REQUIRE(stopped_at.has_value());
     BOOST_TEST((*stopped_at - overwritten < 3s)); // the intruder's lease: before anyone could take it from the intruder
     BOOST_TEST(led_again); // after the intruder's term (its token + 1)
-    BOOST_TEST(most.load() == 1);
-    BOOST_TEST(j.ordered(), j.dump());
+    BOOST_TEST(works.most.load() == 1);
+    BOOST_TEST(works.j.ordered(), works.j.dump());
 }
 
 // Coordinated leader election (KEP-4355): the API server's own election
