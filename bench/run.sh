@@ -7,7 +7,7 @@
 # where it is looked for) its column says n/a.
 #
 #   bash bench/run.sh            full: 200 handoffs, 20 failovers each, 30 s windows, 1,000 leases for 120 s,
-#                                capacity 1,000 leases for 10 s per transport (~16 min)
+#                                capacity 1,000 leases for 10 s per transport (~27 min)
 #   bash bench/run.sh --quick    smoke: 10 handoffs, 3 failovers, 8 s windows, 100 leases for 20 s,
 #                                capacity for 3 s (~3 min)
 #

@@ -219,8 +219,18 @@ private:
             auto* type = v.get_object().if_contains("type");
             auto* object = v.get_object().if_contains("object");
             if (!type || !type->is_string() || !object || !object->is_object()) continue;
-            // DELETED: created again; ERROR (410 Gone and the like): read afresh.
-            if (type->get_string() == "DELETED" || type->get_string() == "ERROR") co_return watched{turn::gone, {}};
+            // DELETED: created again; ERROR 410 (our version too old): read
+            // afresh; any other ERROR: a failure, tried again after a pause.
+            if (type->get_string() == "DELETED") co_return watched{turn::gone, {}};
+            if (type->get_string() == "ERROR") {
+                auto* code = object->get_object().if_contains("code");
+                const auto status = code && code->is_int64() ? static_cast<unsigned>(code->get_int64()) : 500u;
+                if (status == 410) co_return watched{turn::gone, {}};
+                std::string message;
+                const auto ec = status_to_error(status, json::serialize(*object), message); // a Status: classified as an answer
+                note_failure("watching", ec, message);
+                co_return watched{turn::failed, ec};
+            }
             if ((type->get_string() == "MODIFIED" || type->get_string() == "ADDED") && pinged(object->get_object()))
                 co_return watched{turn::pinged, {}};
         }

@@ -378,6 +378,15 @@ private:
                     co_await release(false, nullptr);
                     co_return aborted();
                 }
+                // Another holder came to be preferred while the grant was in
+                // flight (the version after ours, from the watch): handed on
+                // at once, and lock() waits on (it completes only held).
+                if (auto current = lock_->current(); current && election_.asked_to_step_down(*current)) {
+                    log(log_level::info, "granted, but preferredHolder is now " + current->preferred_holder + ": handing it on");
+                    co_await release(false, nullptr);
+                    if (shut_down_) co_return aborted();
+                    continue;
+                }
                 on_acquired();
                 if (cfg_.metrics) {
                     const auto now = std::chrono::steady_clock::now();
@@ -469,9 +478,6 @@ private:
         lock_->record_event(identity() + " became leader");
         asio::co_spawn(strand_, renew_loop(shared_from_this(), generation_),
                        asio::bind_cancellation_slot(renew_stop_.slot(), asio::detached));
-        // A preferred holder set while the grant was in flight (the watch
-        // ignores it until we hold): stepped down now, not at the next renewal.
-        if (auto current = lock_->current(); current && election_.asked_to_step_down(*current)) step_down_for(current->preferred_holder);
     }
 
     // --- the watch -----------------------------------------------------------

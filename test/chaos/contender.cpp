@@ -97,6 +97,7 @@ private:
 };
 
 struct store_result {
+    bool written = true; // false: cancelled before it was decided (a leader's stopped work)
     bool accepted = false;
     steady::time_point at;
 };
@@ -123,6 +124,14 @@ asio::awaitable<store_result> write_store(const std::string& path, const fencing
         }
     }
     store_result r;
+    // A stopped leader's work writes nothing more (a locker's turn is
+    // never cancelled: its coroutine has no cancellation slot).
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+        ::flock(fd, LOCK_UN);
+        ::close(fd);
+        r.written = false;
+        co_return r;
+    }
     r.at = steady::now();
     char buf[512] = {};
     const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
@@ -238,13 +247,16 @@ int main(int argc, char** argv) {
     std::optional<leader_elector> elector;
     std::function<steady::time_point()> valid_until;
     std::function<bool()> held;
+    std::function<fencing_token()> token_now;
     if (electing) { // made below, once its hooks exist
         valid_until = [&] { return elector->valid_until(); };
         held = [&] { return elector->is_leader(); };
+        token_now = [&] { return elector->current_fencing_token(); };
     } else {
         locker.emplace(api, lease_name{"", args.at("--lease")}, cfg);
         valid_until = [&] { return locker->valid_until(); };
         held = [&] { return locker->held(); };
+        token_now = [&] { return locker->current_fencing_token(); };
     }
     const int writes = std::stoi(args["--writes"]);
     const auto work = std::chrono::milliseconds(std::stoi(args["--work-ms"]));
@@ -277,7 +289,9 @@ int main(int argc, char** argv) {
         promise_watch.expires_after(5ms);
         promise_watch.async_wait([&](error_code ec) {
             if (ec || stopping) return;
-            if (promised != steady::time_point{} && held()) {
+            // Only for the grant the hold is about: an elector campaigning
+            // again may hold a new one before its hook has run.
+            if (promised != steady::time_point{} && held() && token_now() == held_token) {
                 const auto now_until = valid_until();
                 if (now_until > promised) {
                     promised = now_until;
@@ -298,6 +312,8 @@ int main(int argc, char** argv) {
     // write; "unlocking" at the end. `stop_on_cancel`: a leader's work,
     // which ends (without its write) when its cancellation comes.
     auto hold = [&](steady::time_point granted_until, bool stop_on_cancel) -> asio::awaitable<void> {
+        // Cancellation is looked at, not thrown: the hold ends as it always does.
+        co_await asio::this_coro::throw_if_cancelled(false);
         log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(granted_until)));
         promised = granted_until;
         auto cancelled = [&]() -> asio::awaitable<bool> {
@@ -308,7 +324,8 @@ int main(int argc, char** argv) {
         // the grant may be someone else's by now.
         if (steady::now() < granted_until) {
             const auto fenced = co_await write_store(args.at("--store"), held_token);
-            log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
+            if (fenced.written)
+                log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
         }
         const auto per_round = std::max<long>(work.count(), 1);
         const int rounds = static_cast<int>(rng() % 100) < long_hold_percent ? static_cast<int>((300 + rng() % 700) / per_round) : writes;
@@ -336,6 +353,7 @@ int main(int argc, char** argv) {
             co_await sleep_for(work);
             if (co_await cancelled()) break;
             const auto w = co_await write_store(args.at("--store"), held_token);
+            if (!w.written) break; // a leader's work stopped while waiting for the store
             log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
         }
         promised = {};
@@ -352,7 +370,10 @@ int main(int argc, char** argv) {
             held_token = l.token;
             asio::co_spawn(l.executor, hold(elector->valid_until(), true), std::move(done));
         };
-        ecfg.on_stopped_leading = [&] { log("stopped", "\"seq\":" + std::to_string(held_token.sequence)); };
+        ecfg.on_stopped_leading = [&] {
+            promised = {};
+            log("stopped", "\"seq\":" + std::to_string(held_token.sequence));
+        };
         elector.emplace(api, lease_name{"", args.at("--lease")}, std::move(ecfg));
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
             while (!stopping) {
@@ -364,8 +385,10 @@ int main(int argc, char** argv) {
                     co_await sleep_for(100ms);
                     continue;
                 }
-                // The work ended by itself: stepped down, released.
-                log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":\"released\"");
+                // The work ended by itself: the elector stepped down and
+                // released, with a result it does not tell (the checker
+                // takes the release from the recorder's free version).
+                log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":\"stepped_down\"");
                 co_await rest();
             }
             finish();

@@ -301,6 +301,7 @@ report check(std::vector<event> events, const options& opts) {
     std::set<std::string> electors;                            // processes that are leader_electors
     std::map<grant_key, std::int64_t> stopped_at;              // an elector's term → its first `stopped`
     std::map<std::string, std::vector<std::int64_t>> kill_times; // process → when it was killed
+    std::vector<const event*> stepped_down;                    // electors' "release" lines: the result unknown
     struct stale_write {
         std::string process;
         std::int64_t seq;
@@ -423,6 +424,8 @@ report check(std::vector<event> events, const options& opts) {
             auto it = grants.find({e.process, e.seq});
             if (it != grants.end()) it->second.released = true;
             freed_by_release.emplace_back(it != grants.end() && it->second.unlocking ? *it->second.unlocking : e.t, e.process);
+        } else if (e.kind == "release" && e.result == "stepped_down") {
+            stepped_down.push_back(&e); // an elector's: released if the recorder saw it free
         } else if (e.kind == "acquire_failed" && e.permanent) {
             r.failures.push_back("lock() failed for good: " + e.process + " at " + seconds(e.t) + ": " + e.why);
         }
@@ -435,6 +438,11 @@ report check(std::vector<event> events, const options& opts) {
         if (v->kind == "version" && v->holder.empty()) freed_tokens.insert(v->seq);
     for (grant* g : order)
         if (g->unlocking && freed_tokens.count(g->seq)) g->released = true;
+    // An elector that stepped down handed over from its "unlocking" if its
+    // release reached the server.
+    for (const event* e : stepped_down)
+        if (auto it = grants.find({e->process, e->seq}); it != grants.end() && it->second.released)
+            freed_by_release.emplace_back(it->second.unlocking ? *it->second.unlocking : e->t, e->process);
 
     // A Go peer that wrote the lease free under another process's token
     // (client-go's release checks leadership on its stale record) ended
@@ -464,17 +472,25 @@ report check(std::vector<event> events, const options& opts) {
     check_tokens(order, recorder, opts, r);
 
     // Electors: the leader says it stopped before the next one starts.
-    for (std::size_t i = 0; i + 1 < order.size(); ++i) {
-        const grant& g = *order[i];
+    // Grants learned of only after their promise had passed claim nothing
+    // (as for the claims): neither judged nor judging.
+    std::vector<const grant*> terms;
+    for (const grant* g : order)
+        if (!(g->end() <= g->start && !g->checked)) terms.push_back(g);
+    for (std::size_t i = 0; i + 1 < terms.size(); ++i) {
+        const grant& g = *terms[i];
         if (!electors.count(g.process)) continue;
-        const grant& next = *order[i + 1];
+        const grant& next = *terms[i + 1];
         ++r.elector_terms;
+        if (!g.released) ++r.elector_terms_after_loss; // taken over (or released unseen): the loss path
         const auto stop = stopped_at.find({g.process, g.seq});
         if (stop != stopped_at.end() && stop->second < next.start) continue;
         const auto& kills = kill_times[g.process];
         const bool killed_then = std::any_of(kills.begin(), kills.end(), [&](std::int64_t t) { return t >= g.start && t <= next.start; });
+        // Stopped into the last quarter lease before the next start (resumed,
+        // its overdue timers need a moment): it could not have said so.
         const bool stopped_then = std::any_of(windows.begin(), windows.end(), [&](const strike_window& w) {
-            return w.kind == "stop" && w.target == g.process && w.from <= next.start && w.to >= g.start;
+            return w.kind == "stop" && w.target == g.process && w.from <= next.start && w.to + lease_ns / 4 >= next.start && w.to >= g.start;
         });
         if (killed_then || stopped_then) {
             ++r.elector_terms_excused;
@@ -595,6 +611,7 @@ std::string to_json(const report& r) {
     o["effective_partitions"] = r.effective_partitions;
     o["elector_terms"] = r.elector_terms;
     o["elector_terms_excused"] = r.elector_terms_excused;
+    o["elector_terms_after_loss"] = r.elector_terms_after_loss;
     o["stopped_after_started"] = r.stopped_after_started;
     o["server_order_violations"] = r.server_order_violations;
     o["overlapping_claims"] = r.overlapping_claims;
@@ -644,8 +661,9 @@ std::string to_table(const report& r) {
         << " |\n";
     out << "| holder partitions / effective | " << r.partitions << " / " << r.effective_partitions << " |\n";
     if (r.elector_terms)
-        out << "| elector terms judged / excused (leader killed or stopped) / stopped after the next started | " << r.elector_terms << " / "
-            << r.elector_terms_excused << " / " << r.stopped_after_started << " |\n";
+        out << "| elector terms judged / of them after a loss / excused (leader killed or stopped) / stopped after the next started | "
+            << r.elector_terms << " / " << r.elector_terms_after_loss << " / " << r.elector_terms_excused << " / " << r.stopped_after_started
+            << " |\n";
     auto dist = [&](const char* what, const distribution& d) {
         char buf[400];
         std::snprintf(buf, sizeof buf, "| %s min / p50 / p90 / p99 / p99.9 / max (n) | %.1f / %.1f / %.1f / %.1f / %.1f / %.1f ms (%zu) |\n",

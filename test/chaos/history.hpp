@@ -65,7 +65,8 @@
 //              freed {seq, epoch} (a Go peer wrote the lease free with this leaseTransitions) |
 //              lease {seq, epoch, lease_end} (a Go peer's write as holder was answered) |
 //              write {seq, epoch, accepted} | unlocking {seq} |
-//              release {seq, result} | lost {seq, why} |
+//              release {seq, result: released | not_held | stepped_down (an elector's: taken from the recorder) | error} |
+//              lost {seq, why} |
 //              acquire_failed {why, permanent} | holding | stopping | exit
 //   recorder   version {holder, seq, rv} | gap
 //   nemesis    <kind> {target?}: kill, stop, cont, partition, heal,
@@ -139,6 +140,7 @@ struct report {
     // Electors' terms followed by another grant: judged for the order of
     // on_stopped_leading, or excused (the leader killed or stopped then).
     std::size_t elector_terms = 0, elector_terms_excused = 0;
+    std::size_t elector_terms_after_loss = 0; // not released: the successor took over (the rule's hard case)
 
     // Safety violations.
     std::size_t server_order_violations = 0;

@@ -90,7 +90,7 @@ PROFILES = {
     # elector rule: a leader's on_stopped_leading before the next leader's
     # on_started_leading (unless it was killed or stopped then).
     "electors": dict(seconds=180, contenders=6, pause=(1.5, 3.0), min_handoffs=800, min_each=2, min_effective_stops=1, kinds=KINDS,
-                     mode="elect"),
+                     mode="elect", min_elector_losses=5),
     # By flag: until 20,000 handoffs and 20 strikes of each kind (at most 3 h).
     "mixed_long": dict(seconds=3 * 3600, contenders=8, pause=(3.0, 6.0), min_handoffs=20000, min_each=20, min_effective_stops=20,
                        kinds=KINDS, impls=["leaselocker"] * 3 + ["client-go"] * 3 + ["go-reference"] * 2, rest_ms={"leaselocker": 500},
@@ -625,6 +625,10 @@ def main():
         ok = False
     if short:
         log(f"FAIL: struck fewer than {profile['min_each']} times: {', '.join(short)}")
+        ok = False
+    if report.get("elector_terms_after_loss", 0) < profile.get("min_elector_losses", 0):
+        log(f"FAIL: {report.get('elector_terms_after_loss', 0)} elector terms ended by a loss, fewer than {profile['min_elector_losses']} "
+            "(the elector rule's hard case)")
         ok = False
     if report["effective_stops"] < profile["min_effective_stops"]:
         log(f"FAIL: {report['effective_stops']} stops were effective (taken over meanwhile, then noticed), "

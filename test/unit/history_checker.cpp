@@ -567,6 +567,23 @@ BOOST_AUTO_TEST_CASE(an_elector_that_stopped_after_the_next_started_is_a_violati
     BOOST_TEST(check(plain).elector_terms == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(an_elector_that_stepped_down_hands_over_if_the_recorder_saw_the_release) {
+    // An elector does not say whether its release reached the server: its
+    // "release" is "stepped_down", and the recorder's free version decides.
+    auto h = electors(299000000);
+    for (auto& e : h)
+        if (e.kind == "release") e.result = "stepped_down";
+    auto r = check(h);
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST(r.handoff.n == 1u);
+    BOOST_TEST(r.elector_terms_after_loss == 0u);
+    // Not seen free: taken over after a loss, no handoff.
+    std::erase_if(h, [](const event& e) { return e.process == "recorder" && e.holder.empty(); });
+    r = check(h);
+    BOOST_TEST(r.handoff.n == 0u);
+    BOOST_TEST(r.elector_terms_after_loss == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(an_elector_killed_or_stopped_during_its_term_is_excused) {
     auto h = electors(-1);
     h.push_back(*parse_event(R"({"t":200000000,"p":"nemesis","e":"kill","target":"a"})"));
