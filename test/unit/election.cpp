@@ -25,6 +25,12 @@ lock_record held_by(const std::string& who, int transitions = 3, int duration = 
 
 const timing fast{.lease_duration = 15s, .renew_deadline = 10s, .retry_period = 2s};
 
+timing with_first_sight(milliseconds margin) {
+    timing t = fast;
+    t.first_sight_margin = margin;
+    return t;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(election)
@@ -451,9 +457,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_is_not_joined_and_its_head_is_dropped_after_it
 // changed long ago counts as observed since then.
 BOOST_AUTO_TEST_CASE(first_sight_takes_a_lease_dead_past_its_duration_at_once) {
     manual_clock c;
-    timing t = fast;
-    t.first_sight_margin = 1s;
-    core::election e{"me", t};
+    core::election e{"me", with_first_sight(1s)};
     // 15 s lease, changed ≥ 17 s ago on the server's clock: 16 s after the
     // margin, 15.68 s after ρ = 0.01. Expired.
     auto d = e.observe(held_by("dead"), c.now, c.wall, 17s);
@@ -464,16 +468,14 @@ BOOST_AUTO_TEST_CASE(first_sight_takes_a_lease_dead_past_its_duration_at_once) {
 
 BOOST_AUTO_TEST_CASE(first_sight_shortens_the_wait_by_the_age_less_margin_and_rate_bound) {
     manual_clock c;
-    timing t = fast;
-    t.first_sight_margin = 1s;
-    core::election e{"me", t};
+    core::election e{"me", with_first_sight(1s)};
     // Changed ≥ 11 s ago: 10 s after the margin, 10 × 0.99/1.01 on our clock.
     auto d = e.observe(held_by("live"), c.now, c.wall, 11s);
     BOOST_TEST((d.step == next_step::wait));
     const auto counted = duration_cast<steady_clock::duration>(10s * (0.99 / 1.01));
     BOOST_TEST((d.wake_at == c.now - counted + 15s));
     // Nearly as old as the duration plus margin: still not taken.
-    core::election e2{"me", t};
+    core::election e2{"me", with_first_sight(1s)};
     BOOST_TEST((e2.observe(held_by("live"), c.now, c.wall, 16s).step == next_step::wait));
 }
 
@@ -487,9 +489,7 @@ BOOST_AUTO_TEST_CASE(without_a_margin_the_servers_age_is_ignored) {
 
 BOOST_AUTO_TEST_CASE(a_younger_age_later_never_moves_the_first_sight_forward) {
     manual_clock c;
-    timing t = fast;
-    t.first_sight_margin = 0s;
-    core::election e{"me", t};
+    core::election e{"me", with_first_sight(0s)};
     const auto first = c.now;
     BOOST_TEST((e.observe(held_by("h"), c.now, c.wall, 5s).step == next_step::wait));
     c.advance(2s);
