@@ -94,8 +94,10 @@ struct lock_config {
     // read with a GET also counts as old as the server's clock says (its
     // answer's Date minus the Lease's latest metadata.managedFields time,
     // less 1 s for their whole seconds, less this margin, shortened by ρ):
-    // a lease dead for longer than lease_duration + 1 s + margin is taken
-    // at once, one round trip. The margin covers a step of the API
+    // a lease dead for lease_duration·(1+ρ)/(1−ρ) + margin + 2 s is taken
+    // at once, one round trip (2 s: the worst of the two whole-second
+    // truncations; often 1 s less), a younger one after what is left of
+    // its duration by that reckoning. The margin covers a step of the API
     // server's clock between the write and the read and, with several API
     // servers, the offset between their clocks; safety then rests on them.
     std::optional<std::chrono::milliseconds> first_sight_margin;
