@@ -52,8 +52,7 @@ decision election::observe(const std::optional<lock_record>& current, steady_tim
     else if (!ours) others_expiry_ = std::max(others_expiry_, runs_out);
     else if (coordinated_ && first_look) others_expiry_ = std::max(others_expiry_, now + timing_.lease_duration);
     if (coordinated_) {
-        const bool another_preferred = !current->preferred_holder.empty() && current->preferred_holder != identity_;
-        if (!ours || another_preferred) return {next_step::wait, {}, until_changed}; // (stepped down: not again)
+        if (!ours || another_preferred(*current)) return {next_step::wait, {}, until_changed}; // (stepped down: not again)
         if (now < others_expiry_) return {next_step::wait, {}, others_expiry_}; // named early, by the server's clock
         return {next_step::replace, grant(current, wall_now), {}};
     }

@@ -309,15 +309,15 @@ int main(int argc, char** argv) {
 
     std::minstd_rand rng(std::random_device{}());
     // A turn as holder: fence the store in, then rounds of check, work,
-    // write; "unlocking" at the end. `stop_on_cancel`: a leader's work,
-    // which ends (without its write) when its cancellation comes.
-    auto hold = [&](steady::time_point granted_until, bool stop_on_cancel) -> asio::awaitable<void> {
+    // write; "unlocking" at the end. A leader's work ends (without its
+    // write) when its cancellation comes; a locker's turn has none.
+    auto hold = [&](steady::time_point granted_until) -> asio::awaitable<void> {
         // Cancellation is looked at, not thrown: the hold ends as it always does.
         co_await asio::this_coro::throw_if_cancelled(false);
         log("acquire_ok", token_fields(held_token) + ",\"valid_until\":" + std::to_string(ns(granted_until)));
         promised = granted_until;
         auto cancelled = [&]() -> asio::awaitable<bool> {
-            co_return stop_on_cancel && (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none;
+            co_return (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none;
         };
         // Fence the store in at once: from now on it refuses older
         // tokens. Only while valid: stopped between the grant and here,
@@ -368,7 +368,7 @@ int main(int argc, char** argv) {
         ecfg.lock = cfg;
         ecfg.on_started_leading = [&](leadership l, asio::any_completion_handler<void(std::exception_ptr)> done) {
             held_token = l.token;
-            asio::co_spawn(l.executor, hold(elector->valid_until(), true), std::move(done));
+            asio::co_spawn(l.executor, hold(elector->valid_until()), std::move(done));
         };
         ecfg.on_stopped_leading = [&] {
             promised = {};
@@ -405,7 +405,7 @@ int main(int argc, char** argv) {
                     continue;
                 }
                 held_token = locker->current_fencing_token();
-                co_await hold(locker->valid_until(), false);
+                co_await hold(locker->valid_until());
                 auto [uec, result] = co_await locker->unlock(use_tuple);
                 log("release", "\"seq\":" + std::to_string(held_token.sequence) + ",\"result\":" +
                                    quoted(uec ? uec.message() : result == unlock_result::released ? "released" : "not_held"));

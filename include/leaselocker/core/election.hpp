@@ -102,8 +102,7 @@ public:
     // Held by us, and coordinated leader election prefers another holder
     // (its preferredHolder): we step down rather than renew.
     bool asked_to_step_down(const lock_record& current) const noexcept {
-        return holding_ && current.holder_identity == identity_ && !current.preferred_holder.empty() &&
-               current.preferred_holder != identity_;
+        return holding_ && current.holder_identity == identity_ && another_preferred(current);
     }
     // Until when our lease is ours for sure: from the send time of the last
     // accepted write that changed the record as client-go's waiters see it
@@ -139,6 +138,8 @@ private:
     // Equal but for the queue: nothing the holder wrote changed.
     static bool same_but_queue(const std::optional<lock_record>& a, const std::optional<lock_record>& b);
     bool queued(const std::optional<lock_record>& r) const;
+    // Coordinated leader election prefers a holder other than us.
+    bool another_preferred(const lock_record& r) const noexcept { return !r.preferred_holder.empty() && r.preferred_holder != identity_; }
 
     std::string identity_;
     timing timing_;
