@@ -175,6 +175,7 @@ void lease_lock::do_get(request_options opts,
 void lease_lock::do_create(lock_record r, request_options opts, asio::any_completion_handler<void(error_code)> h) {
     lease l;
     l.metadata.name = name_;
+    l.metadata.labels = opts_.labels;
     l.spec = to_lease_spec(r);
     set_queue(l.metadata, r.queue);
     leases_.create(std::move(l), opts, detail::continuation(std::move(h), get_executor(), [s = state_, sent = state_->mark()](auto& h, error_code ec, lease stored) {

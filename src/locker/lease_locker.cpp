@@ -46,6 +46,13 @@ micro_time wall_now() {
     return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
 
+// What became of a lease we held, as the newest version shows it.
+std::string taken_by(const std::optional<lock_record>& newest) {
+    if (!newest) return "the lease was deleted";
+    if (newest->holder_identity.empty()) return "written free by another (an administrator?)";
+    return "taken over by " + newest->holder_identity;
+}
+
 [[noreturn]] void invalid(const std::string& what) {
     throw config_error(make_error_code(error::config_invalid), what);
 }
@@ -546,7 +553,7 @@ private:
         if (election_.holding()) {
             if (taken)
                 lose(make_error_code(error::lock_lost), record ? loss_cause::taken_over : loss_cause::deleted,
-                     record ? "taken over by " + record->holder_identity + " (seen on the watch)" : "the lease was deleted (seen on the watch)");
+                     taken_by(record) + " (seen on the watch)");
             else if (election_.asked_to_step_down(*record))
                 step_down_for(record->preferred_holder);
             return;
@@ -592,14 +599,14 @@ private:
                     auto d = e.observe(newest, self->clock_.now(), wall_now());
                     if (!e.holding() || d.step != core::next_step::replace)
                         co_return self->lose(make_error_code(error::lock_lost), newest ? loss_cause::taken_over : loss_cause::deleted,
-                                             "taken over by " + (newest ? newest->holder_identity : "nobody (deleted)"));
+                                             taken_by(newest));
                     need_read = false;
                 }
                 // Written over the newest version known: it must still be ours.
                 const auto replaced = self->lock_->current();
                 if (!replaced || replaced->holder_identity != self->identity())
                     co_return self->lose(make_error_code(error::lock_lost), replaced ? loss_cause::taken_over : loss_cause::deleted,
-                                         "taken over by " + (replaced ? replaced->holder_identity : "nobody (deleted)"));
+                                         taken_by(replaced));
                 if (e.asked_to_step_down(*replaced)) co_return self->step_down_for(replaced->preferred_holder);
                 const auto sent = self->clock_.now();
                 auto record = e.renewal(*replaced, wall_now());
@@ -851,7 +858,7 @@ std::unique_ptr<resource_lock> make_lease_lock(client& api, lease_name name, con
     name = checked_lease_name(std::move(name));
     lease_client leases{api, name.namespace_name};
     return std::make_unique<lease_lock>(leases, name.name, cfg.identity.empty() ? default_identity() : cfg.identity,
-                                        lease_lock_options{.record_events = cfg.record_events, .log = cfg.log});
+                                        lease_lock_options{.record_events = cfg.record_events, .labels = cfg.labels, .log = cfg.log});
 }
 
 } // namespace

@@ -52,6 +52,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -126,6 +127,9 @@ struct lock_config {
     std::string name;
     // Record Kubernetes Events on acquire and loss (needs create on events).
     bool record_events = false;
+    // Labels set on the Lease when this locker creates it (one that exists
+    // keeps its own).
+    std::map<std::string, std::string> labels;
     // A 401 or 403 for a kind of request (read, write, watch) the client
     // has been let through with on this namespace's Leases before
     // (resource_lock::authorized_before) is taken for a restarted API

@@ -7,6 +7,7 @@
 #include <leaselocker/lease/lease_watch.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,6 +115,9 @@ protected:
 struct lease_lock_options {
     // Record Kubernetes Events (needs create on events in the namespace).
     bool record_events = false;
+    // Labels set on the Lease when this lock creates it (a Lease that
+    // already exists keeps its own).
+    std::map<std::string, std::string> labels;
     logger log;
 };
 

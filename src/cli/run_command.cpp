@@ -1,0 +1,213 @@
+// leaselocker run: a command under a Lease. One coroutine walks through
+// the phases (read, acquire, run, release); signals, the --wait timer and
+// the loss watch are separate waits on the same single-threaded io_context
+// that act on it by phase.
+#include "cli/child_process.hpp"
+#include "cli/commands.hpp"
+#include "cli/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+
+namespace leaselocker::cli {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using asio::as_tuple;
+using asio::use_awaitable;
+
+namespace {
+
+class runner {
+public:
+    runner(session& s, const run_options& o, lease_locker& locker, std::string lease)
+        : s_(s), o_(o), locker_(locker), lease_(std::move(lease)), signals_(s.io, SIGINT, SIGTERM, SIGHUP), timer_(s.io),
+          child_(s.io.get_executor()) {}
+
+    asio::awaitable<int> run() {
+        follow_signals();
+        if (int code = co_await first_look(); code >= 0) co_return code;
+        if (int code = co_await acquire(); code >= 0) co_return code;
+        co_return co_await run_command();
+    }
+
+    // Whatever is still waiting (signals, timers) ends.
+    void finish() {
+        phase_ = phase::done;
+        signals_.cancel();
+        timer_.cancel();
+        stop_loss_watch_.emit(asio::cancellation_type::terminal);
+    }
+
+private:
+    enum class phase { acquiring, running, releasing, done };
+
+    // One read before anything else: a wrong server, a missing right or a
+    // missing namespace fails at once, in one line, instead of in lock()'s
+    // retries; and who holds it now is worth a line.
+    asio::awaitable<int> first_look() {
+        lease_client leases{*s_.api, s_.namespace_of(o_.lease)};
+        diagnostics diag;
+        auto [ec, current] = co_await leases.get(o_.lease.name, request_options{.timeout = request_timeout, .diag = &diag},
+                                                 as_tuple(use_awaitable));
+        if (ec && ec != error::not_found) co_return s_.out.fail("cannot read lease " + lease_, ec, diag);
+        if (!ec && current.spec.held())
+            s_.out.event("waiting", {{"lease", lease_}, {"holder", *current.spec.holder_identity}},
+                         o_.try_once ? "" : "waiting for " + lease_ + ": held by " + *current.spec.holder_identity);
+        co_return -1;
+    }
+
+    asio::awaitable<int> acquire() {
+        if (o_.wait.count() > 0) {
+            timer_.expires_after(o_.wait);
+            timer_.async_wait([this](error_code ec) {
+                if (ec || phase_ != phase::acquiring) return;
+                timed_out_ = true;
+                stop_acquiring_.emit(asio::cancellation_type::terminal);
+            });
+        }
+        diagnostics diag;
+        error_code ec;
+        bool held = false;
+        auto until_stopped = asio::bind_cancellation_slot(stop_acquiring_.slot(), as_tuple(use_awaitable));
+        if (o_.try_once) {
+            std::tie(ec, held) = co_await locker_.try_lock(diag, until_stopped);
+        } else {
+            std::tie(ec) = co_await locker_.lock(diag, until_stopped);
+            held = !ec;
+        }
+        timer_.cancel();
+        phase_ = phase::running;
+        if (interrupted_) co_return s_.out.fail(exit_code::signalled_base + interrupted_, "interrupted by " + signal_name(interrupted_) + " while waiting for " + lease_);
+        if (timed_out_ || (o_.try_once && !ec && !held)) {
+            s_.out.event("conflict", {{"lease", lease_}}, (timed_out_ ? "gave up waiting for " : "not acquired: another holds ") + lease_);
+            co_return o_.conflict_exit_code;
+        }
+        if (ec) co_return s_.out.fail("cannot acquire " + lease_, ec, diag);
+        co_return -1;
+    }
+
+    asio::awaitable<int> run_command() {
+        const auto token = locker_.current_fencing_token();
+        s_.out.event("acquired", {{"lease", lease_}, {"identity", locker_.identity()}, {"fencing_token", token.sequence}, {"epoch", token.epoch}});
+        const auto spawn_error = child_.start(o_.command, {{"LEASELOCKER_FENCING_TOKEN", std::to_string(token.sequence)},
+                                                           {"LEASELOCKER_FENCING_EPOCH", token.epoch},
+                                                           {"LEASELOCKER_IDENTITY", locker_.identity()},
+                                                           {"LEASELOCKER_LEASE", lease_}});
+        if (spawn_error) {
+            co_await release();
+            const bool missing = spawn_error == std::errc::no_such_file_or_directory;
+            co_return s_.out.fail(missing ? exit_code::command_not_found : exit_code::cannot_execute,
+                                  (missing ? "command not found: " : "cannot run " ) + o_.command.front() +
+                                      (missing ? std::string() : ": " + spawn_error.message()));
+        }
+        json::array argv;
+        for (auto& a : o_.command) argv.emplace_back(a);
+        s_.out.event("started", {{"pid", child_.pid()}, {"command", std::move(argv)}});
+        watch_for_loss();
+        const int status = co_await child_.wait_exit();
+        phase_ = phase::releasing;
+        timer_.cancel(); // a pending SIGKILL
+        const int code = child_process::exit_status(status);
+        json::object exited{{"status", code}};
+        if (WIFSIGNALED(status)) exited["signal"] = signal_name(WTERMSIG(status));
+        s_.out.event("exited", std::move(exited));
+        if (lost_) co_return exit_code::lost;
+        stop_loss_watch_.emit(asio::cancellation_type::terminal);
+        co_await release();
+        co_return code;
+    }
+
+    // The lease is released after the command, whatever its status.
+    asio::awaitable<void> release() {
+        diagnostics diag;
+        auto [ec, result] = co_await locker_.unlock_with_retry(diag, as_tuple(use_awaitable));
+        if (ec) {
+            s_.out.event("release_failed", {{"lease", lease_}, {"error", ec.message()}, {"message", diag.to_string()}},
+                         "could not release " + lease_ + " (it expires by itself): " + ec.message() + (diag.server_message.empty() ? "" : ": " + diag.server_message));
+        } else {
+            s_.out.event("released", {{"lease", lease_}, {"held", result == unlock_result::released}});
+        }
+    }
+
+    // The moment the lock is lost, the command's process group gets the
+    // loss signal, then SIGKILL after --kill-after.
+    void watch_for_loss() {
+        asio::co_spawn(s_.io, [this]() -> asio::awaitable<void> {
+            diagnostics diag;
+            auto [ec] = co_await locker_.wait_lost(diag, asio::bind_cancellation_slot(stop_loss_watch_.slot(), as_tuple(use_awaitable)));
+            if (ec == asio::error::operation_aborted || phase_ != phase::running) co_return;
+            lost_ = true;
+            child_.signal(o_.loss_signal);
+            s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", diag.to_string()}, {"signal", signal_name(o_.loss_signal)}},
+                         "lost " + lease_ + " (" + diag.to_string() + "): sent " + signal_name(o_.loss_signal) + " to the command");
+            if (o_.kill_after.count() == 0) co_return;
+            timer_.expires_after(o_.kill_after);
+            auto [timer_ec] = co_await timer_.async_wait(as_tuple(use_awaitable));
+            if (timer_ec || !child_.running()) co_return;
+            child_.signal(SIGKILL);
+            s_.out.event("killed", {{"signal", "SIGKILL"}}, "the command outlived --kill-after: sent SIGKILL");
+        }, asio::detached);
+    }
+
+    // SIGINT, SIGTERM, SIGHUP: while waiting, stop waiting (a lease granted
+    // meanwhile is released); while the command runs, pass them on to it.
+    void follow_signals() {
+        signals_.async_wait([this](error_code ec, int signo) {
+            if (ec) return;
+            if (phase_ == phase::acquiring) {
+                interrupted_ = signo;
+                stop_acquiring_.emit(asio::cancellation_type::terminal);
+            } else if (phase_ == phase::running && child_.running()) {
+                child_.signal(signo);
+                s_.out.event("signal", {{"signal", signal_name(signo)}}, "passed " + signal_name(signo) + " on to the command");
+            }
+            if (phase_ != phase::done) follow_signals();
+        });
+    }
+
+    session& s_;
+    const run_options& o_;
+    lease_locker& locker_;
+    std::string lease_;
+    asio::signal_set signals_;
+    asio::steady_timer timer_; // --wait, then --kill-after
+    child_process child_;
+    asio::cancellation_signal stop_acquiring_, stop_loss_watch_;
+    phase phase_ = phase::acquiring;
+    int interrupted_ = 0;
+    bool timed_out_ = false;
+    bool lost_ = false;
+};
+
+} // namespace
+
+int run_command(const run_options& o) {
+    session s{o.conn};
+    lock_config cfg{.lease_duration = o.lease_duration, .renew_deadline = o.renew_deadline, .retry_period = o.retry_period,
+                    .identity = o.identity, .labels = o.labels};
+    // The library's warnings (retries while waiting, a refused watch) as
+    // they come; its word on a loss only in JSON: our "lost" line says it
+    // with what was done about it.
+    cfg.log = logger{.level = log_level::warning, .sink = [&s](log_level, std::string_view message) {
+                         const bool loss = message.find("): lost: ") != std::string_view::npos;
+                         s.out.event("warning", {{"message", message}}, loss ? std::string_view{} : message);
+                     }};
+    std::unique_ptr<lease_locker> locker;
+    try {
+        locker = std::make_unique<lease_locker>(*s.api, lease_name{s.namespace_of(o.lease), o.lease.name}, std::move(cfg));
+    } catch (const config_error& e) { // the timing flags
+        throw usage_error(e.what());
+    }
+    runner r{s, o, *locker, s.describe(o.lease)};
+    return s.run(r.run(), [&] { r.finish(); });
+}
+
+} // namespace leaselocker::cli

@@ -1,0 +1,499 @@
+#!/usr/bin/env python3
+"""The leaselocker command-line tool against the local control plane.
+
+Run by ctest (integration.cli_*): python3 cli_it.py LEASELOCKER_BINARY
+[unittest args], with LEASELOCKER_CLUSTER_DIR naming the running cluster
+(test/cluster). Every wait is bounded.
+"""
+import calendar
+import http.client
+import json
+import os
+import select
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = None
+CLUSTER = None  # state.json, plus "dir"
+NS = None
+
+
+def unique(prefix):
+    unique.counter += 1
+    return f"{prefix}-{os.getpid()}-{unique.counter}"
+
+
+unique.counter = 0
+
+
+class Admin:
+    """The cluster's administrator, straight to the API server (no leaselocker code)."""
+
+    def __init__(self):
+        pki = os.path.join(CLUSTER["dir"], "pki")
+        self.ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.crt"))
+        self.ctx.load_cert_chain(os.path.join(pki, "admin.crt"), os.path.join(pki, "admin.key"))
+        host, port = CLUSTER["server"].removeprefix("https://").split(":")
+        self.host, self.port = host, int(port)
+
+    def request(self, method, path, body=None):
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=10)
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, json.loads(data) if data else None
+
+    def lease_path(self, name):
+        return f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{name}"
+
+    def get(self, name):
+        status, obj = self.request("GET", self.lease_path(name))
+        return obj if status == 200 else None
+
+    def overwrite_holder(self, name, holder):
+        """Takes the lease over as another holder would (one guarded PUT)."""
+        for _ in range(10):
+            obj = self.get(name)
+            obj["spec"]["holderIdentity"] = holder
+            obj["spec"]["leaseTransitions"] = obj["spec"].get("leaseTransitions", 0) + 1
+            now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+            obj["spec"]["acquireTime"] = obj["spec"]["renewTime"] = now
+            status, _ = self.request("PUT", self.lease_path(name), obj)
+            if status == 200:
+                return
+        raise AssertionError("could not overwrite the lease")
+
+
+def cli(*args, **kw):
+    """Runs leaselocker to its end: (exit code, stdout, stderr)."""
+    env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
+    env.update(kw.pop("env", {}))
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=kw.pop("timeout", 60), env=env, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def start(*args, **kw):
+    env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
+    env.update(kw.pop("env", {}))
+    return subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_file(path, timeout=20):
+    wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, timeout, path)
+    with open(path) as f:
+        return f.read()
+
+
+def read_line(stream, timeout):
+    """One line of a child's pipe, within `timeout` seconds."""
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([stream], [], [], left)[0]:
+            raise AssertionError(f"no line within {timeout} s (got {line!r})")
+        chunk = os.read(stream.fileno(), 1)
+        if not chunk:
+            break
+        line += chunk
+    return line.decode()
+
+
+def events(stderr):
+    return [json.loads(line) for line in stderr.splitlines() if line.strip()]
+
+
+class TcpProxy:
+    """A TCP forwarder to the API server that can be cut off (a network
+    partition between one leaselocker and the server): while `blackholed`,
+    bytes are held, not passed on, and new connections hang."""
+
+    def __init__(self):
+        host, port = CLUSTER["server"].removeprefix("https://").split(":")
+        self.target = (host, int(port))
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.blackholed = threading.Event()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pipe, args=(c,), daemon=True).start()
+
+    def _pipe(self, c):
+        s = socket.create_connection(self.target)
+        pair = {c: s, s: c}
+        try:
+            while not self.closed:
+                r, _, _ = select.select([c, s], [], [], 0.05)
+                if self.blackholed.is_set():
+                    continue
+                for src in r:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    pair[src].sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            s.close()
+
+    def kubeconfig(self, folder):
+        with open(CLUSTER["kubeconfig"]) as f:
+            text = f.read()
+        text = text.replace(CLUSTER["server"], f"https://127.0.0.1:{self.port}")
+        text = text.replace("certificate-authority: pki/", f"certificate-authority: {CLUSTER['dir']}/pki/")
+        text = text.replace("client-certificate: pki/", f"client-certificate: {CLUSTER['dir']}/pki/")
+        text = text.replace("client-key: pki/", f"client-key: {CLUSTER['dir']}/pki/")
+        text = text.replace("tokenFile: pki/", f"tokenFile: {CLUSTER['dir']}/pki/")
+        path = os.path.join(folder, "kubeconfig")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+# A command that records, with wall-clock and monotonic times, when it got
+# SIGTERM or SIGINT, then exits 7; it says it started by writing `ready`.
+SIGNAL_RECORDER = r"""
+import os, signal, sys, time
+out, ready = sys.argv[1], sys.argv[2]
+def got(signo, frame):
+    with open(out, "w") as f:
+        f.write(f"{signal.Signals(signo).name} {time.time():.6f} {time.monotonic_ns()}\n")
+    sys.exit(7)
+signal.signal(signal.SIGTERM, got)
+signal.signal(signal.SIGINT, got)
+with open(ready, "w") as f:
+    f.write(" ".join(os.environ.get(k, "") for k in ("LEASELOCKER_FENCING_TOKEN", "LEASELOCKER_IDENTITY", "LEASELOCKER_LEASE")) + "\n")
+for _ in range(600):
+    time.sleep(0.1)
+sys.exit(3)
+"""
+
+
+class cli_run(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.lease = unique("cli")
+        self.ref = f"{NS}/{self.lease}"
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def recorder(self, *flags, kubeconfig=None):
+        out, ready = os.path.join(self.dir, "signal"), os.path.join(self.dir, "ready")
+        env = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
+        p = start("run", "--json", *flags, self.ref, "--", sys.executable, "-c", SIGNAL_RECORDER, out, ready, env=env)
+        return p, out, wait_file(ready)
+
+    def test_concurrent_runs_never_overlap(self):
+        log = os.path.join(self.dir, "log")
+        # Each command appends start and end under flock, 30 ms apart: two
+        # commands running at once would interleave their lines.
+        script = ('exec 9>>"$1"; flock 9; echo "start $LEASELOCKER_IDENTITY $LEASELOCKER_FENCING_TOKEN" >&9; flock -u 9; '
+                  'sleep 0.03; flock 9; echo "end $LEASELOCKER_IDENTITY" >&9; flock -u 9')
+        procs = [start("run", "--identity", f"p{i}", "--retry-period", "0.2s", self.ref, "--", "sh", "-c", script, "sh", log)
+                 for i in range(6)]
+        for p in procs:
+            p.wait(timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr.read())
+        with open(log) as f:
+            lines = [l.split() for l in f.read().splitlines()]
+        self.assertEqual(len(lines), 12)
+        tokens = []
+        for first, second in zip(lines[0::2], lines[1::2]):
+            self.assertEqual(first[0], "start")
+            self.assertEqual(second, ["end", first[1]], f"interleaved: {lines}")
+            tokens.append(int(first[2]))
+        self.assertEqual(sorted({l[1] for l in lines}), [f"p{i}" for i in range(6)])
+        self.assertEqual(tokens, sorted(tokens))
+        self.assertEqual(len(set(tokens)), 6, "every grant has a fencing token of its own")
+
+    def test_exit_status_is_the_commands(self):
+        self.assertEqual(cli("run", self.ref, "--", "sh", "-c", "exit 3")[0], 3)
+        self.assertEqual(cli("run", self.ref, "--", "true")[0], 0)
+        self.assertEqual(cli("run", self.ref, "--", "sh", "-c", "kill -KILL $$")[0], 128 + 9)
+        status = json.loads(cli("status", "--json", self.ref)[1])
+        self.assertFalse(status["held"], "released after each command")
+
+    def test_environment_names_the_lease_the_identity_and_the_fencing_token(self):
+        code, out, err = cli("run", "--identity", "env-check", self.ref, "--", "sh", "-c",
+                             'echo "$LEASELOCKER_FENCING_TOKEN|$LEASELOCKER_FENCING_EPOCH|$LEASELOCKER_IDENTITY|$LEASELOCKER_LEASE"')
+        self.assertEqual(code, 0, err)
+        token, epoch, identity, lease = out.strip().split("|")
+        lease_obj = Admin().get(self.lease)
+        self.assertEqual(int(token), lease_obj["spec"]["leaseTransitions"])
+        self.assertEqual(epoch, lease_obj["metadata"]["uid"])
+        self.assertEqual(identity, "env-check")
+        self.assertEqual(lease, self.ref)
+        # The next grant has a higher token.
+        code, out2, _ = cli("run", self.ref, "--", "sh", "-c", 'echo "$LEASELOCKER_FENCING_TOKEN"')
+        self.assertGreater(int(out2), int(token))
+
+    def test_json_events(self):
+        code, _, err = cli("run", "--json", "--labels", "app=backup,tier=batch", self.ref, "--", "true")
+        self.assertEqual(code, 0, err)
+        evs = events(err)
+        self.assertEqual([e["event"] for e in evs], ["acquired", "started", "exited", "released"])
+        for e in evs:
+            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        acquired, started, exited, released = evs
+        self.assertEqual(acquired["lease"], self.ref)
+        self.assertIsInstance(acquired["fencing_token"], int)
+        self.assertIsInstance(acquired["epoch"], str)
+        self.assertIsInstance(acquired["identity"], str)
+        self.assertIsInstance(started["pid"], int)
+        self.assertEqual(started["command"], ["true"])
+        self.assertEqual(exited["status"], 0)
+        self.assertEqual(released["held"], True)
+        self.assertEqual(Admin().get(self.lease)["metadata"]["labels"], {"app": "backup", "tier": "batch"})
+
+    def test_takeover_signals_the_command_at_once(self):
+        p, out, _ = self.recorder("--kill-after", "5s")
+        Admin().overwrite_holder(self.lease, "intruder")
+        taken_at = time.monotonic_ns()
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 75, p.stderr.read())
+        name, _, signalled_at = wait_file(out).split()
+        self.assertEqual(name, "SIGTERM")
+        latency_ms = (int(signalled_at) - taken_at) / 1e6
+        print(f"takeover -> SIGTERM in the command: {latency_ms:.1f} ms", file=sys.stderr)
+        self.assertLess(latency_ms, 2000)  # a sanity bound; bench/ measures it
+        self.assertEqual(Admin().get(self.lease)["spec"]["holderIdentity"], "intruder", "the new holder's lease is left alone")
+
+    def test_unreachable_server_signals_the_command_before_the_lease_can_expire(self):
+        proxy = TcpProxy()
+        try:
+            kubeconfig = proxy.kubeconfig(self.dir)
+            p, out, _ = self.recorder("--lease-duration", "4s", "--renew-deadline", "2s", "--retry-period", "0.5s",
+                                      kubeconfig=kubeconfig)
+            time.sleep(1.2)  # renewals go through
+            proxy.blackholed.set()
+            p.wait(timeout=30)
+            stderr = p.stderr.read()
+            self.assertEqual(p.returncode, 75, stderr)
+            name, wall, _ = wait_file(out).split()
+            self.assertEqual(name, "SIGTERM")
+            spec = Admin().get(self.lease)["spec"]
+            renewed = calendar.timegm(time.strptime(spec["renewTime"][:19], "%Y-%m-%dT%H:%M:%S"))
+            renewed += float("0." + spec["renewTime"][20:26])
+            expires = renewed + spec["leaseDurationSeconds"]
+            margin = expires - float(wall)
+            print(f"SIGTERM {margin * 1000:.0f} ms before the last renewal could expire", file=sys.stderr)
+            self.assertGreater(margin, 0, "the command must be stopped before anyone else may take the lease")
+            self.assertIn('"event":"lost"', stderr)
+        finally:
+            proxy.close()
+
+    def test_kill_after(self):
+        # A command that ignores SIGTERM gets SIGKILL after --kill-after.
+        ready = os.path.join(self.dir, "ready")
+        p = start("run", "--json", "--kill-after", "0.5s", self.ref, "--", "sh", "-c",
+                  f'trap "" TERM; echo up > {ready}; for i in $(seq 300); do sleep 0.1; done')
+        wait_file(ready)
+        Admin().overwrite_holder(self.lease, "intruder")
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 75)
+        evs = [e["event"] for e in events(p.stderr.read())]
+        self.assertIn("killed", evs)
+        self.assertEqual(evs[-1], "exited")
+
+    def test_wait_timeout_and_try_give_the_conflict_code(self):
+        holder, _, _ = self.recorder()
+        try:
+            t0 = time.monotonic()
+            code, _, err = cli("run", "--wait", "1s", "--conflict-exit-code", "42", self.ref, "--", "true")
+            self.assertEqual(code, 42, err)
+            self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+            self.assertEqual(cli("run", "--try", self.ref, "--", "true")[0], 1)
+            self.assertEqual(cli("run", "--try", "-E", "9", self.ref, "--", "true")[0], 9)
+        finally:
+            holder.send_signal(signal.SIGTERM)
+            holder.wait(timeout=20)
+        self.assertEqual(holder.returncode, 7, "SIGTERM was passed on; the command's status is leaselocker's")
+
+    def test_interrupt_is_passed_on_and_the_lease_released(self):
+        p, out, _ = self.recorder()
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 7)
+        self.assertEqual(wait_file(out).split()[0], "SIGINT")
+        self.assertIn('"event":"released"', p.stderr.read())
+        self.assertFalse(json.loads(cli("status", "--json", self.ref)[1])["held"])
+
+    def test_interrupt_while_waiting(self):
+        holder, _, _ = self.recorder()
+        try:
+            waiter = start("run", "--json", self.ref, "--", "true")
+            first = read_line(waiter.stderr, 20)  # its signal handling is set up before its first look
+            self.assertIn('"event":"waiting"', first)
+            waiter.send_signal(signal.SIGINT)
+            waiter.wait(timeout=20)
+            self.assertEqual(waiter.returncode, 128 + 2)
+            self.assertNotIn('"event":"started"', waiter.stderr.read())
+        finally:
+            holder.send_signal(signal.SIGTERM)
+            holder.wait(timeout=20)
+
+
+class cli_lease_verbs(unittest.TestCase):
+    def setUp(self):
+        self.lease = unique("cli-verbs")
+        self.ref = f"{NS}/{self.lease}"
+
+    def test_status(self):
+        code, out, _ = cli("status", "--json", self.ref)
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out)["exists"], False)
+        p = start("run", "--identity", "status-holder", "--lease-duration", "20s", self.ref, "--", "sleep", "30")
+        try:
+            wait_for(lambda: (json.loads(cli("status", "--json", self.ref)[1]).get("held")), 20, "the holder")
+            st = json.loads(cli("status", "--json", self.ref)[1])
+            self.assertEqual(st["holder"], "status-holder")
+            self.assertEqual(st["lease_duration_seconds"], 20)
+            self.assertGreater(st["valid_for_ms"], 15000)
+            self.assertLessEqual(st["valid_for_ms"], 20000)
+            self.assertIsNone(st["preferred_holder"])
+            code, out, _ = cli("status", self.ref)
+            self.assertIn("holder       status-holder", out)
+            self.assertIn("(by this machine's clock)", out)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=20)
+
+    def test_wait_free_returns_on_release(self):
+        p = start("run", self.ref, "--", "sleep", "1")
+        wait_for(lambda: json.loads(cli("status", "--json", self.ref)[1]).get("held"), 20, "the holder")
+        t0 = time.monotonic()
+        code, _, err = cli("wait-free", "--json", self.ref)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(events(err)[-1]["event"], "free")
+        self.assertLess(time.monotonic() - t0, 10)
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 0)
+
+    def test_wait_free_returns_when_a_dead_holders_lease_runs_out(self):
+        p = start("run", "--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "0.5s", self.ref, "--", "sleep", "30")
+        wait_for(lambda: json.loads(cli("status", "--json", self.ref)[1]).get("held"), 20, "the holder")
+        p.kill()  # the holder dies without releasing; its command is left running
+        p.wait()
+        t0 = time.monotonic()
+        self.assertEqual(cli("wait-free", "--timeout", "1s", "-E", "5", self.ref)[0], 5, "still held within a second")
+        code, _, err = cli("wait-free", self.ref)
+        self.assertEqual(code, 0, err)
+        self.assertGreaterEqual(time.monotonic() - t0, 3.0, "free only once its lease ran out")
+
+    def test_wait_free_polls_without_the_watch_right(self):
+        p = start("run", "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "0.5s", self.ref, "--", "sleep", "3")
+        wait_for(lambda: json.loads(cli("status", "--json", self.ref)[1]).get("held"), 20, "the holder")
+        code, _, err = cli("wait-free", "--json", "--context", "lease-no-watch", self.ref)
+        self.assertEqual(code, 0, err)
+        self.assertIn("polling", err)
+        p.wait(timeout=20)
+
+    def test_release(self):
+        p = start("run", "--json", "--identity", "victim", self.ref, "--", "sleep", "30")
+        wait_for(lambda: json.loads(cli("status", "--json", self.ref)[1]).get("held"), 20, "the holder")
+        code, _, err = cli("release", self.ref)
+        self.assertEqual(code, 64)
+        self.assertIn("--force", err)
+        self.assertEqual(cli("release", "--identity", "someone-else", self.ref)[0], 1)
+        transitions = Admin().get(self.lease)["spec"]["leaseTransitions"]
+        code, out, err = cli("release", "--force", self.ref)
+        self.assertEqual(code, 0, err)
+        self.assertIn("was held by victim", out)
+        spec = Admin().get(self.lease)["spec"]
+        self.assertEqual(spec.get("holderIdentity", ""), "")
+        self.assertEqual(spec["leaseTransitions"], transitions, "a release is no new term")
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 75, "the holder saw it lost")
+        code, out, _ = cli("release", "--force", self.ref)
+        self.assertEqual(code, 0)
+        self.assertIn("nothing to release", out)
+
+
+class cli_errors(unittest.TestCase):
+    """Bad input: one line on stderr, a documented exit code, never a trace."""
+
+    def one_line(self, expected_code, args, contains, **kw):
+        code, out, err = cli(*args, **kw)
+        self.assertEqual(code, expected_code, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("leaselocker: "), err)
+        self.assertIn(contains, lines[0])
+        self.assertNotIn("terminate", err)
+
+    def test_usage(self):
+        ref = f"{NS}/x"
+        self.one_line(64, ["run", "--bogus", ref, "--", "true"], "unknown flag --bogus")
+        self.one_line(64, ["run", ref, "true"], "missing -- before the command")
+        self.one_line(64, ["run", "Not_A/Name", "--", "true"], "not a valid")
+        self.one_line(64, ["run", "--wait", "10", ref, "--", "true"], "missing unit")
+        self.one_line(64, ["run", "--lease-duration", "5s", "--renew-deadline", "6s", ref, "--", "true"], "renew")
+        self.one_line(64, ["frobnicate"], "unknown command")
+        self.one_line(64, ["status"], "missing NAMESPACE/NAME")
+
+    def test_configuration(self):
+        self.one_line(78, ["status", f"{NS}/x"], "no existing file", env={"KUBECONFIG": "/nonexistent/kubeconfig"})
+        self.one_line(78, ["status", "--context", "nope", f"{NS}/x"], "nope")
+
+    def test_unreachable_server(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "kubeconfig")
+            with open(CLUSTER["kubeconfig"]) as f:
+                text = f.read().replace(CLUSTER["server"], "https://127.0.0.1:1")
+            with open(path, "w") as f:
+                f.write(text.replace("pki/", CLUSTER["dir"] + "/pki/"))
+            self.one_line(69, ["run", f"{NS}/x", "--", "true"], "connect", env={"KUBECONFIG": path})
+
+    def test_forbidden_names_the_verb(self):
+        self.one_line(77, ["run", "--context", "lease", "default/x", "--", "true"], 'cannot get resource "leases"')
+
+    def test_command_not_found_or_not_executable(self):
+        ref = f"{NS}/{unique('cli-err')}"
+        self.one_line(127, ["run", ref, "--", "no-such-command-here"], "command not found")
+        with tempfile.NamedTemporaryFile(suffix=".sh") as f:
+            self.one_line(126, ["run", ref, "--", f.name], "cannot run")
+        self.assertFalse(json.loads(cli("status", "--json", ref)[1])["held"], "released after a command that did not start")
+
+
+if __name__ == "__main__":
+    BIN = sys.argv.pop(1)
+    cluster_dir = os.environ["LEASELOCKER_CLUSTER_DIR"]
+    with open(os.path.join(cluster_dir, "state.json")) as f:
+        CLUSTER = json.load(f)
+    CLUSTER["dir"] = cluster_dir
+    NS = CLUSTER["namespace"]
+    unittest.main(verbosity=2, warnings="ignore")
