@@ -67,6 +67,9 @@ rate() { # impl lease start-command...
 ours_hold() { exec "$BENCH_OURS" hold "$kc" "$1" "$2"; } # exec: the kill below reaches the holder itself
 clientgo_hold() { exec "$BENCH_CLIENTGO" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
 reference_hold() { exec "$BENCH_REFERENCE" hold -kubeconfig "$kc" -lease "$1" -identity "$2"; }
+log "command-line tool: start -> command running ($BENCH_CLI_STARTS runs), takeover -> SIGTERM in the command ($BENCH_CLI_LOSSES)"
+python3 "$(dirname "$0")/cli_bench.py" "$BENCH_CLI" "$BENCH_CLI_STARTS" "$BENCH_CLI_LOSSES" >> "$raw"
+
 log "request rates: ${BENCH_WINDOW} s windows"
 rate leaselocker bench-rate-ll ours_hold
 rate client-go bench-rate-cg clientgo_hold

@@ -72,6 +72,10 @@ def main(raw_path, json_path, md_path):
                          ("per_waiter_per_min", "requests/min per waiting candidate")):
         lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | " + " | ".join(cell('requests', p, field) for p in peers)
                      + " | " + " | ".join(ratio('requests', field, p, '/min') for p in peers) + " |")
+    for what, label in (("cli-start", "CLI: `leaselocker run` started → command running, free lease"),
+                        ("cli-loss-signal", "CLI: takeover write answered → SIGTERM in the command")):
+        for field in ("p50_ms", "p99_ms"):
+            lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | n/a | n/a | n/a | n/a |")
     sc = results.get(("scale", "leaselocker"))
     if sc:
         lines.append("")
@@ -95,7 +99,9 @@ def main(raw_path, json_path, md_path):
                  f"10 s / 2 s; it keeps its UseObservedTime false, so a waiter judges expiry by the holder's renewTime). "
                  f"{n} handoffs each; self-check (every handoff a new grant, no double holder): {v} violations. "
                  "A Go reference renewal is a GET and a PUT (timed from the GET); its uncontended acquire includes its "
-                 "constructor's GET. Without the Go reference's source its column is n/a.")
+                 "constructor's GET. Without the Go reference's source its column is n/a. The CLI rows have no peer: "
+                 "neither Go package has a command-line tool, and klock (berquerant/k8s-lease) is not served by the "
+                 "module proxy here.")
     open(md_path, "w").write("\n".join(lines) + "\n")
 
 

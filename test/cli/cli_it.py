@@ -9,6 +9,7 @@ import calendar
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -43,10 +44,11 @@ class Admin:
         host, port = CLUSTER["server"].removeprefix("https://").split(":")
         self.host, self.port = host, int(port)
 
-    def request(self, method, path, body=None):
+    def request(self, method, path, body=None, content_type="application/json"):
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=10)
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"})
+        if body is not None and not isinstance(body, str):
+            body = json.dumps(body)
+        conn.request(method, path, body=body, headers={"Content-Type": content_type})
         r = conn.getresponse()
         data = r.read()
         conn.close()
@@ -487,6 +489,60 @@ class cli_errors(unittest.TestCase):
         with tempfile.NamedTemporaryFile(suffix=".sh") as f:
             self.one_line(126, ["run", ref, "--", f.name], "cannot run")
         self.assertFalse(json.loads(cli("status", "--json", ref)[1])["held"], "released after a command that did not start")
+
+
+class cli_manifests(unittest.TestCase):
+    """example/kubernetes/cronjob.yaml: accepted by the API server, its Role
+    is all `leaselocker run` needs, and the CronJob's command line runs."""
+
+    MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "example", "kubernetes", "cronjob.yaml")
+    PATHS = {"ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+             "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+             "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+             "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs?dryRun=All"}  # no controller here to run it
+
+    def test_cronjob_example(self):
+        suffix = f"{os.getpid()}-{unique.counter}"
+        unique.counter += 1
+        with open(self.MANIFEST) as f:
+            text = f.read()
+        text = text.replace("nightly-backup", f"nightly-backup-{suffix}").replace("leaselocker-run", f"leaselocker-run-{suffix}")
+        text = text.replace("batch-jobs", NS)
+        admin = Admin()
+        docs = [d for d in text.split("\n---\n") if "kind:" in d]
+        kinds = [re.search(r"^kind: (\w+)", d, re.M).group(1) for d in docs]
+        self.assertEqual(kinds, ["ServiceAccount", "Role", "RoleBinding", "CronJob"])
+        for kind, doc in zip(kinds, docs):
+            status, body = admin.request("POST", self.PATHS[kind].format(ns=NS), doc, content_type="application/yaml")
+            self.assertEqual(status, 201, f"{kind}: {body}")
+        # The service account's token, and a kubeconfig that uses it.
+        status, body = admin.request("POST", f"/api/v1/namespaces/{NS}/serviceaccounts/nightly-backup-{suffix}/token",
+                                     {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                      "spec": {"expirationSeconds": 600}})
+        self.assertEqual(status, 201, body)
+        with tempfile.TemporaryDirectory() as d:
+            kubeconfig = os.path.join(d, "kubeconfig")
+            with open(kubeconfig, "w") as f:
+                json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "sa",
+                           "clusters": [{"name": "c", "cluster": {"server": CLUSTER["server"],
+                                                                  "certificate-authority": os.path.join(CLUSTER["dir"], "pki", "ca.crt")}}],
+                           "users": [{"name": "sa", "user": {"token": body["status"]["token"]}}],
+                           "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa", "namespace": NS}}]}, f)
+            env = {"KUBECONFIG": kubeconfig}
+            # The CronJob's own command line, the backup replaced by `true`.
+            command = json.loads("[" + re.search(r"command: \[(.*?)\]", text, re.S).group(1) + "]")
+            self.assertEqual(command[0], "leaselocker")
+            command = [a.replace("$(POD_NAME)", "pod-1") for a in command[1:]]
+            command[command.index("/usr/local/bin/backup.sh")] = "true"
+            code, _, err = cli(*command, env=env)
+            self.assertEqual(code, 0, err)
+            lease = f"{NS}/nightly-backup-{suffix}"
+            code, out, err = cli("status", "--json", lease, env=env)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)["exists"], True)
+            code, _, err = cli("wait-free", "--json", lease, env=env)
+            self.assertEqual(code, 0, err)
+            self.assertNotIn("polling", err, "the Role grants watch")
 
 
 if __name__ == "__main__":
