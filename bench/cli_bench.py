@@ -5,8 +5,10 @@
                     a free lease (process start, kubeconfig, TLS, the read and
                     the granting write included; CMD is `sh` writing to a FIFO
                     the benchmark waits on, so sh's own start counts too)
-  cli-loss-signal   an administrator's takeover write answered -> SIGTERM in
-                    the command (its handler reads CLOCK_MONOTONIC)
+  cli-loss-signal   an administrator's takeover write sent (on an open
+                    connection) -> SIGTERM in the command (its handler reads
+                    CLOCK_MONOTONIC): the write, the watch event and our
+                    reaction
 
   cli_bench.py LEASELOCKER_BINARY N_START N_LOSS  >> raw.jsonl
 
@@ -55,8 +57,7 @@ def main(binary, n_start, n_loss):
             p = subprocess.Popen([binary, "run", "--kill-after", "5s", f"{ns}/{lease}", "--", sys.executable, "-c",
                                   cli_it.SIGNAL_RECORDER, out, ready], env=env, stderr=subprocess.DEVNULL)
             cli_it.wait_file(ready)
-            admin.overwrite_holder(lease, "bench-intruder")
-            taken = time.monotonic_ns()
+            taken = admin.overwrite_holder(lease, "bench-intruder")  # just before the PUT went out
             if p.wait(timeout=30) != 75:
                 raise SystemExit(f"loss run {i} exited {p.returncode}, not 75")
             name, _, signalled = cli_it.wait_file(out).split()

@@ -73,7 +73,7 @@ def main(raw_path, json_path, md_path):
         lines.append(f"| {label} | {cell('requests', 'leaselocker', field)} | " + " | ".join(cell('requests', p, field) for p in peers)
                      + " | " + " | ".join(ratio('requests', field, p, '/min') for p in peers) + " |")
     for what, label in (("cli-start", "CLI: `leaselocker run` started → command running, free lease"),
-                        ("cli-loss-signal", "CLI: takeover write answered → SIGTERM in the command")):
+                        ("cli-loss-signal", "CLI: takeover write sent → SIGTERM in the command")):
         for field in ("p50_ms", "p99_ms"):
             lines.append(f"| {label} {field[:-3]} (ms) | {cell(what, 'leaselocker', field)} | n/a | n/a | n/a | n/a |")
     sc = results.get(("scale", "leaselocker"))

@@ -7,14 +7,19 @@
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-int main() {
+int main() try {
     asio::io_context io;
-    leaselocker::client api{io.get_executor(), leaselocker::load_default()};
+    leaselocker::client api{io.get_executor(), leaselocker::load_default()}; // throws config_error
     leaselocker::lease_locker locker{api, {"", "report-generator"}};
     asio::steady_timer work{io};
+    int status = 0;
 
     locker.lock([&](leaselocker::error_code ec) {
-        if (ec) return void(std::cerr << "lock failed: " << ec.message() << "\n");
+        if (ec) {
+            std::cerr << "callbacks: lock failed: " << ec.message() << "\n";
+            status = 1;
+            return;
+        }
         std::cout << "holding, fencing token " << locker.current_fencing_token().sequence << "\n";
         work.expires_after(1s);
         work.async_wait([&](leaselocker::error_code) {
@@ -26,4 +31,8 @@ int main() {
         });
     });
     io.run();
+    return status;
+} catch (const std::exception& e) {
+    std::cerr << "callbacks: " << e.what() << "\n";
+    return 1;
 }

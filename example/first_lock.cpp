@@ -20,8 +20,25 @@ asio::awaitable<void> nightly_job(leaselocker::client& api) {
 }
 
 int main() {
-    asio::io_context io;
-    leaselocker::client api{io.get_executor(), leaselocker::load_default()};
-    asio::co_spawn(io, nightly_job(api), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
-    io.run();
+    try {
+        asio::io_context io;
+        leaselocker::client api{io.get_executor(), leaselocker::load_default()}; // throws config_error: no usable kubeconfig
+        int status = 0;
+        asio::co_spawn(io, nightly_job(api), [&](std::exception_ptr e) {
+            try {
+                if (e) std::rethrow_exception(e);
+            } catch (const std::exception& failure) { // e.g. forbidden (403): a permanent error ends lock()
+                std::cerr << "first_lock: " << failure.what() << "\n";
+                status = 1;
+            }
+        });
+        // lock() rides out transient errors (a server out of reach) for as
+        // long as it takes, and says so on stderr (lock_config::log; the
+        // first failure, then one line per 30 s). timed_lock.cpp bounds it.
+        io.run();
+        return status;
+    } catch (const std::exception& e) {
+        std::cerr << "first_lock: " << e.what() << "\n";
+        return 1;
+    }
 }

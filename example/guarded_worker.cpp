@@ -32,8 +32,22 @@ asio::awaitable<void> worker(leaselocker::client& api) {
 }
 
 int main() {
-    asio::io_context io;
-    leaselocker::client api{io.get_executor(), leaselocker::load_default()};
-    asio::co_spawn(io, worker(api), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
-    io.run();
+    try {
+        asio::io_context io;
+        leaselocker::client api{io.get_executor(), leaselocker::load_default()};
+        int status = 0;
+        asio::co_spawn(io, worker(api), [&](std::exception_ptr e) {
+            try {
+                if (e) std::rethrow_exception(e);
+            } catch (const std::exception& failure) {
+                std::cerr << "guarded_worker: " << failure.what() << "\n";
+                status = 1;
+            }
+        });
+        io.run();
+        return status;
+    } catch (const std::exception& e) { // no usable kubeconfig
+        std::cerr << "guarded_worker: " << e.what() << "\n";
+        return 1;
+    }
 }

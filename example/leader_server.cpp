@@ -86,7 +86,7 @@ asio::awaitable<std::string> get(unsigned short port, const std::string& target)
     co_return std::to_string(res.result_int()) + " " + res.body();
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
     unsigned short port = 8080;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
@@ -150,4 +150,7 @@ int main(int argc, char** argv) {
         }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
     io.run();
     return status;
+} catch (const std::exception& e) { // no usable kubeconfig, the port taken
+    std::cerr << "leader_server: " << e.what() << "\n";
+    return 1;
 }

@@ -1,5 +1,8 @@
 #include <leaselocker/log.hpp>
 
+#include <cstdio>
+#include <string>
+
 namespace leaselocker {
 
 std::string_view to_string(log_level level) noexcept {
@@ -11,6 +14,15 @@ std::string_view to_string(log_level level) noexcept {
     case log_level::trace: return "trace";
     }
     return "?";
+}
+
+void write_to_stderr(log_level level, std::string_view message) {
+    std::string line = "leaselocker: ";
+    line += to_string(level);
+    line += ": ";
+    line += message;
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 } // namespace leaselocker

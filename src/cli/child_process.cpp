@@ -1,4 +1,5 @@
 #include "cli/child_process.hpp"
+#include "cli/signals.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 
@@ -6,8 +7,13 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <spawn.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char** environ;
 
@@ -17,7 +23,14 @@ namespace asio = boost::asio;
 
 child_process::child_process(asio::any_io_executor ex) : sigchld_(ex, SIGCHLD) {}
 
-std::error_code child_process::start(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env) {
+child_process::~child_process() {
+    reap();
+}
+
+std::error_code child_process::start(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
+                                     bool own_group) {
+    // Everything the child needs is made before fork: after it, only
+    // async-signal-safe calls.
     std::vector<std::string> environment;
     for (char** e = environ; *e; ++e) {
         std::string_view var(*e);
@@ -27,54 +40,118 @@ std::error_code child_process::start(const std::vector<std::string>& argv, const
         if (!replaced) environment.emplace_back(var);
     }
     for (auto& [k, v] : env) environment.push_back(k + "=" + v);
-
     std::vector<char*> args, envp;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     for (auto& e : environment) envp.push_back(e.data());
     envp.push_back(nullptr);
+    const bool reset_sigpipe = !started_ignored(SIGPIPE); // we ignore it ourselves
 
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2}) sigaddset(&defaults, s);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    pid_t pid = -1;
-    // glibc reports a failed exec (ENOENT, EACCES, ...) as the result.
-    const int rc = ::posix_spawnp(&pid, args[0], nullptr, &attr, args.data(), envp.data());
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return {rc, std::generic_category()};
+    int report[2]; // the child's exec error, if any; closed by a successful exec
+    if (::pipe2(report, O_CLOEXEC) != 0) return {errno, std::generic_category()};
+    // No handler of ours may run in the child between fork and exec.
+    sigset_t all, old;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, &old);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (own_group) ::setpgid(0, 0);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127); // leaselocker died already
+        if (reset_sigpipe) ::signal(SIGPIPE, SIG_DFL);
+        // Our sockets (the API server's) are not the command's business.
+        if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+            for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execvpe(args[0], args.data(), envp.data());
+        const int e = errno;
+        [[maybe_unused]] auto n = ::write(report[1], &e, sizeof e);
+        ::_exit(127);
+    }
+    const int fork_errno = errno;
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    ::close(report[1]);
+    if (pid < 0) {
+        ::close(report[0]);
+        return {fork_errno, std::generic_category()};
+    }
+    if (own_group) ::setpgid(pid, pid); // also here: no signal of ours may miss the group
+    int exec_errno = 0;
+    ssize_t n;
+    do n = ::read(report[0], &exec_errno, sizeof exec_errno);
+    while (n < 0 && errno == EINTR);
+    ::close(report[0]);
     pid_ = pid;
+    own_group_ = own_group;
+    if (n == sizeof exec_errno) { // exec failed: the child has exited
+        exited_ = true;
+        reap();
+        return {exec_errno, std::generic_category()};
+    }
     return {};
 }
 
 void child_process::signal(int signo) const {
-    if (running()) ::kill(-pid_, signo);
+    if (pid_ <= 0 || reaped_) return;
+    if (own_group_) ::kill(-pid_, signo); // the group is pinned by the unreaped leader
+    else if (!exited_) ::kill(pid_, signo);
 }
 
-asio::awaitable<int> child_process::wait_exit() {
-    for (;;) {
-        int status = 0;
-        const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-        if (r == pid_ || (r < 0 && errno == ECHILD)) {
-            exited_ = true;
-            co_return status;
+bool child_process::group_alive() const {
+    if (pid_ <= 0 || reaped_) return false;
+    if (!exited_) return true;
+    if (!own_group_) return false;
+    // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold
+    // spaces and parentheses: the fields start after the last ')'.
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return false;
+    bool alive = false;
+    while (auto* entry = ::readdir(proc)) {
+        const pid_t p = static_cast<pid_t>(std::atoi(entry->d_name));
+        if (p <= 0 || p == pid_) continue;
+        std::ifstream in("/proc/" + std::string(entry->d_name) + "/stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream fields(stat.substr(close + 1));
+        char state = 0;
+        long ppid = 0, pgrp = 0;
+        fields >> state >> ppid >> pgrp;
+        if (pgrp == pid_ && state != 'Z') {
+            alive = true;
+            break;
         }
+    }
+    ::closedir(proc);
+    return alive;
+}
+
+asio::awaitable<exit_info> child_process::wait_exit() {
+    for (;;) {
+        siginfo_t info{};
+        // WNOWAIT: seen, not reaped (its pid and group stay ours).
+        const int r = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+        if (r == 0 && info.si_pid == pid_) {
+            exited_ = true;
+            if (info.si_code == CLD_EXITED) co_return exit_info{info.si_status, 0};
+            co_return exit_info{128 + info.si_status, info.si_status};
+        }
+        if (r < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waiting for the command");
         // A SIGCHLD since we registered is queued: none is missed between
-        // the waitpid above and this wait.
-        co_await sigchld_.async_wait(asio::use_awaitable);
+        // the waitid above and this wait.
+        if (r == 0) co_await sigchld_.async_wait(asio::use_awaitable);
     }
 }
 
-int child_process::exit_status(int wait_status) {
-    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-    if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-    return 255;
+void child_process::reap() {
+    if (pid_ <= 0 || reaped_ || !exited_) return;
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
 }
 
 } // namespace leaselocker::cli

@@ -5,6 +5,8 @@
 
 #include <leaselocker/core/election.hpp>
 
+#include <optional>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -96,31 +98,51 @@ asio::awaitable<int> print_status(session& s, const status_options& o) {
 }
 
 // Free once nobody holds it: no Lease, no holder, or the holder's lease
-// run out as a waiting locker judges it (core::election, from first sight
-// on our steady clock). Changes come by watch; a user without the watch
-// right polls.
+// run out on our steady clock, counted from when we first saw its current
+// version (as a waiting locker counts; a renewal starts it again). Changes
+// come by watch; a user without the watch right polls. Nothing is judged
+// before one read succeeded: a server out of reach is never "free".
 asio::awaitable<int> wait_until_free(session& s, const wait_free_options& o) {
     constexpr milliseconds poll_period = seconds(2);
     const auto name = s.describe(o.lease);
     lease_lock lock{lease_client{*s.api, s.namespace_of(o.lease)}, o.lease.name, "leaselocker-wait-free"};
-    core::election judge{"", core::timing{}}; // an identity no holder has
     const auto deadline = o.timeout.count() > 0 ? steady_clock::now() + o.timeout : steady_clock::time_point::max();
     asio::steady_timer timer{s.io};
-    bool polling = false, reported = false;
-    for (bool read = true;; ) {
+    bool polling = false, read = true, reported = false, warned = false;
+    std::optional<lock_record> seen;
+    steady_clock::time_point seen_at{};
+    for (;;) {
         if (read) {
             diagnostics diag;
             auto [ec, record, raw] = co_await lock.get(request_options{.timeout = request_timeout, .diag = &diag}, as_tuple(use_awaitable));
-            if (ec && ec != condition::transient && ec != condition::timed_out) co_return s.out.fail("cannot read lease " + name, ec, diag);
+            if (ec) {
+                const bool transient = ec == condition::transient || ec == condition::timed_out;
+                if (!transient || steady_clock::now() >= deadline) co_return s.out.fail("cannot read lease " + name, ec, diag);
+                if (!warned) s.out.event("warning", {{"message", "reading " + name + ": " + ec.message() + "; retrying"}},
+                                         "reading " + name + ": " + ec.message() + "; retrying");
+                warned = true;
+                timer.expires_at(std::min(steady_clock::now() + seconds(1), deadline));
+                co_await timer.async_wait(as_tuple(use_awaitable));
+                continue;
+            }
             read = false;
         }
         const auto current = lock.current();
-        const auto d = judge.observe(current, steady_clock::now(), wall_now());
-        if (d.step == core::next_step::create || d.step == core::next_step::replace) {
+        const auto now = steady_clock::now();
+        if (!current || current->holder_identity.empty()) {
             s.out.event("free", {{"lease", name}});
             co_return exit_code::ok;
         }
-        if (steady_clock::now() >= deadline) {
+        if (!seen || *seen != *current) {
+            seen = current;
+            seen_at = now;
+        }
+        const auto expires = seen_at + seconds(current->lease_duration_seconds > 0 ? current->lease_duration_seconds : 15);
+        if (now >= expires) {
+            s.out.event("free", {{"lease", name}, {"expired_holder", current->holder_identity}});
+            co_return exit_code::ok;
+        }
+        if (now >= deadline) {
             s.out.event("conflict", {{"lease", name}}, "gave up waiting: " + name + " is still held by " + current->holder_identity);
             co_return o.conflict_exit_code;
         }
@@ -128,8 +150,8 @@ asio::awaitable<int> wait_until_free(session& s, const wait_free_options& o) {
             s.out.event("waiting", {{"lease", name}, {"holder", current->holder_identity}}, "");
             reported = true;
         }
-        auto wake = std::min(d.wake_at, deadline);
-        if (polling) wake = std::min(wake, steady_clock::now() + poll_period);
+        auto wake = std::min(expires, deadline);
+        if (polling) wake = std::min(wake, now + poll_period);
         timer.expires_at(wake);
         if (polling) {
             co_await timer.async_wait(as_tuple(use_awaitable));
@@ -142,6 +164,10 @@ asio::awaitable<int> wait_until_free(session& s, const wait_free_options& o) {
             if (ec == error::forbidden) {
                 polling = true; // no watch right: read every poll_period
                 s.out.event("warning", {{"message", "no right to watch " + name + ": polling every 2s"}}, "");
+            }
+            if (ec && !polling) { // the watch failed for now: read again after a pause
+                timer.expires_at(std::min(steady_clock::now() + seconds(1), deadline));
+                co_await timer.async_wait(as_tuple(use_awaitable));
             }
             if (ec) read = true;
         }

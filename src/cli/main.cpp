@@ -1,9 +1,12 @@
 // leaselocker: run a command under a Kubernetes Lease, and look at or free
 // Leases, from shell scripts and CronJobs (docs/cli.md).
 #include "cli/commands.hpp"
+#include "cli/session.hpp"
+#include "cli/signals.hpp"
 
 #include <leaselocker/error.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <variant>
 
@@ -18,8 +21,13 @@ struct overloaded : F... {
 
 int main(int argc, char** argv) {
     using namespace leaselocker::cli;
+    note_inherited_signals();
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    // A failure before a verb has its reporter still speaks JSON if asked.
+    const auto dashes = std::find(args.begin(), args.end(), "--");
+    const reporter out{std::find(args.begin(), dashes, "--json") != dashes};
     try {
-        auto line = parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+        auto line = parse_command_line(args);
         return std::visit(overloaded{
             [](const show_help& h) {
                 std::cout << help_text(h.verb);
@@ -35,13 +43,10 @@ int main(int argc, char** argv) {
             [](const release_options& o) { return release_command(o); },
         }, line);
     } catch (const usage_error& e) {
-        std::cerr << "leaselocker: " << e.what() << "\n";
-        return exit_code::usage;
+        return out.fail(exit_code::usage, e.what());
     } catch (const leaselocker::config_error& e) {
-        std::cerr << "leaselocker: " << e.what() << "\n";
-        return exit_code::config;
+        return out.fail(exit_code::config, e.what());
     } catch (const std::exception& e) {
-        std::cerr << "leaselocker: internal error: " << e.what() << "\n";
-        return exit_code::software;
+        return out.fail(exit_code::software, std::string("internal error: ") + e.what());
     }
 }

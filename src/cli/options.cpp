@@ -295,7 +295,7 @@ std::string help_text(std::string_view verb) {
                "  -w, --wait, --timeout D    give up after D if another holds it (exit --conflict-exit-code); 0: wait (default)\n"
                "  --try                      one attempt: held by another -> exit --conflict-exit-code\n"
                "  -E, --conflict-exit-code N exit status when --wait runs out or --try finds it held (default 1)\n"
-               "  -i, --identity ID          holder identity (default: <hostname>_<random>)\n"
+               "  -i, --identity ID          holder identity (default: <hostname>_<random>); never give two runs the same one\n"
                "  --labels k=v,...           labels of the Lease if this run creates it\n"
                "  -s, --signal SIG           signal for CMD when the lease is lost (default TERM)\n"
                "  -k, --kill-after D         then SIGKILL after D (default 3s; 0: never)\n"

@@ -5,6 +5,7 @@
 #include "cli/child_process.hpp"
 #include "cli/commands.hpp"
 #include "cli/session.hpp"
+#include "cli/signals.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -15,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
+#include <unistd.h>
 
 namespace leaselocker::cli {
 
@@ -25,14 +27,31 @@ using asio::use_awaitable;
 
 namespace {
 
+// Started from a terminal as its foreground job: the command stays in our
+// process group, so that it can read the terminal and the terminal's
+// signals (Ctrl-C, Ctrl-Z, Ctrl-\) reach it directly.
+bool terminal_foreground() {
+    return ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
+}
+
 class runner {
 public:
     runner(session& s, const run_options& o, lease_locker& locker, std::string lease)
-        : s_(s), o_(o), locker_(locker), lease_(std::move(lease)), signals_(s.io, SIGINT, SIGTERM, SIGHUP), timer_(s.io),
-          child_(s.io.get_executor()) {}
+        : s_(s), o_(o), locker_(locker), lease_(std::move(lease)), signals_(s.io), timer_(s.io), survivors_(s.io),
+          child_(s.io.get_executor()) {
+        for (int signo : catchable({SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})) signals_.add(signo);
+    }
 
     asio::awaitable<int> run() {
         follow_signals();
+        if (o_.wait.count() > 0) { // bounds the whole acquisition, the first look included
+            timer_.expires_after(o_.wait);
+            timer_.async_wait([this](error_code ec) {
+                if (ec || phase_ != phase::acquiring) return;
+                timed_out_ = true;
+                stop_acquiring_.emit(asio::cancellation_type::terminal);
+            });
+        }
         if (int code = co_await first_look(); code >= 0) co_return code;
         if (int code = co_await acquire(); code >= 0) co_return code;
         co_return co_await run_command();
@@ -43,6 +62,7 @@ public:
         phase_ = phase::done;
         signals_.cancel();
         timer_.cancel();
+        survivors_.cancel();
         stop_loss_watch_.emit(asio::cancellation_type::terminal);
     }
 
@@ -56,23 +76,31 @@ private:
         lease_client leases{*s_.api, s_.namespace_of(o_.lease)};
         diagnostics diag;
         auto [ec, current] = co_await leases.get(o_.lease.name, request_options{.timeout = request_timeout, .diag = &diag},
-                                                 as_tuple(use_awaitable));
+                                                 asio::bind_cancellation_slot(stop_acquiring_.slot(), as_tuple(use_awaitable)));
+        if (int code = gave_up(); code >= 0) co_return code;
         if (ec && ec != error::not_found) co_return s_.out.fail("cannot read lease " + lease_, ec, diag);
-        if (!ec && current.spec.held())
+        if (ec) co_return -1;
+        if (current.spec.strategy && !current.spec.strategy->empty())
+            co_return s_.out.fail(exit_code::config, "lease " + lease_ + " is assigned by coordinated leader election (strategy " +
+                                                         *current.spec.strategy + "): only its candidates may hold it");
+        if (current.spec.held() && *current.spec.holder_identity != locker_.identity())
             s_.out.event("waiting", {{"lease", lease_}, {"holder", *current.spec.holder_identity}},
                          o_.try_once ? "" : "waiting for " + lease_ + ": held by " + *current.spec.holder_identity);
         co_return -1;
     }
 
-    asio::awaitable<int> acquire() {
-        if (o_.wait.count() > 0) {
-            timer_.expires_after(o_.wait);
-            timer_.async_wait([this](error_code ec) {
-                if (ec || phase_ != phase::acquiring) return;
-                timed_out_ = true;
-                stop_acquiring_.emit(asio::cancellation_type::terminal);
-            });
+    // A signal or --wait ended the acquisition: its exit code (-1: it did not).
+    int gave_up() const {
+        if (interrupted_)
+            return s_.out.fail(exit_code::signalled_base + interrupted_, "interrupted by " + signal_name(interrupted_) + " while waiting for " + lease_);
+        if (timed_out_) {
+            s_.out.event("conflict", {{"lease", lease_}}, "gave up waiting for " + lease_);
+            return o_.conflict_exit_code;
         }
+        return -1;
+    }
+
+    asio::awaitable<int> acquire() {
         diagnostics diag;
         error_code ec;
         bool held = false;
@@ -84,10 +112,16 @@ private:
             held = !ec;
         }
         timer_.cancel();
+        if (interrupted_ || timed_out_) {
+            // Told to stop as the grant landed (too late for lock() to see
+            // it): the lease goes back before we say so.
+            phase_ = phase::releasing;
+            if (held) co_await release();
+            co_return gave_up();
+        }
         phase_ = phase::running;
-        if (interrupted_) co_return s_.out.fail(exit_code::signalled_base + interrupted_, "interrupted by " + signal_name(interrupted_) + " while waiting for " + lease_);
-        if (timed_out_ || (o_.try_once && !ec && !held)) {
-            s_.out.event("conflict", {{"lease", lease_}}, (timed_out_ ? "gave up waiting for " : "not acquired: another holds ") + lease_);
+        if (o_.try_once && !ec && !held) {
+            s_.out.event("conflict", {{"lease", lease_}}, "not acquired: another holds " + lease_);
             co_return o_.conflict_exit_code;
         }
         if (ec) co_return s_.out.fail("cannot acquire " + lease_, ec, diag);
@@ -95,34 +129,60 @@ private:
     }
 
     asio::awaitable<int> run_command() {
+        if (!locker_.held()) { // lost between the grant and now: the command never starts
+            s_.out.event("lost", {{"lease", lease_}, {"error", "lost before the command started"}, {"message", ""}, {"signal", nullptr}},
+                         "lost " + lease_ + " before the command started");
+            co_return exit_code::lost;
+        }
         const auto token = locker_.current_fencing_token();
         s_.out.event("acquired", {{"lease", lease_}, {"identity", locker_.identity()}, {"fencing_token", token.sequence}, {"epoch", token.epoch}});
-        const auto spawn_error = child_.start(o_.command, {{"LEASELOCKER_FENCING_TOKEN", std::to_string(token.sequence)},
-                                                           {"LEASELOCKER_FENCING_EPOCH", token.epoch},
-                                                           {"LEASELOCKER_IDENTITY", locker_.identity()},
-                                                           {"LEASELOCKER_LEASE", lease_}});
+        const auto spawn_error = child_.start(o_.command,
+                                              {{"LEASELOCKER_FENCING_TOKEN", std::to_string(token.sequence)},
+                                               {"LEASELOCKER_FENCING_EPOCH", token.epoch},
+                                               {"LEASELOCKER_IDENTITY", locker_.identity()},
+                                               {"LEASELOCKER_LEASE", lease_}},
+                                              !terminal_foreground());
         if (spawn_error) {
+            phase_ = phase::releasing;
             co_await release();
             const bool missing = spawn_error == std::errc::no_such_file_or_directory;
             co_return s_.out.fail(missing ? exit_code::command_not_found : exit_code::cannot_execute,
-                                  (missing ? "command not found: " : "cannot run " ) + o_.command.front() +
+                                  (missing ? "command not found: " : "cannot run ") + o_.command.front() +
                                       (missing ? std::string() : ": " + spawn_error.message()));
         }
         json::array argv;
         for (auto& a : o_.command) argv.emplace_back(a);
         s_.out.event("started", {{"pid", child_.pid()}, {"command", std::move(argv)}});
         watch_for_loss();
-        const int status = co_await child_.wait_exit();
-        phase_ = phase::releasing;
-        timer_.cancel(); // a pending SIGKILL
-        const int code = child_process::exit_status(status);
-        json::object exited{{"status", code}};
-        if (WIFSIGNALED(status)) exited["signal"] = signal_name(WTERMSIG(status));
+        const auto end = co_await child_.wait_exit();
+        json::object exited{{"status", end.code}};
+        if (end.signal) exited["signal"] = signal_name(end.signal);
         s_.out.event("exited", std::move(exited));
-        if (lost_) co_return exit_code::lost;
+        if (lost_) {
+            co_await kill_survivors();
+            co_return exit_code::lost;
+        }
+        phase_ = phase::releasing;
+        timer_.cancel();
         stop_loss_watch_.emit(asio::cancellation_type::terminal);
         co_await release();
-        co_return code;
+        co_return end.code;
+    }
+
+    // After a loss, what the command left running in its group gets SIGKILL
+    // at --kill-after too (unless that is 0), before we exit.
+    asio::awaitable<void> kill_survivors() {
+        if (o_.kill_after.count() == 0 || !child_.group_alive()) co_return;
+        survivors_.expires_at(kill_at_);
+        co_await survivors_.async_wait(as_tuple(use_awaitable));
+        kill_group();
+    }
+
+    void kill_group() {
+        if (killed_ || !child_.group_alive()) return;
+        killed_ = true;
+        child_.signal(SIGKILL);
+        s_.out.event("killed", {{"signal", "SIGKILL"}}, "the command outlived --kill-after: sent SIGKILL");
     }
 
     // The lease is released after the command, whatever its status.
@@ -131,7 +191,8 @@ private:
         auto [ec, result] = co_await locker_.unlock_with_retry(diag, as_tuple(use_awaitable));
         if (ec) {
             s_.out.event("release_failed", {{"lease", lease_}, {"error", ec.message()}, {"message", diag.to_string()}},
-                         "could not release " + lease_ + " (it expires by itself): " + ec.message() + (diag.server_message.empty() ? "" : ": " + diag.server_message));
+                         "could not release " + lease_ + " (it expires by itself): " + ec.message() +
+                             (diag.server_message.empty() ? "" : ": " + diag.server_message));
         } else {
             s_.out.event("released", {{"lease", lease_}, {"held", result == unlock_result::released}});
         }
@@ -143,31 +204,37 @@ private:
         asio::co_spawn(s_.io, [this]() -> asio::awaitable<void> {
             diagnostics diag;
             auto [ec] = co_await locker_.wait_lost(diag, asio::bind_cancellation_slot(stop_loss_watch_.slot(), as_tuple(use_awaitable)));
-            if (ec == asio::error::operation_aborted || phase_ != phase::running) co_return;
+            if (phase_ != phase::running) co_return;
+            // operation_aborted while running: the lock was no longer held
+            // when we asked (lost in between), or we are stopping.
+            if (ec == asio::error::operation_aborted && locker_.held()) co_return;
             lost_ = true;
             child_.signal(o_.loss_signal);
             s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", diag.to_string()}, {"signal", signal_name(o_.loss_signal)}},
                          "lost " + lease_ + " (" + diag.to_string() + "): sent " + signal_name(o_.loss_signal) + " to the command");
             if (o_.kill_after.count() == 0) co_return;
-            timer_.expires_after(o_.kill_after);
+            kill_at_ = std::chrono::steady_clock::now() + o_.kill_after;
+            timer_.expires_at(kill_at_);
             auto [timer_ec] = co_await timer_.async_wait(as_tuple(use_awaitable));
-            if (timer_ec || !child_.running()) co_return;
-            child_.signal(SIGKILL);
-            s_.out.event("killed", {{"signal", "SIGKILL"}}, "the command outlived --kill-after: sent SIGKILL");
+            if (!timer_ec && child_.running()) kill_group();
         }, asio::detached);
     }
 
-    // SIGINT, SIGTERM, SIGHUP: while waiting, stop waiting (a lease granted
-    // meanwhile is released); while the command runs, pass them on to it.
+    // While waiting: any of them ends the wait (a lease granted meanwhile
+    // is released). While the command runs: passed on to it (if it shares
+    // our process group, only those a terminal would not send it itself).
     void follow_signals() {
         signals_.async_wait([this](error_code ec, int signo) {
             if (ec) return;
             if (phase_ == phase::acquiring) {
-                interrupted_ = signo;
+                if (!interrupted_) interrupted_ = signo;
                 stop_acquiring_.emit(asio::cancellation_type::terminal);
             } else if (phase_ == phase::running && child_.running()) {
-                child_.signal(signo);
-                s_.out.event("signal", {{"signal", signal_name(signo)}}, "passed " + signal_name(signo) + " on to the command");
+                const bool from_terminal = signo == SIGINT || signo == SIGQUIT || signo == SIGHUP;
+                if (child_.own_group() || !from_terminal) {
+                    child_.signal(signo);
+                    s_.out.event("signal", {{"signal", signal_name(signo)}}, "passed " + signal_name(signo) + " on to the command");
+                }
             }
             if (phase_ != phase::done) follow_signals();
         });
@@ -178,13 +245,16 @@ private:
     lease_locker& locker_;
     std::string lease_;
     asio::signal_set signals_;
-    asio::steady_timer timer_; // --wait, then --kill-after
+    asio::steady_timer timer_;     // --wait, then --kill-after
+    asio::steady_timer survivors_; // --kill-after for what the command left running
     child_process child_;
     asio::cancellation_signal stop_acquiring_, stop_loss_watch_;
     phase phase_ = phase::acquiring;
     int interrupted_ = 0;
     bool timed_out_ = false;
     bool lost_ = false;
+    bool killed_ = false;
+    std::chrono::steady_clock::time_point kill_at_{};
 };
 
 } // namespace

@@ -3,10 +3,27 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <cerrno>
 #include <chrono>
-#include <iostream>
+#include <unistd.h>
 
 namespace leaselocker::cli {
+
+namespace {
+
+// All of it to stderr: a signal (ours arrive without SA_RESTART) or a short
+// write must not cut a line or lose the ones after it.
+void write_line(std::string line) {
+    line += '\n';
+    for (std::size_t done = 0; done < line.size();) {
+        const auto n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return; // stderr is gone: nobody to tell
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+} // namespace
 
 void reporter::event(std::string_view name, boost::json::object fields, std::string_view human) const {
     if (json_) {
@@ -14,9 +31,9 @@ void reporter::event(std::string_view name, boost::json::object fields, std::str
         line["time"] = format_micro_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
         line["event"] = name;
         for (auto& [k, v] : fields) line[k] = v;
-        std::cerr << boost::json::serialize(line) << std::endl;
+        write_line(boost::json::serialize(line));
     } else if (!human.empty()) {
-        std::cerr << "leaselocker: " << human << std::endl;
+        write_line("leaselocker: " + std::string(human));
     }
 }
 
@@ -36,7 +53,7 @@ int exit_code_for(error_code ec) {
     if (ec == error::forbidden || ec == error::unauthorized) return exit_code::no_permission;
     if (ec == error::config_not_found || ec == error::config_invalid || ec == error::credential_unavailable || ec == error::not_found)
         return exit_code::config; // not_found: a lock operation's namespace does not exist
-    if (ec == condition::transient || ec == condition::timed_out || ec == error::tls || ec == error::protocol) return exit_code::unavailable;
+    if (ec == condition::transient || ec == condition::timed_out || ec == error::tls) return exit_code::unavailable;
     return exit_code::software;
 }
 

@@ -444,7 +444,7 @@ private:
             if (a.result == attempt_result::retry_now && cfg_.fair_turns)
                 wait = std::min(jittered(cfg_.retry_period / 4, 0.5), std::max(cfg_.fair_claim_grace / 2, milliseconds(1)));
             if (a.result == attempt_result::failed) {
-                log(log_level::warning, "acquiring: " + a.ec.message() + "; retrying");
+                log_retry(a.ec);
                 wait = jittered(backoff, 0.5);
                 backoff = std::min(backoff * 2, cfg_.lease_duration);
             } else {
@@ -477,7 +477,24 @@ private:
         co_return co_await self->acquire(true, diag);
     }
 
+    // A lock() that keeps failing says so, but does not flood the log: the
+    // first failure of an outage, then one line per retry_log_period with
+    // how many failed since (the count starts over once acquired).
+    static constexpr auto retry_log_period = std::chrono::seconds(30);
+    void log_retry(error_code ec) {
+        const auto now = std::chrono::steady_clock::now();
+        ++retries_unlogged_;
+        if (retry_logged_at_ && now - *retry_logged_at_ < retry_log_period) return;
+        log(log_level::warning, "acquiring: " + ec.message() +
+                                    (retries_unlogged_ > 1 ? " (" + std::to_string(retries_unlogged_) + " failures since the last report)" : "") +
+                                    "; retrying");
+        retry_logged_at_ = now;
+        retries_unlogged_ = 0;
+    }
+
     void on_acquired() {
+        retry_logged_at_.reset();
+        retries_unlogged_ = 0;
         ++generation_;
         publish();
         ensure_watching(); // a takeover is then seen at once
@@ -807,6 +824,8 @@ private:
     asio::steady_timer* acquire_timer_ = nullptr; // the acquire loop's wait, if waiting
     std::shared_ptr<asio::cancellation_signal> watch_stop_; // set while a watch loop runs
     bool watch_up_ = false;
+    std::optional<std::chrono::steady_clock::time_point> retry_logged_at_; // log_retry
+    int retries_unlogged_ = 0;
     bool watch_refused_ = false; // permanently: poll instead
     std::uint64_t generation_ = 0; // bumped when a hold begins or ends
     asio::cancellation_signal renew_stop_;

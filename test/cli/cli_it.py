@@ -62,16 +62,27 @@ class Admin:
         return obj if status == 200 else None
 
     def overwrite_holder(self, name, holder):
-        """Takes the lease over as another holder would (one guarded PUT)."""
-        for _ in range(10):
-            obj = self.get(name)
-            obj["spec"]["holderIdentity"] = holder
-            obj["spec"]["leaseTransitions"] = obj["spec"].get("leaseTransitions", 0) + 1
-            now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-            obj["spec"]["acquireTime"] = obj["spec"]["renewTime"] = now
-            status, _ = self.request("PUT", self.lease_path(name), obj)
-            if status == 200:
-                return
+        """Takes the lease over as another holder would (one guarded PUT, on
+        a connection already open). Returns CLOCK_MONOTONIC (ns) just before
+        the PUT was sent."""
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=10)
+        try:
+            for _ in range(10):
+                conn.request("GET", self.lease_path(name))
+                obj = json.loads(conn.getresponse().read())
+                obj["spec"]["holderIdentity"] = holder
+                obj["spec"]["leaseTransitions"] = obj["spec"].get("leaseTransitions", 0) + 1
+                now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+                obj["spec"]["acquireTime"] = obj["spec"]["renewTime"] = now
+                body = json.dumps(obj)
+                sent = time.monotonic_ns()
+                conn.request("PUT", self.lease_path(name), body=body, headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                if r.status == 200:
+                    return sent
+        finally:
+            conn.close()
         raise AssertionError("could not overwrite the lease")
 
 
@@ -117,6 +128,15 @@ def read_line(stream, timeout):
             break
         line += chunk
     return line.decode()
+
+
+def alive(pid):
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def events(stderr):
@@ -224,12 +244,16 @@ class cli_run(unittest.TestCase):
         # Each command appends start and end under flock, 30 ms apart: two
         # commands running at once would interleave their lines.
         script = ('exec 9>>"$1"; flock 9; echo "start $LEASELOCKER_IDENTITY $LEASELOCKER_FENCING_TOKEN" >&9; flock -u 9; '
-                  'sleep 0.03; flock 9; echo "end $LEASELOCKER_IDENTITY" >&9; flock -u 9')
-        procs = [start("run", "--identity", f"p{i}", "--retry-period", "0.2s", self.ref, "--", "sh", "-c", script, "sh", log)
+                  'sleep 0.2; flock 9; echo "end $LEASELOCKER_IDENTITY" >&9; flock -u 9')
+        procs = [start("run", "--json", "--identity", f"p{i}", "--retry-period", "0.2s", self.ref, "--", "sh", "-c", script, "sh", log)
                  for i in range(6)]
+        waited = 0
         for p in procs:
             p.wait(timeout=60)
-            self.assertEqual(p.returncode, 0, p.stderr.read())
+            err = p.stderr.read()
+            self.assertEqual(p.returncode, 0, err)
+            waited += any(e["event"] == "waiting" for e in events(err))
+        self.assertGreater(waited, 0, "no run ever found the lease held: the runs did not contend")
         with open(log) as f:
             lines = [l.split() for l in f.read().splitlines()]
         self.assertEqual(len(lines), 12)
@@ -283,8 +307,7 @@ class cli_run(unittest.TestCase):
 
     def test_takeover_signals_the_command_at_once(self):
         p, out, _ = self.recorder("--kill-after", "5s")
-        Admin().overwrite_holder(self.lease, "intruder")
-        taken_at = time.monotonic_ns()
+        taken_at = Admin().overwrite_holder(self.lease, "intruder")  # before the write: the watch may show it before its answer is read
         p.wait(timeout=20)
         self.assertEqual(p.returncode, 75, p.stderr.read())
         name, _, signalled_at = wait_file(out).split()
@@ -315,6 +338,73 @@ class cli_run(unittest.TestCase):
             print(f"SIGTERM {margin * 1000:.0f} ms before the last renewal could expire", file=sys.stderr)
             self.assertGreater(margin, 0, "the command must be stopped before anyone else may take the lease")
             self.assertIn('"event":"lost"', stderr)
+        finally:
+            proxy.close()
+
+    def test_loss_kills_what_the_command_left_running(self):
+        # The command's child ignores SIGTERM; the command itself dies of it.
+        # SIGKILL at --kill-after reaches the child too, before leaselocker exits.
+        pidfile, ready = os.path.join(self.dir, "pid"), os.path.join(self.dir, "ready")
+        p = start("run", "--json", "--kill-after", "0.5s", self.ref, "--", "sh", "-c",
+                  'sh -c "trap \\"\\" TERM; echo \\$\\$ > $1; exec sleep 30" sh "$1" & echo up > "$2"; wait', "sh", pidfile, ready)
+        wait_file(ready)
+        grandchild = int(wait_file(pidfile))
+        Admin().overwrite_holder(self.lease, "intruder")
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 75)
+        self.assertFalse(alive(grandchild), "the command's child outlived the loss")
+        self.assertIn("killed", [e["event"] for e in events(p.stderr.read())])
+
+    def test_command_dies_with_leaselocker(self):
+        p = start("run", "--json", self.ref, "--", "sleep", "30")
+        started = json.loads(read_line(p.stderr, 20))
+        while started["event"] != "started":
+            started = json.loads(read_line(p.stderr, 20))
+        p.kill()  # SIGKILL: no chance to pass anything on
+        p.wait()
+        wait_for(lambda: not alive(started["pid"]), 5, "the command to die with leaselocker")
+
+    def test_command_gets_no_descriptor_of_ours(self):
+        code, out, err = cli("run", self.ref, "--", "ls", "/proc/self/fd")
+        self.assertEqual(code, 0, err)
+        self.assertLessEqual(set(out.split()), {"0", "1", "2", "3"}, "3 is ls's own; the API server's sockets must not leak")
+
+    def test_a_closed_stderr_does_not_kill_it(self):
+        p = start("run", "--json", self.ref, "--", "sleep", "0.5")
+        p.stderr.close()  # every event now meets EPIPE
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 0)
+        self.assertFalse(json.loads(cli("status", "--json", self.ref)[1])["held"], "released all the same")
+
+    def test_signals_ignored_at_start_stay_ignored(self):
+        # As under nohup: SIGHUP ignored for leaselocker and the command.
+        ready, out = os.path.join(self.dir, "ready"), os.path.join(self.dir, "out")
+        p = start("run", self.ref, "--", "sh", "-c", 'echo up > "$1"; sleep 1; echo done > "$2"', "sh", ready, out,
+                  preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        wait_file(ready)
+        p.send_signal(signal.SIGHUP)
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr.read())
+        self.assertEqual(wait_file(out).strip(), "done")
+
+    def test_interrupt_during_the_first_look(self):
+        # The server does not answer: the first read hangs; SIGINT ends it at
+        # once (not after the request's 10 s), and so does --wait.
+        proxy = TcpProxy()
+        try:
+            proxy.blackholed.set()
+            kubeconfig = proxy.kubeconfig(self.dir)
+            p = start("run", "--json", self.ref, "--", "true", env={"KUBECONFIG": kubeconfig})
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=20)
+            self.assertEqual(p.returncode, 128 + 2, p.stderr.read())
+            self.assertLess(time.monotonic() - t0, 3)
+            t0 = time.monotonic()
+            code, _, err = cli("run", "--wait", "1s", "-E", "42", self.ref, "--", "true", env={"KUBECONFIG": kubeconfig})
+            self.assertEqual(code, 42, err)
+            self.assertLess(time.monotonic() - t0, 4)
         finally:
             proxy.close()
 
@@ -395,12 +485,12 @@ class cli_lease_verbs(unittest.TestCase):
             p.wait(timeout=20)
 
     def test_wait_free_returns_on_release(self):
-        p = start("run", self.ref, "--", "sleep", "1")
+        p = start("run", self.ref, "--", "sleep", "2")
         wait_for(lambda: json.loads(cli("status", "--json", self.ref)[1]).get("held"), 20, "the holder")
         t0 = time.monotonic()
         code, _, err = cli("wait-free", "--json", self.ref)
         self.assertEqual(code, 0, err)
-        self.assertEqual(events(err)[-1]["event"], "free")
+        self.assertEqual([e["event"] for e in events(err)], ["waiting", "free"])
         self.assertLess(time.monotonic() - t0, 10)
         p.wait(timeout=20)
         self.assertEqual(p.returncode, 0)
@@ -408,13 +498,37 @@ class cli_lease_verbs(unittest.TestCase):
     def test_wait_free_returns_when_a_dead_holders_lease_runs_out(self):
         p = start("run", "--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "0.5s", self.ref, "--", "sleep", "30")
         wait_for(lambda: json.loads(cli("status", "--json", self.ref)[1]).get("held"), 20, "the holder")
-        p.kill()  # the holder dies without releasing; its command is left running
+        p.kill()  # the holder dies without releasing (its command with it)
         p.wait()
         t0 = time.monotonic()
         self.assertEqual(cli("wait-free", "--timeout", "1s", "-E", "5", self.ref)[0], 5, "still held within a second")
         code, _, err = cli("wait-free", self.ref)
         self.assertEqual(code, 0, err)
         self.assertGreaterEqual(time.monotonic() - t0, 3.0, "free only once its lease ran out")
+
+    def test_wait_free_never_calls_an_unreachable_lease_free(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "kubeconfig")
+            with open(CLUSTER["kubeconfig"]) as f:
+                text = f.read().replace(CLUSTER["server"], "https://127.0.0.1:1")
+            with open(path, "w") as f:
+                f.write(text.replace("pki/", CLUSTER["dir"] + "/pki/"))
+            code, _, err = cli("wait-free", "--timeout", "2s", self.ref, env={"KUBECONFIG": path})
+            self.assertEqual(code, 69, err)
+            self.assertIn("retrying", err)
+
+    def test_coordinated_leases(self):
+        # A Lease the API server's election controller assigns: wait-free
+        # judges it like any other; run refuses it in one line.
+        status, body = Admin().request("POST", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases",
+                                       {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.lease},
+                                        "spec": {"strategy": "OldestEmulationVersion"}})
+        self.assertEqual(status, 201, body)
+        code, _, err = cli("wait-free", "--timeout", "2s", self.ref)
+        self.assertEqual(code, 0, err)
+        code, _, err = cli("run", "--wait", "2s", self.ref, "--", "true")
+        self.assertEqual(code, 78, err)
+        self.assertIn("coordinated leader election", err)
 
     def test_wait_free_polls_without_the_watch_right(self):
         p = start("run", "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "0.5s", self.ref, "--", "sleep", "3")
