@@ -9,6 +9,7 @@ import calendar
 import http.client
 import json
 import os
+import pty
 import re
 import select
 import signal
@@ -139,8 +140,41 @@ def alive(pid):
         return False
 
 
+# docs/cli.md's table of --json events: each event's fields and their types.
+EVENT_FIELDS = {
+    "waiting": {"lease": str, "holder": str},
+    "acquired": {"lease": str, "identity": str, "fencing_token": int, "epoch": str},
+    "started": {"pid": int, "command": list},
+    "signal": {"signal": str},
+    "lost": {"lease": str, "error": str, "message": str, "signal": (str, type(None))},
+    "killed": {"signal": str},
+    "exited": {"status": int},
+    "released": {"lease": str, "held": bool},
+    "release_failed": {"lease": str, "error": str, "message": str},
+    "conflict": {"lease": str},
+    "free": {"lease": str},
+    "warning": {"message": str},
+    "error": {"message": str, "exit_code": int},
+}
+OPTIONAL_FIELDS = {"exited": {"signal": str}, "free": {"expired_holder": str}, "released": {"holder": str}}
+
+
 def events(stderr):
-    return [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    """The --json events on stderr, each checked against EVENT_FIELDS."""
+    out = []
+    for line in stderr.splitlines():
+        if not line.strip():
+            continue
+        e = json.loads(line)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", e.pop("time")), line
+        name = e.pop("event")
+        fields = EVENT_FIELDS[name]
+        optional = OPTIONAL_FIELDS.get(name, {})
+        assert set(fields) <= set(e) <= set(fields) | set(optional), f"{name}: fields {sorted(e)}"
+        for k, v in e.items():
+            assert isinstance(v, fields.get(k) or optional[k]), f"{name}.{k}: {v!r}"
+        out.append(dict(e, event=name))
+    return out
 
 
 class TcpProxy:
@@ -292,8 +326,6 @@ class cli_run(unittest.TestCase):
         self.assertEqual(code, 0, err)
         evs = events(err)
         self.assertEqual([e["event"] for e in evs], ["acquired", "started", "exited", "released"])
-        for e in evs:
-            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
         acquired, started, exited, released = evs
         self.assertEqual(acquired["lease"], self.ref)
         self.assertIsInstance(acquired["fencing_token"], int)
@@ -340,6 +372,34 @@ class cli_run(unittest.TestCase):
             self.assertIn('"event":"lost"', stderr)
         finally:
             proxy.close()
+
+    def test_from_a_terminal_the_command_can_read_it(self):
+        # leaselocker as a terminal's foreground job: the command shares its
+        # process group and reads the terminal (in a group of its own it
+        # would be stopped by SIGTTIN and hang).
+        env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(BIN, [BIN, "run", self.ref, "--", "sh", "-c", 'read line; echo "got $line"'], env)
+        try:
+            out = b""
+            os.write(fd, b"hello\n")
+            deadline = time.monotonic() + 20
+            while b"got hello" not in out and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.5)[0]:
+                    try:
+                        out += os.read(fd, 1024)
+                    except OSError:
+                        break
+            self.assertIn(b"got hello", out)
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
 
     def test_loss_kills_what_the_command_left_running(self):
         # The command's child ignores SIGTERM; the command itself dies of it.
@@ -417,16 +477,19 @@ class cli_run(unittest.TestCase):
         Admin().overwrite_holder(self.lease, "intruder")
         p.wait(timeout=20)
         self.assertEqual(p.returncode, 75)
-        evs = [e["event"] for e in events(p.stderr.read())]
-        self.assertIn("killed", evs)
-        self.assertEqual(evs[-1], "exited")
+        evs = events(p.stderr.read())
+        self.assertEqual([e["event"] for e in evs][-3:], ["lost", "killed", "exited"])
+        self.assertEqual(evs[-3]["signal"], "SIGTERM")
+        self.assertIn("taken over by intruder", evs[-3]["message"])
+        self.assertEqual(evs[-1], {"event": "exited", "status": 128 + 9, "signal": "SIGKILL"})
 
     def test_wait_timeout_and_try_give_the_conflict_code(self):
         holder, _, _ = self.recorder()
         try:
             t0 = time.monotonic()
-            code, _, err = cli("run", "--wait", "1s", "--conflict-exit-code", "42", self.ref, "--", "true")
+            code, _, err = cli("run", "--json", "--wait", "1s", "--conflict-exit-code", "42", self.ref, "--", "true")
             self.assertEqual(code, 42, err)
+            self.assertEqual([e["event"] for e in events(err)], ["waiting", "conflict"])
             self.assertGreaterEqual(time.monotonic() - t0, 1.0)
             self.assertEqual(cli("run", "--try", self.ref, "--", "true")[0], 1)
             self.assertEqual(cli("run", "--try", "-E", "9", self.ref, "--", "true")[0], 9)
@@ -441,7 +504,9 @@ class cli_run(unittest.TestCase):
         p.wait(timeout=20)
         self.assertEqual(p.returncode, 7)
         self.assertEqual(wait_file(out).split()[0], "SIGINT")
-        self.assertIn('"event":"released"', p.stderr.read())
+        evs = events(p.stderr.read())
+        self.assertIn({"event": "signal", "signal": "SIGINT"}, evs)
+        self.assertEqual(evs[-1]["event"], "released")
         self.assertFalse(json.loads(cli("status", "--json", self.ref)[1])["held"])
 
     def test_interrupt_while_waiting(self):
@@ -580,6 +645,15 @@ class cli_errors(unittest.TestCase):
         self.one_line(64, ["run", "--lease-duration", "5s", "--renew-deadline", "6s", ref, "--", "true"], "renew")
         self.one_line(64, ["frobnicate"], "unknown command")
         self.one_line(64, ["status"], "missing NAMESPACE/NAME")
+
+    def test_json_errors(self):
+        code, _, err = cli("run", "--json", "--bogus", f"{NS}/x", "--", "true")
+        self.assertEqual(code, 64)
+        self.assertEqual(events(err), [{"event": "error", "message": "unknown flag --bogus for run (see leaselocker run --help)",
+                                        "exit_code": 64}])
+        code, _, err = cli("status", "--json", f"{NS}/x", env={"KUBECONFIG": "/nonexistent/kubeconfig"})
+        self.assertEqual(code, 78)
+        self.assertEqual([e["exit_code"] for e in events(err)], [78])
 
     def test_configuration(self):
         self.one_line(78, ["status", f"{NS}/x"], "no existing file", env={"KUBECONFIG": "/nonexistent/kubeconfig"})
