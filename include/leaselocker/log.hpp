@@ -17,7 +17,9 @@ enum class log_level { error, warning, info, debug, trace };
 std::string_view to_string(log_level level) noexcept;
 
 // "leaselocker: <level>: <message>\n" to stderr, one write per line (lines
-// from several threads do not mix). Any thread.
+// from several threads do not mix). Any thread. Like any write to stderr, it
+// raises SIGPIPE if stderr is a pipe nobody reads any more (ignore SIGPIPE,
+// or pass a sink of your own).
 void write_to_stderr(log_level level, std::string_view message);
 
 struct logger {

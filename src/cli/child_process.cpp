@@ -4,6 +4,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <pthread.h>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -24,8 +26,37 @@ namespace asio = boost::asio;
 child_process::child_process(asio::any_io_executor ex) : sigchld_(ex, SIGCHLD) {}
 
 child_process::~child_process() {
+    // Leaving while it runs (an exception): nothing of it may outlive us.
+    if (pid_ > 0 && !exited_) {
+        signal(SIGKILL);
+        exited_ = true;
+    }
     reap();
 }
+
+namespace {
+
+// Where execve finds `file`, as execvp would search PATH (made before fork:
+// nothing after it may allocate). Empty: not found (errno says why).
+std::string find_in_path(const std::string& file, int& error) {
+    error = ENOENT;
+    if (file.empty()) return {};
+    if (file.find('/') != std::string::npos) return file;
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    for (std::size_t start = 0; start <= dirs.size();) {
+        auto end = dirs.find(':', start);
+        if (end == std::string_view::npos) end = dirs.size();
+        std::string candidate(dirs.substr(start, end - start));
+        candidate = (candidate.empty() ? "." : candidate) + "/" + file;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        if (errno == EACCES && ::access(candidate.c_str(), F_OK) == 0) error = EACCES;
+        start = end + 1;
+    }
+    return {};
+}
+
+} // namespace
 
 std::error_code child_process::start(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
                                      bool own_group) {
@@ -45,34 +76,46 @@ std::error_code child_process::start(const std::vector<std::string>& argv, const
     args.push_back(nullptr);
     for (auto& e : environment) envp.push_back(e.data());
     envp.push_back(nullptr);
-    const bool reset_sigpipe = !started_ignored(SIGPIPE); // we ignore it ourselves
+    int not_found = 0;
+    const std::string program = find_in_path(argv.front(), not_found);
+    if (program.empty()) return {not_found, std::generic_category()};
+    // The child sets every signal not ignored when we started back to its
+    // default before it unblocks them: a handler of ours (Asio's, writing
+    // into a pipe we share until exec) must never run in it.
+    std::vector<int> to_default;
+    for (int signo = 1; signo < NSIG; ++signo)
+        if (signo != SIGKILL && signo != SIGSTOP && !started_ignored(signo)) to_default.push_back(signo);
 
     int report[2]; // the child's exec error, if any; closed by a successful exec
     if (::pipe2(report, O_CLOEXEC) != 0) return {errno, std::generic_category()};
     // No handler of ours may run in the child between fork and exec.
     sigset_t all, old;
     sigfillset(&all);
-    ::sigprocmask(SIG_BLOCK, &all, &old);
+    ::pthread_sigmask(SIG_BLOCK, &all, &old);
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid == 0) {
         if (own_group) ::setpgid(0, 0);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(127); // leaselocker died already
-        if (reset_sigpipe) ::signal(SIGPIPE, SIG_DFL);
+        struct sigaction default_action{};
+        default_action.sa_handler = SIG_DFL;
+        for (int signo : to_default) ::sigaction(signo, &default_action, nullptr);
         // Our sockets (the API server's) are not the command's business.
-        if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-            for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            const long open_max = ::sysconf(_SC_OPEN_MAX);
+            for (long fd = 3; fd < (open_max > 0 ? open_max : 65536); ++fd) ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+        }
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execvpe(args[0], args.data(), envp.data());
+        ::execve(program.c_str(), args.data(), envp.data());
         const int e = errno;
         [[maybe_unused]] auto n = ::write(report[1], &e, sizeof e);
         ::_exit(127);
     }
     const int fork_errno = errno;
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::close(report[1]);
     if (pid < 0) {
         ::close(report[0]);
@@ -129,7 +172,7 @@ bool child_process::group_alive() const {
     return alive;
 }
 
-asio::awaitable<exit_info> child_process::wait_exit() {
+asio::awaitable<exit_info> child_process::wait_exit(std::function<void(int)> on_stop) {
     for (;;) {
         siginfo_t info{};
         // WNOWAIT: seen, not reaped (its pid and group stay ours).
@@ -140,8 +183,11 @@ asio::awaitable<exit_info> child_process::wait_exit() {
             co_return exit_info{128 + info.si_status, info.si_status};
         }
         if (r < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waiting for the command");
+        siginfo_t stop{}; // a stop is told once (consumed; the process stays ours)
+        if (::waitid(P_PID, static_cast<id_t>(pid_), &stop, WSTOPPED | WNOHANG) == 0 && stop.si_pid == pid_ && on_stop)
+            on_stop(stop.si_status);
         // A SIGCHLD since we registered is queued: none is missed between
-        // the waitid above and this wait.
+        // the waitid calls above and this wait.
         if (r == 0) co_await sigchld_.async_wait(asio::use_awaitable);
     }
 }

@@ -100,8 +100,11 @@ std::map<std::string, std::string> parse_labels(std::string_view text) {
 namespace {
 
 constexpr std::pair<std::string_view, int> signals[] = {
-    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
-    {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"ALRM", SIGALRM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}};
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},   {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},
+    {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"PWR", SIGPWR}, {"SYS", SIGSYS}};
 
 } // namespace
 
@@ -225,6 +228,7 @@ command_line parse_command_line(const std::vector<std::string>& args) {
         flags.insert(flags.end(), {
             {{"--wait", "-w", "--timeout"}, true, duration(o.wait)},
             {{"--try"}, false, [&](const std::string&) { o.try_once = true; }},
+            {{"--foreground"}, false, [&](const std::string&) { o.foreground = true; }},
             {{"--conflict-exit-code", "-E"}, true, [&](const std::string& v) { o.conflict_exit_code = parse_exit_code(v); }},
             {{"--identity", "-i"}, true, [&](const std::string& v) {
                  if (v.empty()) throw usage_error("--identity must not be empty");
@@ -299,6 +303,8 @@ std::string help_text(std::string_view verb) {
                "  --labels k=v,...           labels of the Lease if this run creates it\n"
                "  -s, --signal SIG           signal for CMD when the lease is lost (default TERM)\n"
                "  -k, --kill-after D         then SIGKILL after D (default 3s; 0: never)\n"
+               "  --foreground               CMD stays in leaselocker's process group: it can read the terminal\n"
+               "                             (a loss then signals CMD alone, not what it started)\n"
                "  --lease-duration D         default 15s\n"
                "  --renew-deadline D         default 10s\n"
                "  --retry-period D           default 2s\n\n" +

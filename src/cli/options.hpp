@@ -63,6 +63,7 @@ struct run_options {
     std::map<std::string, std::string> labels;
     std::chrono::milliseconds wait{0}; // 0: as long as it takes
     bool try_once = false;
+    bool foreground = false; // the command stays in our process group (it may read our terminal)
     int conflict_exit_code = exit_code::conflict;
     int loss_signal = 15; // SIGTERM
     std::chrono::milliseconds kill_after{std::chrono::seconds(3)}; // loss signal -> SIGKILL (0: never)

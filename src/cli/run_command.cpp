@@ -16,7 +16,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
-#include <unistd.h>
 
 namespace leaselocker::cli {
 
@@ -26,13 +25,6 @@ using asio::as_tuple;
 using asio::use_awaitable;
 
 namespace {
-
-// Started from a terminal as its foreground job: the command stays in our
-// process group, so that it can read the terminal and the terminal's
-// signals (Ctrl-C, Ctrl-Z, Ctrl-\) reach it directly.
-bool terminal_foreground() {
-    return ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
-}
 
 class runner {
 public:
@@ -141,7 +133,7 @@ private:
                                                {"LEASELOCKER_FENCING_EPOCH", token.epoch},
                                                {"LEASELOCKER_IDENTITY", locker_.identity()},
                                                {"LEASELOCKER_LEASE", lease_}},
-                                              !terminal_foreground());
+                                              !o_.foreground);
         if (spawn_error) {
             phase_ = phase::releasing;
             co_await release();
@@ -154,10 +146,17 @@ private:
         for (auto& a : o_.command) argv.emplace_back(a);
         s_.out.event("started", {{"pid", child_.pid()}, {"command", std::move(argv)}});
         watch_for_loss();
-        const auto end = co_await child_.wait_exit();
+        const auto end = co_await child_.wait_exit([this](int signo) {
+            if (signo == SIGTTIN || signo == SIGTTOU)
+                s_.out.event("stopped", {{"signal", signal_name(signo)}},
+                             "the command was stopped by " + signal_name(signo) + ": it wants the terminal (run it with --foreground)");
+        });
         json::object exited{{"status", end.code}};
         if (end.signal) exited["signal"] = signal_name(end.signal);
         s_.out.event("exited", std::move(exited));
+        // Lost as it exited (the loss watch may not have run yet): still a
+        // loss, and what the command left running gets the loss signal.
+        if (!lost_ && !locker_.held()) on_lost(make_error_code(error::lock_lost), "lost as the command exited");
         if (lost_) {
             co_await kill_survivors();
             co_return exit_code::lost;
@@ -170,12 +169,16 @@ private:
     }
 
     // After a loss, what the command left running in its group gets SIGKILL
-    // at --kill-after too (unless that is 0), before we exit.
+    // at --kill-after too (unless that is 0), and we exit once it is gone
+    // (looked at every 50 ms; at most a second after the SIGKILL).
     asio::awaitable<void> kill_survivors() {
-        if (o_.kill_after.count() == 0 || !child_.group_alive()) co_return;
-        survivors_.expires_at(kill_at_);
-        co_await survivors_.async_wait(as_tuple(use_awaitable));
-        kill_group();
+        if (o_.kill_after.count() == 0) co_return;
+        const auto give_up = kill_at_ + std::chrono::seconds(1);
+        while (child_.group_alive() && std::chrono::steady_clock::now() < give_up) {
+            if (std::chrono::steady_clock::now() >= kill_at_) kill_group();
+            survivors_.expires_after(std::chrono::milliseconds(50));
+            co_await survivors_.async_wait(as_tuple(use_awaitable));
+        }
     }
 
     void kill_group() {
@@ -204,25 +207,30 @@ private:
         asio::co_spawn(s_.io, [this]() -> asio::awaitable<void> {
             diagnostics diag;
             auto [ec] = co_await locker_.wait_lost(diag, asio::bind_cancellation_slot(stop_loss_watch_.slot(), as_tuple(use_awaitable)));
-            if (phase_ != phase::running) co_return;
+            if (phase_ != phase::running || lost_) co_return;
             // operation_aborted while running: the lock was no longer held
             // when we asked (lost in between), or we are stopping.
             if (ec == asio::error::operation_aborted && locker_.held()) co_return;
-            lost_ = true;
-            child_.signal(o_.loss_signal);
-            s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", diag.to_string()}, {"signal", signal_name(o_.loss_signal)}},
-                         "lost " + lease_ + " (" + diag.to_string() + "): sent " + signal_name(o_.loss_signal) + " to the command");
+            on_lost(ec, diag.to_string());
             if (o_.kill_after.count() == 0) co_return;
-            kill_at_ = std::chrono::steady_clock::now() + o_.kill_after;
             timer_.expires_at(kill_at_);
             auto [timer_ec] = co_await timer_.async_wait(as_tuple(use_awaitable));
             if (!timer_ec && child_.running()) kill_group();
         }, asio::detached);
     }
 
+    void on_lost(error_code ec, const std::string& how) {
+        lost_ = true;
+        kill_at_ = std::chrono::steady_clock::now() + o_.kill_after;
+        child_.signal(o_.loss_signal);
+        s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", how}, {"signal", signal_name(o_.loss_signal)}},
+                     "lost " + lease_ + " (" + how + "): sent " + signal_name(o_.loss_signal) + " to the command");
+    }
+
     // While waiting: any of them ends the wait (a lease granted meanwhile
-    // is released). While the command runs: passed on to it (if it shares
-    // our process group, only those a terminal would not send it itself).
+    // is released). While the command runs: passed on to it (with
+    // --foreground, not those a terminal sends the whole group itself: a
+    // supervisor's kill -INT then reaches only us).
     void follow_signals() {
         signals_.async_wait([this](error_code ec, int signo) {
             if (ec) return;

@@ -351,6 +351,8 @@ private:
         if (shut_down_) co_return aborted();
         if (acquiring_) co_return fail(error::already_locking, "another lock() or try_lock() of this locker is running");
         acquiring_ = true;
+        retry_logged_at_.reset();
+        retries_unlogged_ = 0;
         for (auto& row : refusals_) row = {}; // each lock() has its own grace
         join_unknown_ = false;
         told_coordinated_ = false;
@@ -410,6 +412,10 @@ private:
                 if (a.result == attempt_result::failed) co_return std::pair{a.ec, false};
                 if (diag) diag->clear();
                 co_return std::pair{error_code{}, false};
+            }
+            if (a.result != attempt_result::failed) { // the outage, if any, is over
+                retry_logged_at_.reset();
+                retries_unlogged_ = 0;
             }
             if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
             // Joined: decide again at once on what we wrote (the newest
@@ -479,7 +485,8 @@ private:
 
     // A lock() that keeps failing says so, but does not flood the log: the
     // first failure of an outage, then one line per retry_log_period with
-    // how many failed since (the count starts over once acquired).
+    // how many failed since (an outage ends with an attempt that did not
+    // fail, or with the lock() call).
     static constexpr auto retry_log_period = std::chrono::seconds(30);
     void log_retry(error_code ec) {
         const auto now = std::chrono::steady_clock::now();
@@ -493,8 +500,6 @@ private:
     }
 
     void on_acquired() {
-        retry_logged_at_.reset();
-        retries_unlogged_ = 0;
         ++generation_;
         publish();
         ensure_watching(); // a takeover is then seen at once

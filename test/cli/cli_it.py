@@ -91,14 +91,17 @@ def cli(*args, **kw):
     """Runs leaselocker to its end: (exit code, stdout, stderr)."""
     env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
     env.update(kw.pop("env", {}))
-    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=kw.pop("timeout", 60), env=env, **kw)
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=kw.pop("timeout", 60), env=env,
+                       stdin=subprocess.DEVNULL, **kw)
     return p.returncode, p.stdout, p.stderr
 
 
 def start(*args, **kw):
     env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
     env.update(kw.pop("env", {}))
-    return subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
+    prefix = kw.pop("prefix", [])
+    return subprocess.Popen([*prefix, BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL, **kw)
 
 
 def wait_for(predicate, timeout, what):
@@ -153,6 +156,7 @@ EVENT_FIELDS = {
     "release_failed": {"lease": str, "error": str, "message": str},
     "conflict": {"lease": str},
     "free": {"lease": str},
+    "stopped": {"signal": str},
     "warning": {"message": str},
     "error": {"message": str, "exit_code": int},
 }
@@ -191,12 +195,14 @@ class TcpProxy:
         self.port = self.listener.getsockname()[1]
         self.blackholed = threading.Event()
         self.closed = False
+        self.accepted = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
         while not self.closed:
             try:
                 c, _ = self.listener.accept()
+                self.accepted += 1
             except OSError:
                 return
             threading.Thread(target=self._pipe, args=(c,), daemon=True).start()
@@ -373,33 +379,47 @@ class cli_run(unittest.TestCase):
         finally:
             proxy.close()
 
-    def test_from_a_terminal_the_command_can_read_it(self):
-        # leaselocker as a terminal's foreground job: the command shares its
-        # process group and reads the terminal (in a group of its own it
-        # would be stopped by SIGTTIN and hang).
+    def in_terminal(self, args, wanted, wait_exit=True):
+        """leaselocker ARGS as a terminal's foreground job (a pty): its
+        output until `wanted` shows, and its exit code (None: still running,
+        then killed)."""
         env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
         pid, fd = pty.fork()
         if pid == 0:
-            os.execve(BIN, [BIN, "run", self.ref, "--", "sh", "-c", 'read line; echo "got $line"'], env)
+            os.execve(BIN, [BIN, *args], env)
+        out, code = b"", None
         try:
-            out = b""
             os.write(fd, b"hello\n")
             deadline = time.monotonic() + 20
-            while b"got hello" not in out and time.monotonic() < deadline:
+            while wanted not in out and time.monotonic() < deadline:
                 if select.select([fd], [], [], 0.5)[0]:
                     try:
                         out += os.read(fd, 1024)
                     except OSError:
                         break
-            self.assertIn(b"got hello", out)
-            _, status = os.waitpid(pid, 0)
-            pid = 0
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            while wait_exit and time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    code, pid = os.waitstatus_to_exitcode(status), 0
+                    break
+                time.sleep(0.02)
         finally:
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
             os.close(fd)
+        return out, code
+
+    def test_with_foreground_the_command_can_read_the_terminal(self):
+        out, code = self.in_terminal(["run", "--foreground", self.ref, "--", "sh", "-c", 'read line; echo "got $line"'], b"got hello")
+        self.assertIn(b"got hello", out)
+        self.assertEqual(code, 0)
+
+    def test_without_foreground_a_command_that_wants_the_terminal_is_told_of(self):
+        # In a group of its own, a read from the terminal stops the command
+        # (SIGTTIN): leaselocker says so in one line instead of waiting mute.
+        out, _ = self.in_terminal(["run", self.ref, "--", "sh", "-c", "read line"], b"--foreground", wait_exit=False)
+        self.assertIn(b"stopped by SIGTTIN", out)
 
     def test_loss_kills_what_the_command_left_running(self):
         # The command's child ignores SIGTERM; the command itself dies of it.
@@ -412,7 +432,7 @@ class cli_run(unittest.TestCase):
         Admin().overwrite_holder(self.lease, "intruder")
         p.wait(timeout=20)
         self.assertEqual(p.returncode, 75)
-        self.assertFalse(alive(grandchild), "the command's child outlived the loss")
+        wait_for(lambda: not alive(grandchild), 2, "the command's child to die of the SIGKILL")
         self.assertIn("killed", [e["event"] for e in events(p.stderr.read())])
 
     def test_command_dies_with_leaselocker(self):
@@ -437,12 +457,14 @@ class cli_run(unittest.TestCase):
         self.assertFalse(json.loads(cli("status", "--json", self.ref)[1])["held"], "released all the same")
 
     def test_signals_ignored_at_start_stay_ignored(self):
-        # As under nohup: SIGHUP ignored for leaselocker and the command.
+        # As under nohup: SIGHUP ignored for leaselocker and for the command,
+        # which a SIGHUP to its process group does not end either.
         ready, out = os.path.join(self.dir, "ready"), os.path.join(self.dir, "out")
-        p = start("run", self.ref, "--", "sh", "-c", 'echo up > "$1"; sleep 1; echo done > "$2"', "sh", ready, out,
-                  preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-        wait_file(ready)
-        p.send_signal(signal.SIGHUP)
+        p = start("run", self.ref, "--", "sh", "-c", 'echo $$ > "$1"; sleep 1; echo done > "$2"', "sh", ready, out,
+                  prefix=["sh", "-c", 'trap "" HUP; exec "$@"', "sh"])
+        command = int(wait_file(ready))
+        p.send_signal(signal.SIGHUP)  # leaselocker itself (sh exec'ed it)
+        os.killpg(command, signal.SIGHUP)
         p.wait(timeout=20)
         self.assertEqual(p.returncode, 0, p.stderr.read())
         self.assertEqual(wait_file(out).strip(), "done")
@@ -455,7 +477,7 @@ class cli_run(unittest.TestCase):
             proxy.blackholed.set()
             kubeconfig = proxy.kubeconfig(self.dir)
             p = start("run", "--json", self.ref, "--", "true", env={"KUBECONFIG": kubeconfig})
-            time.sleep(0.5)
+            wait_for(lambda: proxy.accepted > 0, 20, "the first read to connect")  # signals are followed by then
             t0 = time.monotonic()
             p.send_signal(signal.SIGINT)
             p.wait(timeout=20)
