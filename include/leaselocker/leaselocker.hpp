@@ -17,3 +17,4 @@
 #include <leaselocker/locker/resource_lock.hpp>
 #include <leaselocker/log.hpp>
 #include <leaselocker/transport/client.hpp>
+#include <leaselocker/version.hpp>

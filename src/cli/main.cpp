@@ -5,6 +5,7 @@
 #include "cli/signals.hpp"
 
 #include <leaselocker/error.hpp>
+#include <leaselocker/version.hpp>
 
 #include <algorithm>
 #include <iostream>
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
                 return exit_code::ok;
             },
             [](const show_version&) {
-                std::cout << "leaselocker 0.1.0\n";
+                std::cout << "leaselocker " LEASELOCKER_VERSION_STRING "\n";
                 return exit_code::ok;
             },
             [](const run_options& o) { return run_command(o); },

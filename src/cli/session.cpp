@@ -61,7 +61,7 @@ session::session(const connection_options& conn)
     : out(conn.json),
       api(std::make_unique<client>(io.get_executor(),
                                    conn.kubeconfig.empty() ? load_default(conn.context) : load_kubeconfig(conn.kubeconfig, conn.context),
-                                   client_options{.request_timeout = request_timeout, .user_agent = "leaselocker-cli/0.1"})) {}
+                                   client_options{.request_timeout = request_timeout, .user_agent = "leaselocker-cli/" LEASELOCKER_VERSION_STRING})) {}
 
 int session::run(boost::asio::awaitable<int> flow, std::function<void()> done) {
     int code = exit_code::software;

@@ -7,6 +7,7 @@
 #include <leaselocker/config/cluster_config.hpp>
 #include <leaselocker/log.hpp>
 #include <leaselocker/transport/http.hpp>
+#include <leaselocker/version.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -67,7 +68,7 @@ struct client_options {
     std::size_t max_response_bytes = 4 * 1024 * 1024;
     // How often a token file is re-read (and at once after a 401).
     std::chrono::seconds token_file_reload{60};
-    std::string user_agent = "leaselocker/0.1";
+    std::string user_agent = "leaselocker/" LEASELOCKER_VERSION_STRING;
     logger log;
 };
 
