@@ -163,6 +163,16 @@ EVENT_FIELDS = {
 OPTIONAL_FIELDS = {"exited": {"signal": str}, "free": {"expired_holder": str}, "released": {"holder": str}}
 
 
+def kubeconfig_for(folder, server):
+    """The cluster's kubeconfig in `folder`, with `server` instead of its own."""
+    with open(CLUSTER["kubeconfig"]) as f:
+        text = f.read().replace(CLUSTER["server"], server)
+    path = os.path.join(folder, "kubeconfig")
+    with open(path, "w") as f:
+        f.write(text.replace(": pki/", f": {CLUSTER['dir']}/pki/"))
+    return path
+
+
 def events(stderr):
     """The --json events on stderr, each checked against EVENT_FIELDS."""
     out = []
@@ -227,17 +237,7 @@ class TcpProxy:
             s.close()
 
     def kubeconfig(self, folder):
-        with open(CLUSTER["kubeconfig"]) as f:
-            text = f.read()
-        text = text.replace(CLUSTER["server"], f"https://127.0.0.1:{self.port}")
-        text = text.replace("certificate-authority: pki/", f"certificate-authority: {CLUSTER['dir']}/pki/")
-        text = text.replace("client-certificate: pki/", f"client-certificate: {CLUSTER['dir']}/pki/")
-        text = text.replace("client-key: pki/", f"client-key: {CLUSTER['dir']}/pki/")
-        text = text.replace("tokenFile: pki/", f"tokenFile: {CLUSTER['dir']}/pki/")
-        path = os.path.join(folder, "kubeconfig")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return kubeconfig_for(folder, f"https://127.0.0.1:{self.port}")
 
     def close(self):
         self.closed = True
@@ -595,11 +595,7 @@ class cli_lease_verbs(unittest.TestCase):
 
     def test_wait_free_never_calls_an_unreachable_lease_free(self):
         with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "kubeconfig")
-            with open(CLUSTER["kubeconfig"]) as f:
-                text = f.read().replace(CLUSTER["server"], "https://127.0.0.1:1")
-            with open(path, "w") as f:
-                f.write(text.replace("pki/", CLUSTER["dir"] + "/pki/"))
+            path = kubeconfig_for(d, "https://127.0.0.1:1")
             code, _, err = cli("wait-free", "--timeout", "2s", self.ref, env={"KUBECONFIG": path})
             self.assertEqual(code, 69, err)
             self.assertIn("retrying", err)
@@ -683,11 +679,7 @@ class cli_errors(unittest.TestCase):
 
     def test_unreachable_server(self):
         with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "kubeconfig")
-            with open(CLUSTER["kubeconfig"]) as f:
-                text = f.read().replace(CLUSTER["server"], "https://127.0.0.1:1")
-            with open(path, "w") as f:
-                f.write(text.replace("pki/", CLUSTER["dir"] + "/pki/"))
+            path = kubeconfig_for(d, "https://127.0.0.1:1")
             self.one_line(69, ["run", f"{NS}/x", "--", "true"], "connect", env={"KUBECONFIG": path})
 
     def test_forbidden_names_the_verb(self):
