@@ -46,13 +46,18 @@ MUTATIONS = {
     "no_rho": ("no clock-rate margin: trusts the whole lease_duration", "overlap"),
     "skew_beyond_rho": ("clocks skewed by 5 rho, past the bound the library is configured with", "overlap"),
     "late_loss": ("the loss is signalled a second after the renew deadline", None),
-    "renew_after_loss": ("after a loss the locker still holds and renews (lock() returns at once)", "any"),
+    "renew_after_loss": ("after a loss the locker keeps its election state (lock() returns at once)", None),
 }
 UNOBSERVABLE = {
     "late_loss": "valid_until() still ends on time, and the contender, like any user that checks it, stops acting then; "
                  "the loss signal is only later, and a renewal sent that late is a compare-and-swap the API server "
                  "refuses once somebody else wrote. Loss-first is pinned by integration tests instead "
                  "(locker_it: cut_off_from_the_server_..., a_takeover_is_reported_as_loss_first).",
+    "renew_after_loss": "held() reads false from the loss on, and valid_until() moves only with renewals the server "
+                        "accepted, so a contender that acts only while held() and now < valid_until() never acts on "
+                        "the stale state; and every write the mutant makes is a compare-and-swap on the version it "
+                        "saw, which the API server refuses once another holder wrote. What would be observable, a "
+                        "validity that outlives the lease, is what the timing mutations break, and they are caught.",
 }
 SAFETY = ("overlapping_claims", "token_order_violations", "unrecorded_grants", "accepted_stale_writes", "wrongly_refused_writes",
           "server_order_violations")
