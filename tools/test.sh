@@ -69,12 +69,14 @@ if [ "${LEASELOCKER_SKIP_SANITIZERS:-0}" != 1 ]; then
   # The libFuzzer targets (clang, ASan+UBSan), a short run each on the
   # checked-in corpus; tools/fuzz.sh runs long ones.
   build_and_test "$build_dir-fuzz" "fuzz" "fuzz\\." -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DLEASELOCKER_FUZZ=ON -DLEASELOCKER_BUILD_TESTS=OFF -DLEASELOCKER_BUILD_EXAMPLES=OFF -DLEASELOCKER_BUILD_BENCH=OFF
+    -DLEASELOCKER_FUZZ=ON -DLEASELOCKER_BUILD_TESTS=OFF -DLEASELOCKER_BUILD_EXAMPLES=OFF -DLEASELOCKER_BUILD_BENCH=OFF \
+    -DLEASELOCKER_BUILD_CLI=OFF
   # ThreadSanitizer on the tests that run an io_context on several threads
   # or complete futures on another thread.
   export TSAN_OPTIONS="halt_on_error=1:suppressions=$root/tools/tsan.supp"
   build_and_test "$build_dir-tsan" "TSan" "multithreaded|completion_tokens|connection_pool|integration.locker_it|integration.lease_watch_hub_it|integration.leader_elector_it" \
-    -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=thread -DLEASELOCKER_BUILD_BENCH=OFF -DLEASELOCKER_BUILD_EXAMPLES=OFF
+    -DCMAKE_BUILD_TYPE=Debug -DLEASELOCKER_SANITIZE=thread -DLEASELOCKER_BUILD_BENCH=OFF -DLEASELOCKER_BUILD_EXAMPLES=OFF \
+    -DLEASELOCKER_BUILD_CLI=OFF
 fi
 
 integration_count=$(ctest --test-dir "$build_dir" -N -L integration | sed -n 's/^Total Tests: //p')
