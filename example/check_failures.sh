@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; echo "--- stderr:"; cat "$tmp/err"; exit 1; }
 
-for example in first_lock callbacks guarded_worker timed_lock; do
+for example in first_lock callbacks future_lock multithreaded own_event_loop guarded_worker timed_lock configmap_lock leader_server; do
   KUBECONFIG=/nonexistent/kubeconfig "$bin/leaselocker_$example" >/dev/null 2>"$tmp/err"
   rc=$?
   [ "$rc" -eq 1 ] || fail "$example without a kubeconfig exited $rc, not 1"

@@ -5,12 +5,15 @@
 // create and update on configmaps.
 //
 // Two lockers of one process take turns on the ConfigMap "configmap-lock".
+// Kept simple: no fair turns (the queue is not stored), no coordinated
+// leader election fields, and a cancelled request runs to its timeout.
 #include <leaselocker/detail/status.hpp>
 #include <leaselocker/leaselocker.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <iostream>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -27,7 +30,7 @@ public:
     std::optional<lock_record> current() const override { return current_; }
     std::string identity() const override { return identity_; }
     std::string describe() const override { return ns_ + "/" + name_ + " (ConfigMap)"; }
-    std::string epoch() const override { return object_ ? std::string(object_->at("metadata").at("uid").as_string()) : ""; }
+    std::string epoch() const override { return uid_; }
     executor_type get_executor() const override { return api_.get_executor(); }
 
 private:
@@ -74,22 +77,34 @@ private:
         auto* diag = req.diag;
         const bool read = req.method == leaselocker::http_method::get;
         api_.request(std::move(req), asio::bind_executor(ex, [this, diag, read, h = std::move(h), done](error_code ec, leaselocker::http_response r) mutable {
-            if (!ec && r.status / 100 != 2 && !(read && r.status == 404)) {
+            if (!ec && !read && r.status == 404) { // deleted since we read it: read again, create it anew
+                forget();
+                ec = make_error_code(leaselocker::error::conflict);
+            } else if (!ec && r.status / 100 != 2 && r.status != 404) {
                 std::string server_message;
                 ec = leaselocker::detail::status_to_error(r.status, r.body, server_message);
                 if (diag) diag->server_message = server_message;
             }
-            if (!ec && r.status / 100 == 2) remember(r.body);
+            if (!ec && r.status / 100 == 2 && !remember(r.body)) ec = make_error_code(leaselocker::error::malformed_response);
             done(h, ec, r);
         }));
     }
 
-    void remember(const std::string& body) {
-        object_ = json::parse(body).as_object();
-        current_ = lock_record{};
-        auto& meta = object_->at("metadata").as_object();
-        if (auto* a = meta.if_contains("annotations"))
-            if (auto* rec = a->as_object().if_contains(annotation)) current_ = decode(std::string(rec->as_string()));
+    // A ConfigMap as the server sent it; false (nothing changed) for a body
+    // that is not one.
+    bool remember(const std::string& body) {
+        json::error_code ec;
+        auto v = json::parse(body, ec);
+        const auto* meta = !ec && v.is_object() ? v.as_object().if_contains("metadata") : nullptr;
+        const auto* uid = meta && meta->is_object() ? meta->as_object().if_contains("uid") : nullptr;
+        if (!uid || !uid->is_string()) return false;
+        lock_record record; // no annotation: free
+        if (auto* a = meta->as_object().if_contains("annotations"); a && a->is_object())
+            if (auto* rec = a->as_object().if_contains(annotation); rec && rec->is_string()) record = decode(std::string(rec->as_string()));
+        uid_ = std::string(uid->as_string());
+        current_ = record;
+        object_ = std::move(v.as_object());
+        return true;
     }
     void forget() {
         object_.reset();
@@ -123,11 +138,13 @@ private:
     std::string ns_, name_, identity_;
     std::optional<json::object> object_; // as last read or written
     std::optional<lock_record> current_;
+    std::string uid_;
 };
 
-asio::awaitable<void> take_turn(leaselocker::lease_locker& locker, const char* who) {
+asio::awaitable<void> take_turn(leaselocker::lease_locker& locker, const char* who, std::vector<std::int64_t>& tokens) {
     co_await locker.lock(asio::use_awaitable);
-    std::cout << who << " holds it, fencing token " << locker.current_fencing_token().sequence << std::endl;
+    tokens.push_back(locker.current_fencing_token().sequence);
+    std::cout << who << " holds it, fencing token " << tokens.back() << std::endl;
     asio::steady_timer work{co_await asio::this_coro::executor, 1s};
     co_await work.async_wait(asio::use_awaitable);
     co_await locker.unlock(asio::use_awaitable);
@@ -150,14 +167,17 @@ int main() try {
             status = 1;
         }
     };
-    asio::co_spawn(io, take_turn(first, "first"), report);
+    std::vector<std::int64_t> tokens;
+    asio::co_spawn(io, take_turn(first, "first", tokens), report);
     asio::co_spawn(io, [&]() -> asio::awaitable<void> { // after the first has it: waits for its turn
         asio::steady_timer later{io, 200ms};
         co_await later.async_wait(asio::use_awaitable);
-        co_await take_turn(second, "second");
+        co_await take_turn(second, "second", tokens);
     }, report);
     io.run();
-    return status;
+    const bool increasing = tokens.size() == 2 && tokens[1] > tokens[0];
+    std::cout << "2 turns: " << (increasing ? "tokens increase" : "WRONG") << std::endl;
+    return status || !increasing ? 1 : 0;
 } catch (const std::exception& e) {
     std::cerr << "configmap_lock: " << e.what() << "\n";
     return 1;

@@ -12,22 +12,27 @@ namespace asio = boost::asio;
 
 int main() try {
     asio::io_context io;
+    // Made before the thread starts (a bad kubeconfig throws here).
+    auto api = std::make_unique<leaselocker::client>(io.get_executor(), leaselocker::load_default());
+    auto locker = std::make_unique<leaselocker::lease_locker>(*api, leaselocker::lease_name{"", "future-lock"});
     auto work = asio::make_work_guard(io);
     std::thread io_thread{[&] { io.run(); }};
     int status = 0;
-    {
-        leaselocker::client api{io.get_executor(), leaselocker::load_default()};
-        leaselocker::lease_locker locker{api, {"", "future-lock"}};
-        try {
-            locker.lock(asio::use_future).get(); // blocks this thread, not the io_context's
-            std::cout << "holding, fencing token " << locker.current_fencing_token().sequence << "\n";
-            const auto result = locker.unlock(asio::use_future).get();
-            std::cout << (result == leaselocker::unlock_result::released ? "released" : "was not held") << "\n";
-        } catch (const std::exception& e) {
-            std::cerr << "future_lock: " << e.what() << "\n";
-            status = 1;
-        }
-    } // the locker and the client end first: they cancel what is left, never block
+    try {
+        locker->lock(asio::use_future).get(); // blocks this thread, not the io_context's
+        std::cout << "holding, fencing token " << locker->current_fencing_token().sequence << "\n";
+        const auto result = locker->unlock(asio::use_future).get();
+        std::cout << (result == leaselocker::unlock_result::released ? "released" : "was not held") << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "future_lock: " << e.what() << "\n";
+        status = 1;
+    }
+    // The locker and the client end on the io_context's thread, while
+    // nothing of theirs can run concurrently; then the thread may stop.
+    asio::post(io, asio::use_future([&] {
+        locker.reset();
+        api.reset();
+    })).get();
     work.reset();
     io_thread.join();
     return status;

@@ -17,7 +17,7 @@ int main() try {
     asio::io_context io{4};
     leaselocker::client api{io.get_executor(), leaselocker::load_default()};
     std::mutex print;
-    std::atomic<int> holders{0}, overlaps{0}, failures{0};
+    std::atomic<int> holders{0}, overlaps{0}, failures{0}, turns{0};
     std::vector<std::unique_ptr<leaselocker::lease_locker>> lockers;
     for (int i = 0; i < 3; ++i)
         lockers.push_back(std::make_unique<leaselocker::lease_locker>(
@@ -36,6 +36,7 @@ int main() try {
                 asio::steady_timer work{co_await asio::this_coro::executor, 50ms};
                 co_await work.async_wait(asio::use_awaitable);
                 --holders;
+                ++turns;
                 co_await l->unlock(asio::use_awaitable);
             }
         }, [&](std::exception_ptr e) {
@@ -51,8 +52,8 @@ int main() try {
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
     for (auto& t : threads) t.join();
-    std::cout << "9 turns, " << overlaps << " overlaps\n";
-    return failures || overlaps ? 1 : 0;
+    std::cout << turns << " turns, " << overlaps << " overlaps, " << failures << " failures\n";
+    return failures || overlaps || turns != 9 ? 1 : 0;
 } catch (const std::exception& e) {
     std::cerr << "multithreaded: " << e.what() << "\n";
     return 1;

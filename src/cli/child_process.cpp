@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,8 +50,10 @@ std::string find_in_path(const std::string& file, int& error) {
         if (end == std::string_view::npos) end = dirs.size();
         std::string candidate(dirs.substr(start, end - start));
         candidate = (candidate.empty() ? "." : candidate) + "/" + file;
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-        if (errno == EACCES && ::access(candidate.c_str(), F_OK) == 0) error = EACCES;
+        struct stat st{};
+        const bool file = ::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode); // execvp skips directories too
+        if (file && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+        if (file) error = EACCES;
         start = end + 1;
     }
     return {};
@@ -79,12 +82,25 @@ std::error_code child_process::start(const std::vector<std::string>& argv, const
     int not_found = 0;
     const std::string program = find_in_path(argv.front(), not_found);
     if (program.empty()) return {not_found, std::generic_category()};
-    // The child sets every signal not ignored when we started back to its
-    // default before it unblocks them: a handler of ours (Asio's, writing
-    // into a pipe we share until exec) must never run in it.
-    std::vector<int> to_default;
+    // A file without "#!" runs under /bin/sh, as execvp does.
+    std::vector<char*> sh_args{const_cast<char*>("/bin/sh"), const_cast<char*>(program.c_str())};
+    sh_args.insert(sh_args.end(), args.begin() + 1, args.end());
+    // The child gives every signal the disposition it had when we started
+    // (default, or ignored) before it unblocks them: a handler of ours
+    // (Asio's, writing into a pipe we share until exec) must never run in it.
+    std::vector<int> to_default, to_ignore;
     for (int signo = 1; signo < NSIG; ++signo)
-        if (signo != SIGKILL && signo != SIGSTOP && !started_ignored(signo)) to_default.push_back(signo);
+        if (signo != SIGKILL && signo != SIGSTOP) (started_ignored(signo) ? to_ignore : to_default).push_back(signo);
+    // Our descriptors (the API server's sockets) are not the command's
+    // business: marked close-on-exec here, where walking them may allocate.
+    if (DIR* fds = ::opendir("/proc/self/fd")) {
+        const int own = ::dirfd(fds);
+        while (auto* entry = ::readdir(fds)) {
+            const int fd = std::atoi(entry->d_name);
+            if (fd > 2 && fd != own) ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+        }
+        ::closedir(fds);
+    }
 
     int report[2]; // the child's exec error, if any; closed by a successful exec
     if (::pipe2(report, O_CLOEXEC) != 0) return {errno, std::generic_category()};
@@ -98,18 +114,17 @@ std::error_code child_process::start(const std::vector<std::string>& argv, const
         if (own_group) ::setpgid(0, 0);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(127); // leaselocker died already
-        struct sigaction default_action{};
-        default_action.sa_handler = SIG_DFL;
-        for (int signo : to_default) ::sigaction(signo, &default_action, nullptr);
-        // Our sockets (the API server's) are not the command's business.
-        if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-            const long open_max = ::sysconf(_SC_OPEN_MAX);
-            for (long fd = 3; fd < (open_max > 0 ? open_max : 65536); ++fd) ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-        }
+        struct sigaction action{};
+        action.sa_handler = SIG_DFL;
+        for (int signo : to_default) ::sigaction(signo, &action, nullptr);
+        action.sa_handler = SIG_IGN;
+        for (int signo : to_ignore) ::sigaction(signo, &action, nullptr);
+        ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); // what was opened since the walk above, where the kernel can
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::execve(program.c_str(), args.data(), envp.data());
+        if (errno == ENOEXEC) ::execve(sh_args[0], sh_args.data(), envp.data());
         const int e = errno;
         [[maybe_unused]] auto n = ::write(report[1], &e, sizeof e);
         ::_exit(127);
@@ -139,8 +154,12 @@ std::error_code child_process::start(const std::vector<std::string>& argv, const
 
 void child_process::signal(int signo) const {
     if (pid_ <= 0 || reaped_) return;
-    if (own_group_) ::kill(-pid_, signo); // the group is pinned by the unreaped leader
-    else if (!exited_) ::kill(pid_, signo);
+    const pid_t target = own_group_ ? -pid_ : pid_; // the group is pinned by the unreaped leader
+    if (!own_group_ && exited_) return;
+    ::kill(target, signo);
+    // A stopped process keeps every other signal pending: continue it, as
+    // timeout(1) does, so that it acts on this one.
+    if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP && signo != SIGTSTP) ::kill(target, SIGCONT);
 }
 
 bool child_process::group_alive() const {

@@ -51,7 +51,9 @@ public:
     bool running() const noexcept { return pid_ > 0 && !exited_; }
     bool own_group() const noexcept { return own_group_; }
     // To the command's process group (to the command alone if it shares
-    // ours, and only while it runs); never after it was reaped.
+    // ours, and only while it runs); never after it was reaped. Followed by
+    // SIGCONT (but for SIGKILL and the stopping ones): a stopped command
+    // would keep it pending.
     void signal(int signo) const;
     // Whether a process of the command's own group is still alive (the
     // command, or what it left running after it exited). Linux: /proc.

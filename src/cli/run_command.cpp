@@ -31,7 +31,7 @@ public:
     runner(session& s, const run_options& o, lease_locker& locker, std::string lease)
         : s_(s), o_(o), locker_(locker), lease_(std::move(lease)), signals_(s.io), timer_(s.io), survivors_(s.io),
           child_(s.io.get_executor()) {
-        for (int signo : catchable({SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})) signals_.add(signo);
+        for (int signo : catchable({SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGTSTP})) signals_.add(signo);
     }
 
     asio::awaitable<int> run() {
@@ -147,7 +147,7 @@ private:
         s_.out.event("started", {{"pid", child_.pid()}, {"command", std::move(argv)}});
         watch_for_loss();
         const auto end = co_await child_.wait_exit([this](int signo) {
-            if (signo == SIGTTIN || signo == SIGTTOU)
+            if ((signo == SIGTTIN || signo == SIGTTOU) && child_.own_group())
                 s_.out.event("stopped", {{"signal", signal_name(signo)}},
                              "the command was stopped by " + signal_name(signo) + ": it wants the terminal (run it with --foreground)");
         });
@@ -222,9 +222,21 @@ private:
     void on_lost(error_code ec, const std::string& how) {
         lost_ = true;
         kill_at_ = std::chrono::steady_clock::now() + o_.kill_after;
+        const bool anyone = child_.running() || child_.group_alive();
         child_.signal(o_.loss_signal);
-        s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", how}, {"signal", signal_name(o_.loss_signal)}},
-                     "lost " + lease_ + " (" + how + "): sent " + signal_name(o_.loss_signal) + " to the command");
+        s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", how},
+                              {"signal", anyone ? json::value(signal_name(o_.loss_signal)) : json::value(nullptr)}},
+                     "lost " + lease_ + " (" + how + ")" + (anyone ? ": sent " + signal_name(o_.loss_signal) + " to the command" : ""));
+    }
+
+    // Ctrl-Z (SIGTSTP): the command stops with us, so that nothing acts
+    // while we do not renew (stopped past the renew deadline, the lease is
+    // lost, and the command is signalled when it continues); on resume it
+    // continues too.
+    void suspend() {
+        if (phase_ == phase::running && child_.own_group()) child_.signal(SIGSTOP);
+        ::raise(SIGSTOP);
+        if (phase_ == phase::running && child_.own_group()) child_.signal(SIGCONT);
     }
 
     // While waiting: any of them ends the wait (a lease granted meanwhile
@@ -234,7 +246,9 @@ private:
     void follow_signals() {
         signals_.async_wait([this](error_code ec, int signo) {
             if (ec) return;
-            if (phase_ == phase::acquiring) {
+            if (signo == SIGTSTP) {
+                suspend();
+            } else if (phase_ == phase::acquiring) {
                 if (!interrupted_) interrupted_ = signo;
                 stop_acquiring_.emit(asio::cancellation_type::terminal);
             } else if (phase_ == phase::running && child_.running()) {

@@ -413,10 +413,6 @@ private:
                 if (diag) diag->clear();
                 co_return std::pair{error_code{}, false};
             }
-            if (a.result != attempt_result::failed) { // the outage, if any, is over
-                retry_logged_at_.reset();
-                retries_unlogged_ = 0;
-            }
             if (a.result == attempt_result::retry_now && ++conflicts < 3) continue; // someone wrote between our read and write
             // Joined: decide again at once on what we wrote (the newest
             // version known: no read). Bounded all the same.
@@ -483,10 +479,9 @@ private:
         co_return co_await self->acquire(true, diag);
     }
 
-    // A lock() that keeps failing says so, but does not flood the log: the
-    // first failure of an outage, then one line per retry_log_period with
-    // how many failed since (an outage ends with an attempt that did not
-    // fail, or with the lock() call).
+    // A lock() that keeps failing says so, but does not flood the log: its
+    // first failure, then at most one line per retry_log_period with how
+    // many failed since (a server that comes and goes too).
     static constexpr auto retry_log_period = std::chrono::seconds(30);
     void log_retry(error_code ec) {
         const auto now = std::chrono::steady_clock::now();

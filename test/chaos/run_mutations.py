@@ -53,11 +53,13 @@ UNOBSERVABLE = {
                  "the loss signal is only later, and a renewal sent that late is a compare-and-swap the API server "
                  "refuses once somebody else wrote. Loss-first is pinned by integration tests instead "
                  "(locker_it: cut_off_from_the_server_..., a_takeover_is_reported_as_loss_first).",
-    "renew_after_loss": "held() reads false from the loss on, and valid_until() moves only with renewals the server "
-                        "accepted, so a contender that acts only while held() and now < valid_until() never acts on "
-                        "the stale state; and every write the mutant makes is a compare-and-swap on the version it "
-                        "saw, which the API server refuses once another holder wrote. What would be observable, a "
-                        "validity that outlives the lease, is what the timing mutations break, and they are caught.",
+    "renew_after_loss": "after a loss it still reads as held() and lock() returns at once, but valid_until() moves only with renewals "
+                        "the server accepted: the mutant acts at most until the lease it last renewed runs out, which "
+                        "no waiter takes before (they count a whole lease_duration from the last version they saw); a "
+                        "loss by a takeover comes after that point anyway; and every write the mutant makes is a "
+                        "compare-and-swap on the version it saw, which the API server refuses once another holder wrote. "
+                        "What would be observable, a validity that outlives the lease, is what the timing mutations "
+                        "break, and they are caught.",
 }
 SAFETY = ("overlapping_claims", "token_order_violations", "unrecorded_grants", "accepted_stale_writes", "wrongly_refused_writes",
           "server_order_violations")

@@ -435,6 +435,33 @@ class cli_run(unittest.TestCase):
         wait_for(lambda: not alive(grandchild), 2, "the command's child to die of the SIGKILL")
         self.assertIn("killed", [e["event"] for e in events(p.stderr.read())])
 
+    def state(self, pid):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+
+    def test_ctrl_z_stops_the_command_too(self):
+        ready, out = os.path.join(self.dir, "ready"), os.path.join(self.dir, "out")
+        p = start("run", self.ref, "--", "sh", "-c", 'echo $$ > "$1"; sleep 1; echo done > "$2"', "sh", ready, out)
+        command = int(wait_file(ready))
+        p.send_signal(signal.SIGTSTP)
+        wait_for(lambda: self.state(p.pid) == "T" and self.state(command) == "T", 10, "leaselocker and the command to stop")
+        time.sleep(1.5)
+        self.assertFalse(os.path.exists(out), "the command worked on while leaselocker was stopped")
+        p.send_signal(signal.SIGCONT)
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr.read())
+        self.assertEqual(wait_file(out).strip(), "done")
+
+    def test_a_stopped_command_still_gets_the_signals_passed_on(self):
+        ready = os.path.join(self.dir, "ready")
+        p = start("run", self.ref, "--", "sh", "-c", 'echo $$ > "$1"; exec sleep 30', "sh", ready)
+        command = int(wait_file(ready))
+        os.killpg(command, signal.SIGSTOP)
+        wait_for(lambda: self.state(command) == "T", 10, "the command to stop")
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        self.assertEqual(p.returncode, 128 + 15, p.stderr.read())
+
     def test_command_dies_with_leaselocker(self):
         p = start("run", "--json", self.ref, "--", "sleep", "30")
         started = json.loads(read_line(p.stderr, 20))
