@@ -76,11 +76,12 @@ private:
         auto ex = asio::get_associated_executor(h, get_executor());
         auto* diag = req.diag;
         const bool read = req.method == leaselocker::http_method::get;
-        api_.request(std::move(req), asio::bind_executor(ex, [this, diag, read, h = std::move(h), done](error_code ec, leaselocker::http_response r) mutable {
-            if (!ec && !read && r.status == 404) { // deleted since we read it: read again, create it anew
+        const bool replace = req.method == leaselocker::http_method::put;
+        api_.request(std::move(req), asio::bind_executor(ex, [this, diag, read, replace, h = std::move(h), done](error_code ec, leaselocker::http_response r) mutable {
+            if (!ec && replace && r.status == 404) { // deleted since we read it: read again, create it anew
                 forget();
                 ec = make_error_code(leaselocker::error::conflict);
-            } else if (!ec && r.status / 100 != 2 && r.status != 404) {
+            } else if (!ec && r.status / 100 != 2 && !(read && r.status == 404)) {
                 std::string server_message;
                 ec = leaselocker::detail::status_to_error(r.status, r.body, server_message);
                 if (diag) diag->server_message = server_message;

@@ -152,14 +152,14 @@ std::error_code child_process::start(const std::vector<std::string>& argv, const
     return {};
 }
 
-void child_process::signal(int signo) const {
+void child_process::signal(int signo, bool resume) const {
     if (pid_ <= 0 || reaped_) return;
     const pid_t target = own_group_ ? -pid_ : pid_; // the group is pinned by the unreaped leader
     if (!own_group_ && exited_) return;
     ::kill(target, signo);
-    // A stopped process keeps every other signal pending: continue it, as
-    // timeout(1) does, so that it acts on this one.
-    if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP && signo != SIGTSTP) ::kill(target, SIGCONT);
+    // A stopped process keeps signals pending: continue it, as timeout(1)
+    // does, so that it acts on this one.
+    if (resume) ::kill(target, SIGCONT);
 }
 
 bool child_process::group_alive() const {

@@ -51,10 +51,10 @@ public:
     bool running() const noexcept { return pid_ > 0 && !exited_; }
     bool own_group() const noexcept { return own_group_; }
     // To the command's process group (to the command alone if it shares
-    // ours, and only while it runs); never after it was reaped. Followed by
-    // SIGCONT (but for SIGKILL and the stopping ones): a stopped command
-    // would keep it pending.
-    void signal(int signo) const;
+    // ours, and only while it runs); never after it was reaped. `resume`:
+    // followed by SIGCONT, so that a stopped command acts on it (it would
+    // stay pending).
+    void signal(int signo, bool resume = false) const;
     // Whether a process of the command's own group is still alive (the
     // command, or what it left running after it exited). Linux: /proc.
     bool group_alive() const;

@@ -16,6 +16,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace leaselocker::cli {
 
@@ -223,20 +225,44 @@ private:
         lost_ = true;
         kill_at_ = std::chrono::steady_clock::now() + o_.kill_after;
         const bool anyone = child_.running() || child_.group_alive();
-        child_.signal(o_.loss_signal);
+        child_.signal(o_.loss_signal, true);
         s_.out.event("lost", {{"lease", lease_}, {"error", ec.message()}, {"message", how},
                               {"signal", anyone ? json::value(signal_name(o_.loss_signal)) : json::value(nullptr)}},
                      "lost " + lease_ + " (" + how + ")" + (anyone ? ": sent " + signal_name(o_.loss_signal) + " to the command" : ""));
     }
 
-    // Ctrl-Z (SIGTSTP): the command stops with us, so that nothing acts
-    // while we do not renew (stopped past the renew deadline, the lease is
-    // lost, and the command is signalled when it continues); on resume it
-    // continues too.
+    // Ctrl-Z (SIGTSTP) from the terminal we are the foreground job of: the
+    // command stops with us, so that nothing acts while we do not renew; on
+    // resume it continues too, unless we were stopped past what the lease
+    // promised (a successor may run by now): then it is killed at once.
+    // Without job control (a CronJob, an orphaned group) SIGTSTP is
+    // ignored, as the kernel ignores it there: nobody would continue us.
     void suspend() {
-        if (phase_ == phase::running && child_.own_group()) child_.signal(SIGSTOP);
+        if (!job_controlled()) {
+            s_.out.event("warning", {{"message", "SIGTSTP ignored: no job control here"}}, "SIGTSTP ignored: no job control here");
+            return;
+        }
+        const bool command = phase_ == phase::running && child_.own_group();
+        if (command) child_.signal(SIGSTOP);
         ::raise(SIGSTOP);
-        if (phase_ == phase::running && child_.own_group()) child_.signal(SIGCONT);
+        if (!command) return;
+        if (!lost_ && std::chrono::steady_clock::now() >= locker_.valid_until()) {
+            lost_ = true;
+            kill_at_ = std::chrono::steady_clock::now();
+            kill_group();
+            s_.out.event("lost", {{"lease", lease_}, {"error", "stopped past the lease"}, {"message", "stopped (SIGTSTP) past what the lease promised"},
+                                  {"signal", "SIGKILL"}},
+                         "stopped past what " + lease_ + " promised: the command was killed");
+        }
+        child_.signal(SIGCONT);
+    }
+
+    static bool job_controlled() {
+        const int tty = ::open("/dev/tty", O_RDONLY | O_CLOEXEC);
+        if (tty < 0) return false;
+        const bool foreground = ::tcgetpgrp(tty) == ::getpgrp();
+        ::close(tty);
+        return foreground;
     }
 
     // While waiting: any of them ends the wait (a lease granted meanwhile
@@ -254,7 +280,8 @@ private:
             } else if (phase_ == phase::running && child_.running()) {
                 const bool from_terminal = signo == SIGINT || signo == SIGQUIT || signo == SIGHUP;
                 if (child_.own_group() || !from_terminal) {
-                    child_.signal(signo);
+                    const bool ends_it = signo != SIGUSR1 && signo != SIGUSR2; // default action: terminate
+                    child_.signal(signo, ends_it);
                     s_.out.event("signal", {{"signal", signal_name(signo)}}, "passed " + signal_name(signo) + " on to the command");
                 }
             }

@@ -440,17 +440,48 @@ class cli_run(unittest.TestCase):
             return f.read().rsplit(")", 1)[1].split()[0]
 
     def test_ctrl_z_stops_the_command_too(self):
+        # As a terminal's foreground job (a pty): Ctrl-Z stops leaselocker
+        # and its command's group; SIGCONT (fg) continues both.
         ready, out = os.path.join(self.dir, "ready"), os.path.join(self.dir, "out")
-        p = start("run", self.ref, "--", "sh", "-c", 'echo $$ > "$1"; sleep 1; echo done > "$2"', "sh", ready, out)
-        command = int(wait_file(ready))
+        env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(BIN, [BIN, "run", self.ref, "--", "sh", "-c", 'echo $$ > "$1"; sleep 4; echo done > "$2"', "sh", ready, out], env)
+        try:
+            command = int(wait_file(ready))
+            os.write(fd, b"\x1a")  # Ctrl-Z
+            wait_for(lambda: self.state(pid) == "T" and self.state(command) == "T", 10, "leaselocker and the command to stop")
+            time.sleep(4.5)
+            self.assertFalse(os.path.exists(out), "the command worked on while leaselocker was stopped")
+            os.kill(pid, signal.SIGCONT)
+            wait_file(out, 20)
+            code, deadline = None, time.monotonic() + 20
+            while code is None and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.05)[0]:
+                    try:
+                        os.read(fd, 4096)  # keep the pty drained
+                    except OSError:
+                        pass
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    code, pid = os.waitstatus_to_exitcode(status), 0
+            self.assertEqual(code, 0)
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+
+    def test_sigtstp_without_job_control_is_ignored(self):
+        # No terminal (a CronJob): nobody would continue a stopped job.
+        ready, out = os.path.join(self.dir, "ready"), os.path.join(self.dir, "out")
+        p = start("run", self.ref, "--", "sh", "-c", 'echo $$ > "$1"; sleep 1; echo done > "$2"', "sh", ready, out,
+                  start_new_session=True)
+        wait_file(ready)
         p.send_signal(signal.SIGTSTP)
-        wait_for(lambda: self.state(p.pid) == "T" and self.state(command) == "T", 10, "leaselocker and the command to stop")
-        time.sleep(1.5)
-        self.assertFalse(os.path.exists(out), "the command worked on while leaselocker was stopped")
-        p.send_signal(signal.SIGCONT)
         p.wait(timeout=20)
-        self.assertEqual(p.returncode, 0, p.stderr.read())
-        self.assertEqual(wait_file(out).strip(), "done")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("SIGTSTP ignored", p.stderr.read())
 
     def test_a_stopped_command_still_gets_the_signals_passed_on(self):
         ready = os.path.join(self.dir, "ready")
