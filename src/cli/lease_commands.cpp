@@ -26,10 +26,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-micro_time wall_now() {
-    return time_point_cast<microseconds>(system_clock::now());
-}
-
 // "3m12s", "450ms", "-2s" for people.
 std::string human(milliseconds d) {
     std::string sign = d.count() < 0 ? "-" : "";

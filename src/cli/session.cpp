@@ -28,7 +28,7 @@ void write_line(std::string line) {
 void reporter::event(std::string_view name, boost::json::object fields, std::string_view human) const {
     if (json_) {
         boost::json::object line;
-        line["time"] = format_micro_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
+        line["time"] = format_micro_time(wall_now());
         line["event"] = name;
         for (auto& [k, v] : fields) line[k] = v;
         write_line(boost::json::serialize(line));
@@ -47,6 +47,10 @@ int reporter::fail(std::string_view doing, error_code ec, const diagnostics& dia
     if (!diag.server_message.empty()) line += ": " + diag.server_message;
     else if (!diag.client_message.empty()) line += " (" + diag.client_message + ")";
     return fail(exit_code_for(ec), line);
+}
+
+micro_time wall_now() {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
 
 int exit_code_for(error_code ec) {

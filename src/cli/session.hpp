@@ -36,6 +36,9 @@ private:
     bool json_;
 };
 
+// Now on the wall clock, as a Lease writes time.
+micro_time wall_now();
+
 // The exit code for a failed request or lock operation (options.hpp).
 int exit_code_for(error_code ec);
 
