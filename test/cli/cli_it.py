@@ -100,8 +100,8 @@ def start(*args, **kw):
     env = dict(os.environ, KUBECONFIG=CLUSTER["kubeconfig"])
     env.update(kw.pop("env", {}))
     prefix = kw.pop("prefix", [])
-    return subprocess.Popen([*prefix, BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            stdin=subprocess.DEVNULL, **kw)
+    kw = dict(dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE), **kw)
+    return subprocess.Popen([*prefix, BIN, *args], text=True, env=env, stdin=subprocess.DEVNULL, **kw)
 
 
 def wait_for(predicate, timeout, what):
@@ -281,19 +281,38 @@ class cli_run(unittest.TestCase):
 
     def test_concurrent_runs_never_overlap(self):
         log = os.path.join(self.dir, "log")
-        # Each command appends start and end under flock, 30 ms apart: two
-        # commands running at once would interleave their lines.
+        go = os.path.join(self.dir, "go")
+        # Each command appends start and end under flock, 200 ms apart: two
+        # commands running at once would interleave their lines. The first
+        # holder keeps the lease until the test has seen every other run
+        # waiting (files, not timing, make them contend: a loaded machine
+        # may start each process after the previous one is done).
         script = ('exec 9>>"$1"; flock 9; echo "start $LEASELOCKER_IDENTITY $LEASELOCKER_FENCING_TOKEN" >&9; flock -u 9; '
+                  'n=0; while [ ! -e "$2" ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done; '
                   'sleep 0.2; flock 9; echo "end $LEASELOCKER_IDENTITY" >&9; flock -u 9')
-        procs = [start("run", "--json", "--identity", f"p{i}", "--retry-period", "0.2s", self.ref, "--", "sh", "-c", script, "sh", log)
-                 for i in range(6)]
-        waited = 0
-        for p in procs:
+
+        def run(i):
+            err = open(os.path.join(self.dir, f"err{i}"), "w+")
+            p = start("run", "--json", "--identity", f"p{i}", "--retry-period", "0.2s", self.ref, "--", "sh", "-c", script,
+                      "sh", log, go, stderr=err)
+            return p, err
+
+        procs = [run(0)]
+        wait_for(lambda: os.path.exists(log) and "start p0" in open(log).read(), 20, "the first run's command")
+        procs += [run(i) for i in range(1, 6)]
+
+        def waiting(err):
+            err.seek(0)
+            complete = err.read().rpartition("\n")[0]  # a line being written is read next time
+            return any(e["event"] == "waiting" for e in events(complete))
+
+        wait_for(lambda: all(waiting(err) for _, err in procs[1:]), 30, "every other run to wait for the lease")
+        open(go, "w").close()
+        for p, err in procs:
             p.wait(timeout=60)
-            err = p.stderr.read()
-            self.assertEqual(p.returncode, 0, err)
-            waited += any(e["event"] == "waiting" for e in events(err))
-        self.assertGreater(waited, 0, "no run ever found the lease held: the runs did not contend")
+            err.seek(0)
+            self.assertEqual(p.returncode, 0, err.read())
+            err.close()
         with open(log) as f:
             lines = [l.split() for l in f.read().splitlines()]
         self.assertEqual(len(lines), 12)
