@@ -55,7 +55,8 @@ micro_time wall_now() {
 
 int exit_code_for(error_code ec) {
     if (ec == error::forbidden || ec == error::unauthorized) return exit_code::no_permission;
-    if (ec == error::config_not_found || ec == error::config_invalid || ec == error::credential_unavailable || ec == error::not_found)
+    if (ec == error::config_not_found || ec == error::config_invalid || ec == error::credential_unavailable || ec == error::not_found ||
+        ec == error::proxy_denied)
         return exit_code::config; // not_found: a lock operation's namespace does not exist
     if (ec == condition::transient || ec == condition::timed_out || ec == error::tls) return exit_code::unavailable;
     return exit_code::software;

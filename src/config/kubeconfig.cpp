@@ -3,11 +3,15 @@
 #include <leaselocker/config/kubeconfig.hpp>
 #include <leaselocker/detail/base64.hpp>
 #include <leaselocker/detail/in_cluster.hpp>
+#include <leaselocker/detail/proxy.hpp>
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
+#include <string_view>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -37,6 +41,18 @@ struct entry {
     fs::path dir;
 };
 
+// Every field of a mapping we read must be one we know: a setting that would
+// be silently ignored (a proxy, impersonation, a field of a newer kubectl)
+// is an error naming it instead.
+void check_fields(const YAML::Node& node, std::initializer_list<std::string_view> known, const std::string& where) {
+    for (const auto& field : node) {
+        if (!field.first.IsScalar()) fail(error::config_invalid, where + ": a key that is not a string");
+        const auto key = field.first.as<std::string>();
+        if (std::find(known.begin(), known.end(), key) == known.end())
+            fail(error::config_invalid, where + "." + key + ": not supported by leaselocker (unknown field)");
+    }
+}
+
 // Several kubeconfig files merged as kubectl does: for each named entry and
 // for current-context, the first file that sets it wins.
 struct merged_config {
@@ -57,6 +73,8 @@ void merge(merged_config& into, const std::string& text, const std::string& file
     if (root.IsNull()) return; // an empty file is allowed, as by kubectl
     if (!root.IsMap()) fail(error::config_invalid, "kubeconfig " + file + ": not a YAML mapping");
     into.files.push_back(file);
+    check_fields(root, {"apiVersion", "kind", "clusters", "contexts", "users", "current-context", "preferences", "extensions"},
+                 "kubeconfig " + file);
 
     if (auto cc = root["current-context"]; cc && cc.IsScalar() && into.current_context.empty())
         into.current_context = cc.as<std::string>();
@@ -113,6 +131,13 @@ public:
         return fp.is_absolute() ? p : (e_.dir / fp).lexically_normal().string();
     }
 
+    // The file named by `<key>` when `<key>-data` is not given (the one
+    // data_or_file reads), else empty.
+    std::string file_of(const std::string& key) const {
+        if (!string((key + "-data").c_str()).empty()) return {};
+        return path(key.c_str());
+    }
+
     // `<key>-data` (base64) if present, else the file named by `<key>`.
     std::string data_or_file(const std::string& key) const {
         auto data = string((key + "-data").c_str());
@@ -140,6 +165,7 @@ exec_config read_exec(const field_reader& user) {
     const auto& node = user.node()["exec"];
     entry sub{node, user.source().file, user.source().dir};
     field_reader exec(sub, "users[].exec");
+    check_fields(node, {"apiVersion", "command", "args", "env", "installHint", "provideClusterInfo", "interactiveMode"}, exec.where());
     exec_config out;
     out.api_version = exec.string("apiVersion");
     if (out.api_version != "client.authentication.k8s.io/v1" && out.api_version != "client.authentication.k8s.io/v1beta1")
@@ -175,6 +201,7 @@ cluster_config resolve(const merged_config& m, const std::string& requested) {
     if (ctx_it == m.contexts.end())
         fail(error::config_invalid, "kubeconfig " + sources + ": context \"" + context_name + "\" not found");
     field_reader ctx(ctx_it->second, "contexts[" + context_name + "]");
+    check_fields(ctx.node(), {"cluster", "user", "namespace", "extensions"}, ctx.where());
 
     cluster_config cfg;
     cfg.source = ctx_it->second.file + ", context " + context_name;
@@ -185,6 +212,9 @@ cluster_config resolve(const merged_config& m, const std::string& requested) {
     if (cl_it == m.clusters.end())
         fail(error::config_invalid, ctx.where() + ".cluster: cluster \"" + cluster_name + "\" not found");
     field_reader cluster(cl_it->second, "clusters[" + cluster_name + "]");
+    check_fields(cluster.node(), {"server", "tls-server-name", "insecure-skip-tls-verify", "certificate-authority",
+                                  "certificate-authority-data", "proxy-url", "disable-compression", "extensions"},
+                 cluster.where());
     cfg.server = cluster.string("server");
     if (cfg.server.empty()) fail(error::config_invalid, cluster.where() + ".server: missing");
     if (!cfg.server.starts_with("https://") && !cfg.server.starts_with("http://"))
@@ -192,6 +222,10 @@ cluster_config resolve(const merged_config& m, const std::string& requested) {
     cfg.insecure_skip_tls_verify = cluster.boolean("insecure-skip-tls-verify");
     cfg.tls_server_name = cluster.string("tls-server-name");
     cfg.certificate_authority_pem = cluster.data_or_file("certificate-authority");
+    cfg.certificate_authority_file = cluster.file_of("certificate-authority");
+    cfg.proxy_url = cluster.string("proxy-url");
+    if (!cfg.proxy_url.empty()) detail::parse_proxy_url(cfg.proxy_url, cluster.where() + ".proxy-url"); // fails here, not at first use
+    cfg.disable_compression = cluster.boolean("disable-compression");
     // As client-go: trusting a CA and skipping verification contradict.
     if (cfg.insecure_skip_tls_verify && !cfg.certificate_authority_pem.empty())
         fail(error::config_invalid, cluster.where() + ": certificate-authority together with insecure-skip-tls-verify is not allowed");
@@ -202,17 +236,25 @@ cluster_config resolve(const merged_config& m, const std::string& requested) {
         if (us_it == m.users.end())
             fail(error::config_invalid, ctx.where() + ".user: user \"" + user_name + "\" not found");
         field_reader user(us_it->second, "users[" + user_name + "]");
-        cfg.token = secret(user.string("token"));
-        cfg.token_file = user.path("tokenFile");
-        cfg.client_certificate_pem = user.data_or_file("client-certificate");
-        cfg.client_key_pem = secret(user.data_or_file("client-key"));
-        if (cfg.client_certificate_pem.empty() != cfg.client_key_pem.empty())
-            fail(error::config_invalid, user.where() + ": client-certificate and client-key must be given together");
-        if (user.has("exec")) cfg.exec = read_exec(user);
+        for (const char* impersonation : {"as", "as-uid", "as-groups", "as-user-extra"})
+            if (user.has(impersonation))
+                fail(error::config_invalid, user.where() + "." + impersonation + ": impersonation is not supported by leaselocker");
         if (user.has("auth-provider"))
             fail(error::config_invalid, user.where() + ".auth-provider: not supported (removed from client-go; use exec)");
         if (user.has("username") || user.has("password"))
             fail(error::config_invalid, user.where() + ": basic authentication is not supported by Kubernetes any more");
+        check_fields(user.node(), {"client-certificate", "client-certificate-data", "client-key", "client-key-data", "token",
+                                   "tokenFile", "exec", "extensions"},
+                     user.where());
+        cfg.token = secret(user.string("token"));
+        cfg.token_file = user.path("tokenFile");
+        cfg.client_certificate_pem = user.data_or_file("client-certificate");
+        cfg.client_key_pem = secret(user.data_or_file("client-key"));
+        cfg.client_certificate_file = user.file_of("client-certificate");
+        cfg.client_key_file = user.file_of("client-key");
+        if (cfg.client_certificate_pem.empty() != cfg.client_key_pem.empty())
+            fail(error::config_invalid, user.where() + ": client-certificate and client-key must be given together");
+        if (user.has("exec")) cfg.exec = read_exec(user);
     }
     return cfg;
 }
@@ -271,6 +313,7 @@ cluster_config load_in_cluster_from(const std::string& dir, const char* host, co
     cfg.token_file = (d / "token").string();
     if (!fs::exists(cfg.token_file)) fail(error::config_not_found, "in-cluster: " + cfg.token_file + " does not exist");
     cfg.certificate_authority_pem = read_file(d / "ca.crt", "in-cluster CA");
+    cfg.certificate_authority_file = (d / "ca.crt").string(); // rotated with the service account's CA
     if (fs::exists(d / "namespace")) {
         auto ns = read_file(d / "namespace", "in-cluster namespace");
         while (!ns.empty() && (ns.back() == '\n' || ns.back() == ' ')) ns.pop_back();

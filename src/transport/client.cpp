@@ -9,6 +9,8 @@
 #include "token_source.hpp"
 #include "../detail/spawn.hpp"
 
+#include <leaselocker/detail/proxy.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -22,6 +24,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -30,10 +33,14 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <stdexcept>
+#include <fstream>
 #include <list>
 #include <mutex>
 #include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <sys/stat.h>
 
 namespace leaselocker {
 namespace detail {
@@ -189,9 +196,14 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor ex, cluster_config cfg, client_options opts)
         : executor_(std::move(ex)), strand_(asio::make_strand(executor_)), cfg_(std::move(cfg)), opts_(std::move(opts)),
-          address_(parse_server_address(cfg_.server, cfg_.source)), tls_(make_tls_context(cfg_)),
-          tokens_(cfg_, opts_.token_file_reload) {
+          address_(parse_server_address(cfg_.server, cfg_.source)), tls_inputs_(cfg_), tls_files_stamp_(tls_files_stamp()),
+          tls_(make_tls_context(cfg_)), tokens_(cfg_, opts_.token_file_reload),
+          proxy_(choose_proxy(address_.tls, address_.host_unbracketed(), address_.port, cfg_.proxy_url,
+                              opts_.proxy_from_environment ? proxy_environment::from_process() : proxy_environment{}, cfg_.source)) {
         if (opts_.max_connections == 0) opts_.max_connections = 1;
+        if (proxy_ && !address_.tls)
+            throw config_error(make_error_code(error::config_invalid),
+                               cfg_.source + ": proxy-url: a plain http:// server (kubectl proxy on loopback) is not reached through a proxy");
     }
 
     using handler_type = asio::any_completion_handler<void(error_code, http_response)>;
@@ -252,6 +264,7 @@ private:
         for (bool reloaded_after_401 = false;;) {
             auto token = co_await credential(reloaded_after_401, deadline, ec, failure);
             if (ec) co_return fail(ec, failure);
+            refresh_tls_files();
             auto stream = std::make_shared<stream_impl>(std::make_unique<connection>(strand_, *tls_), address_.tls, strand_,
                                                         opts_.max_response_bytes);
             auto& c = stream->conn();
@@ -331,11 +344,12 @@ private:
         if (!cred.client_certificate_pem.empty()) {
             // New client certificate: new connections use it, old ones go
             // (idle ones now, busy ones when they come back).
-            auto with_cert = cfg_;
+            auto with_cert = tls_inputs_;
             with_cert.client_certificate_pem = cred.client_certificate_pem;
             with_cert.client_key_pem = cred.client_key_pem;
             try {
                 tls_ = make_tls_context(with_cert);
+                tls_inputs_ = std::move(with_cert);
             } catch (const config_error& e) {
                 ec = error::credential_unavailable;
                 failure = std::string("the exec plugin's client certificate: ") + e.what();
@@ -511,16 +525,23 @@ private:
     }
 
     awaitable<void> connect(connection& c, clock::time_point deadline, error_code& ec, std::string& failure) {
-        auto addresses = co_await resolve(deadline, ec, failure);
+        const auto& host = proxy_ ? proxy_->host : address_.host;
+        const auto port = proxy_ ? proxy_->port : address_.port;
+        auto addresses = co_await resolve(host, port, deadline, ec, failure);
         if (ec) co_return;
         auto [cec, ep] = co_await c.tcp().async_connect(addresses, use_tuple);
         if (cec) {
             classify(cec, false, ec, failure);
-            failure = "connecting to " + address_.host + ":" + std::to_string(address_.port) + ": " + failure;
+            failure = "connecting to " + (proxy_ ? "proxy " + proxy_->display : address_.host + ":" + std::to_string(address_.port)) +
+                      ": " + failure;
             co_return;
         }
         error_code ignored;
         c.tcp().socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+        if (proxy_) {
+            co_await open_tunnel(c, ec, failure);
+            if (ec) co_return;
+        }
         if (!address_.tls) co_return;
         prepare_tls(c.stream.native_handle(), cfg_, address_);
         auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
@@ -534,19 +555,107 @@ private:
         }
     }
 
+    // HTTP CONNECT through the proxy to the API server (the connection's
+    // deadline bounds it). The TLS handshake then runs inside the tunnel,
+    // verifying the API server as without a proxy.
+    awaitable<void> open_tunnel(connection& c, error_code& ec, std::string& failure) {
+        const auto target = address_.host + ":" + std::to_string(address_.port);
+        http::request<http::empty_body> req{http::verb::connect, target, 11};
+        req.set(http::field::host, target);
+        req.set(http::field::user_agent, opts_.user_agent);
+        if (!proxy_->authorization.empty()) req.set(http::field::proxy_authorization, proxy_->authorization.reveal());
+        const auto where = "proxy " + proxy_->display + " (tunnel to " + target + ")";
+        if (auto [wec, n] = co_await http::async_write(c.tcp(), req, use_tuple); wec) {
+            classify(wec, false, ec, failure);
+            failure = where + ": " + failure;
+            co_return;
+        }
+        http::response_parser<http::empty_body> parser;
+        parser.skip(true); // a 2xx answer to CONNECT has no body: the tunnel follows
+        auto [rec, n] = co_await http::async_read_header(c.tcp(), c.buffer, parser, use_tuple);
+        if (rec) {
+            classify(rec, false, ec, failure);
+            failure = where + ": " + failure;
+            co_return;
+        }
+        const auto& head = parser.get();
+        const unsigned status = head.result_int();
+        if (status / 100 != 2) {
+            ec = status == 403 || status == 407 ? error::proxy_denied : error::proxy_failed;
+            failure = where + ": refused: " + std::to_string(status) + " " + std::string(head.reason());
+            co_return;
+        }
+        if (c.buffer.size() != 0) { // the API server speaks only after our ClientHello
+            ec = error::protocol;
+            failure = where + ": data after the proxy's answer, before the TLS handshake";
+        }
+    }
+
     // Host names are resolved without a thread (see resolver.hpp); IP
-    // literals need no resolution at all.
-    awaitable<endpoints> resolve(clock::time_point deadline, error_code& ec, std::string& failure) {
+    // literals need no resolution at all. `host` as written (IPv6 in brackets or not).
+    awaitable<endpoints> resolve(const std::string& host, std::uint16_t port, clock::time_point deadline, error_code& ec,
+                                 std::string& failure) {
+        const bool bracketed = host.size() > 2 && host.front() == '[';
+        const auto bare = bracketed ? host.substr(1, host.size() - 2) : host;
         error_code parse_ec;
-        auto ip = asio::ip::make_address(address_.host_unbracketed(), parse_ec);
-        if (!parse_ec) co_return endpoints{{ip, address_.port}};
+        auto ip = asio::ip::make_address(bare, parse_ec);
+        if (!parse_ec) co_return endpoints{{ip, port}};
         auto [rec, eps] = co_await asio::async_initiate<decltype(use_tuple), void(error_code, endpoints)>(
-            [&](auto handler) { async_resolve(strand_, address_.host, address_.port, deadline, std::move(handler)); }, use_tuple);
+            [&](auto handler) { async_resolve(strand_, bare, port, deadline, std::move(handler)); }, use_tuple);
         if (rec) {
             ec = rec;
-            failure = "resolving \"" + address_.host + "\": " + (rec == error::timeout ? "deadline passed" : "no address found");
+            failure = "resolving \"" + bare + "\"" + (proxy_ ? " (the proxy)" : "") + ": " +
+                      (rec == error::timeout ? "deadline passed" : "no address found");
         }
         co_return eps;
+    }
+
+    // --- TLS material from files ------------------------------------------
+
+    // What identifies the current contents of the CA and client certificate
+    // files: device, inode (a Secret volume swaps a symlink), size, mtime.
+    std::string tls_files_stamp() const {
+        std::string stamp;
+        for (const auto* file : {&cfg_.certificate_authority_file, &cfg_.client_certificate_file, &cfg_.client_key_file}) {
+            struct stat st {};
+            if (!file->empty() && ::stat(file->c_str(), &st) == 0)
+                stamp += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+                         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+            stamp += ";";
+        }
+        return stamp;
+    }
+
+    // Before a new connection: if a file changed, new connections use the
+    // new CA or client certificate (idle ones close: a new certificate is
+    // meant to be used). A file that cannot be read or used as it is now
+    // (being rewritten) leaves the old context and is tried again next time.
+    void refresh_tls_files() {
+        auto stamp = tls_files_stamp();
+        if (stamp == tls_files_stamp_) return;
+        auto next = tls_inputs_;
+        try {
+            auto read = [](const std::string& path) {
+                std::ifstream in(path, std::ios::binary);
+                if (!in) throw config_error(make_error_code(error::config_invalid), path + ": cannot read");
+                std::ostringstream out;
+                out << in.rdbuf();
+                return out.str();
+            };
+            if (!cfg_.certificate_authority_file.empty()) next.certificate_authority_pem = read(cfg_.certificate_authority_file);
+            const bool exec_certificate = exec_cred_ && !exec_cred_->client_certificate_pem.empty();
+            if (!exec_certificate && !cfg_.client_certificate_file.empty()) next.client_certificate_pem = read(cfg_.client_certificate_file);
+            if (!exec_certificate && !cfg_.client_key_file.empty()) next.client_key_pem = secret(read(cfg_.client_key_file));
+            tls_ = make_tls_context(next);
+        } catch (const config_error& e) {
+            opts_.log(log_level::warning, [&] { return std::string("keeping the TLS settings in use: ") + e.what(); });
+            return;
+        }
+        opts_.log(log_level::info, [&] { return cfg_.source + ": certificate files changed: new connections use them"; });
+        tls_inputs_ = std::move(next);
+        tls_files_stamp_ = std::move(stamp);
+        ++epoch_;
+        idle_.clear();
     }
 
     // --- the pool -------------------------------------------------------
@@ -608,6 +717,7 @@ private:
     }
 
     std::unique_ptr<connection> open_connection() {
+        refresh_tls_files();
         auto c = std::make_unique<connection>(strand_, *tls_);
         c->epoch = epoch_;
         busy_.insert(c.get());
@@ -665,8 +775,11 @@ private:
     cluster_config cfg_;
     client_options opts_;
     server_address address_;
+    cluster_config tls_inputs_;   // cfg_ with the certificates in use now (files re-read, the exec plugin's)
+    std::string tls_files_stamp_; // tls_files_stamp() when tls_inputs_ was read
     std::unique_ptr<asio::ssl::context> tls_;
     token_source tokens_;
+    std::optional<proxy_endpoint> proxy_;
     std::optional<exec_credential> exec_cred_;
     bool exec_running_ = false;
     std::list<asio::steady_timer> exec_waiters_;

@@ -104,6 +104,76 @@ BOOST_AUTO_TEST_CASE(inline_data_and_an_explicit_context) {
     BOOST_TEST(cfg.token.reveal() == canary_token);
 }
 
+BOOST_AUTO_TEST_CASE(files_are_remembered_for_rotation_and_data_is_not) {
+    temp_dir dir;
+    dir.write("pki/ca.crt", "CA PEM");
+    dir.write("pki/admin.crt", "CERT PEM");
+    dir.write("pki/admin.key", "KEY PEM");
+    auto cfg = load_kubeconfig(dir.write("config", two_contexts));
+    BOOST_TEST(cfg.certificate_authority_file == (dir.path() / "pki/ca.crt").string());
+    BOOST_TEST(cfg.client_certificate_file == (dir.path() / "pki/admin.crt").string());
+    BOOST_TEST(cfg.client_key_file == (dir.path() / "pki/admin.key").string());
+    auto inline_cfg = parse_kubeconfig(two_contexts, "tokened");
+    BOOST_TEST(inline_cfg.certificate_authority_file.empty());
+    BOOST_TEST(inline_cfg.client_certificate_file.empty());
+    BOOST_TEST(inline_cfg.client_key_file.empty());
+}
+
+BOOST_AUTO_TEST_CASE(proxy_url_and_disable_compression_are_read) {
+    auto cfg = parse_kubeconfig(R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://10.0.0.1", proxy-url: "http://user:)" + canary_token + R"(@proxy.corp:3128", disable-compression: true, extensions: [{name: x, extension: {}}]}}]
+contexts: [{name: c, context: {cluster: k, extensions: []}}]
+)");
+    BOOST_TEST(cfg.proxy_url == "http://user:" + canary_token + "@proxy.corp:3128");
+    BOOST_TEST(cfg.disable_compression);
+    // A proxy we cannot use fails when the file is read, naming the field
+    // and never the password.
+    auto what = expect_config_error([] {
+        parse_kubeconfig(R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://10.0.0.1", proxy-url: "socks5://u:)" + canary_token + R"(@proxy:1080"}}]
+contexts: [{name: c, context: {cluster: k}}]
+)");
+    }, error::config_invalid);
+    BOOST_TEST(what.find("clusters[k].proxy-url") != std::string::npos, what);
+    BOOST_TEST(what.find("socks5") != std::string::npos, what);
+}
+
+BOOST_AUTO_TEST_CASE(unsupported_fields_are_errors_that_name_them) {
+    struct field_case {
+        std::string yaml, expect;
+    };
+    const std::string ctx = "contexts: [{name: c, context: {cluster: k, user: u}}]\n";
+    const std::string cluster = "clusters: [{name: k, cluster: {server: \"https://10.0.0.1\"}}]\n";
+    const std::string user = "users: [{name: u, user: {token: t}}]\n";
+    const std::vector<field_case> cases = {
+        {"current-context: c\nclusters: [{name: k, cluster: {server: \"https://10.0.0.1\", proxy-ur: x}}]\n" + ctx + user,
+         "clusters[k].proxy-ur: not supported by leaselocker"},
+        {"current-context: c\n" + cluster + "contexts: [{name: c, context: {cluster: k, user: u, namespaces: x}}]\n" + user,
+         "contexts[c].namespaces: not supported"},
+        {"current-context: c\n" + cluster + ctx + "users: [{name: u, user: {token: t, as: admin}}]\n",
+         "users[u].as: impersonation is not supported"},
+        {"current-context: c\n" + cluster + ctx + "users: [{name: u, user: {token: t, as-groups: [system:masters]}}]\n",
+         "users[u].as-groups: impersonation is not supported"},
+        {"current-context: c\n" + cluster + ctx + "users: [{name: u, user: {tokenfile: /t}}]\n",
+         "users[u].tokenfile: not supported"},
+        {"current-context: c\n" + cluster + ctx +
+             "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: x, argz: []}}}]\n",
+         "users[].exec.argz: not supported"},
+        {"current-context: c\nprefs: {}\n" + cluster + ctx + user, "prefs: not supported"},
+    };
+    for (const auto& c : cases) {
+        auto what = expect_config_error([&] { parse_kubeconfig(c.yaml); }, error::config_invalid);
+        BOOST_TEST(what.find(c.expect) != std::string::npos, what << " (want: " << c.expect << ")");
+    }
+    // Entries the chosen context does not use are not judged.
+    auto ok = parse_kubeconfig("current-context: c\n" + cluster + ctx + user +
+                               "# another cluster with a field from a newer kubectl\n");
+    BOOST_TEST(ok.server == "https://10.0.0.1");
+    ok = parse_kubeconfig("current-context: c\nclusters: [{name: k, cluster: {server: \"https://10.0.0.1\"}}, "
+                          "{name: other, cluster: {server: \"https://10.0.0.2\", new-field: 1}}]\n" + ctx + user);
+    BOOST_TEST(ok.server == "https://10.0.0.1");
+}
+
 BOOST_AUTO_TEST_CASE(unknown_context_and_missing_current_context) {
     auto what = expect_config_error([] { parse_kubeconfig(two_contexts, "nope"); }, error::config_invalid);
     BOOST_TEST(what.find("context \"nope\" not found") != std::string::npos, what);

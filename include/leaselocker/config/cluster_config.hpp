@@ -32,14 +32,30 @@ struct cluster_config {
 
     // PEM bundle of trusted CAs; empty means the system's roots.
     std::string certificate_authority_pem;
+    // The file it was read from, if any: re-read when it changes (before a
+    // new connection is opened), so a rotated CA is trusted without a
+    // restart. Connections already open keep the CA they were verified with.
+    std::string certificate_authority_file;
     bool insecure_skip_tls_verify = false;
     // Name to verify the server's certificate against (and send as SNI)
     // instead of the host in `server`.
     std::string tls_server_name;
 
-    // Client certificate authentication.
+    // Client certificate authentication; from files (if named) re-read when
+    // either changes, as for the CA (client-go's certificate rotation).
     std::string client_certificate_pem;
     secret client_key_pem;
+    std::string client_certificate_file;
+    std::string client_key_file;
+
+    // An HTTP proxy to tunnel through with CONNECT:
+    // http://[user:password@]host[:port] (kubeconfig proxy-url). Empty: the
+    // environment's HTTPS_PROXY / NO_PROXY as Go reads them (see
+    // client_options::proxy_from_environment).
+    std::string proxy_url;
+    // kubeconfig disable-compression: accepted; leaselocker never asks for
+    // compressed responses (its requests and answers are small).
+    bool disable_compression = false;
 
     // Bearer token authentication: a fixed token, or a file re-read
     // periodically (service-account tokens rotate), or an exec plugin.

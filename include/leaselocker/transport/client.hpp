@@ -68,6 +68,11 @@ struct client_options {
     std::size_t max_response_bytes = 4 * 1024 * 1024;
     // How often a token file is re-read (and at once after a 401).
     std::chrono::seconds token_file_reload{60};
+    // Without cluster_config::proxy_url: use HTTPS_PROXY / HTTP_PROXY /
+    // NO_PROXY (or their lower-case forms) as Go's net/http does: never for
+    // localhost or a loopback address, NO_PROXY's domains, IPs and CIDRs
+    // excepted. Read when the client is constructed.
+    bool proxy_from_environment = true;
     std::string user_agent = "leaselocker/" LEASELOCKER_VERSION_STRING;
     logger log;
 };
