@@ -33,7 +33,7 @@ public:
         case error::protocol: return "invalid HTTP from the API server";
         case error::response_too_large: return "response larger than the configured limit";
         case error::malformed_response: return "malformed response body";
-        case error::proxy_denied: return "the HTTP proxy refused the tunnel (403 or 407)";
+        case error::proxy_denied: return "the HTTP proxy refused the tunnel (its credentials or rules)";
         case error::proxy_failed: return "the HTTP proxy could not open a tunnel to the API server";
         case error::config_not_found: return "no Kubernetes configuration found";
         case error::config_invalid: return "invalid Kubernetes configuration";

@@ -39,7 +39,7 @@ enum class error {
     protocol,               // not valid HTTP
     response_too_large,     // past the client's response-size limit
     malformed_response,     // a body that is not the JSON object expected
-    proxy_denied,           // the HTTP proxy refused the tunnel for good (403, 407: its credentials or rules)
+    proxy_denied,           // the HTTP proxy refused the tunnel for good (401, 403, 407: its credentials or rules)
     proxy_failed,           // the HTTP proxy could not open the tunnel (another non-2xx: e.g. 502)
 
     // Configuration and credentials.

@@ -581,7 +581,8 @@ private:
         const auto& head = parser.get();
         const unsigned status = head.result_int();
         if (status / 100 != 2) {
-            ec = status == 403 || status == 407 ? error::proxy_denied : error::proxy_failed;
+            // 407 asks for other credentials (tinyproxy says 401), 403 is its rules.
+            ec = status == 401 || status == 403 || status == 407 ? error::proxy_denied : error::proxy_failed;
             failure = where + ": refused: " + std::to_string(status) + " " + std::string(head.reason());
             co_return;
         }
@@ -626,9 +627,10 @@ private:
         return stamp;
     }
 
-    // Before a new connection: if a file changed, new connections use the
-    // new CA or client certificate (idle ones close: a new certificate is
-    // meant to be used). A file that cannot be read or used as it is now
+    // Before each request (three stat calls): if a file changed, new
+    // connections use the new CA or client certificate, and idle ones
+    // close (a new certificate is meant to be used; client-go closes its
+    // connections too); busy ones close when they come back. A file that cannot be read or used as it is now
     // (being rewritten) leaves the old context and is tried again next time.
     void refresh_tls_files() {
         auto stamp = tls_files_stamp();
@@ -674,6 +676,7 @@ private:
     };
 
     awaitable<std::unique_ptr<connection>> acquire(clock::time_point deadline, error_code& ec) {
+        refresh_tls_files(); // a rotated certificate retires the idle connections before one is reused
         const auto generation = generation_;
         auto aborted = [&] { return closed_ || generation != generation_; };
         if (aborted()) {
@@ -717,7 +720,6 @@ private:
     }
 
     std::unique_ptr<connection> open_connection() {
-        refresh_tls_files();
         auto c = std::make_unique<connection>(strand_, *tls_);
         c->epoch = epoch_;
         busy_.insert(c.get());

@@ -824,6 +824,245 @@ class cli_manifests(unittest.TestCase):
             self.assertNotIn("polling", err, "the Role grants watch")
 
 
+class ConnectProxy:
+    """A small HTTP CONNECT proxy that resolves names from its own table
+    (so a test can give the API server a name only the proxy knows, and
+    bypassing the proxy fails). Records every CONNECT target."""
+
+    def __init__(self, names):
+        self.names = names
+        self.targets = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        s = None
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                data = c.recv(4096)
+                if not data:
+                    return
+                head += data
+            method, target, _ = head.split(b"\r\n")[0].decode().split(" ", 2)
+            self.targets.append(target)
+            host, port = target.rsplit(":", 1)
+            if method != "CONNECT" or host not in self.names:
+                c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            s = socket.create_connection((self.names[host], int(port)), timeout=10)
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pair = {c: s, s: c}
+            while not self.closed:
+                r, _, _ = select.select([c, s], [], [], 0.05)
+                for src in r:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    pair[src].sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            if s:
+                s.close()
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+class Tinyproxy:
+    """Debian's tinyproxy on a free loopback port, optionally with Basic
+    credentials; its log shows each CONNECT it served."""
+
+    def __init__(self, folder, credentials=None):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.log = os.path.join(folder, f"tinyproxy-{self.port}.log")
+        conf = os.path.join(folder, f"tinyproxy-{self.port}.conf")
+        with open(conf, "w") as f:
+            f.write(f"Port {self.port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{self.log}\"\nLogLevel Connect\nMaxClients 20\n")
+            if credentials:
+                f.write(f"BasicAuth {credentials[0]} {credentials[1]}\n")
+        self.proc = subprocess.Popen(["tinyproxy", "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for(listening, 10, "tinyproxy to listen")
+
+    def connects(self):
+        """The CONNECT requests it has served: ["127.0.0.1:6443", ...]."""
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return re.findall(r"Request \(file descriptor \d+\): CONNECT (\S+) HTTP", f.read())
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def write_kubeconfig(folder, cluster_fields, name="kubeconfig"):
+    """The cluster's admin kubeconfig with the cluster entry's fields
+    replaced by `cluster_fields` (certificate-authority made absolute)."""
+    pki = os.path.join(CLUSTER["dir"], "pki")
+    cluster = {"certificate-authority": os.path.join(pki, "ca.crt")}
+    cluster.update(cluster_fields)
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "admin",
+                   "clusters": [{"name": "c", "cluster": cluster}],
+                   "users": [{"name": "admin", "user": {"client-certificate": os.path.join(pki, "admin.crt"),
+                                                        "client-key": os.path.join(pki, "admin.key")}}],
+                   "contexts": [{"name": "admin", "context": {"cluster": "c", "user": "admin", "namespace": NS}}]}, f)
+    return path
+
+
+class cli_connection(unittest.TestCase):
+    """Connection settings through the library (the tool's `status` makes
+    one read): HTTP CONNECT proxies, tls-server-name, field checks."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.ref = f"{NS}/{unique('conn')}"
+        self.api_port = int(CLUSTER["server"].rsplit(":", 1)[1])
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def status(self, kubeconfig, env=None):
+        environment = {k: "" for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")}
+        environment.update(env or {})
+        return cli("status", "--kubeconfig", kubeconfig, self.ref, env=environment)
+
+    def test_proxy_url_goes_through_tinyproxy(self):
+        proxy = Tinyproxy(self.dir)
+        try:
+            kc = write_kubeconfig(self.dir, {"server": CLUSTER["server"], "proxy-url": f"http://127.0.0.1:{proxy.port}"})
+            code, out, err = self.status(kc)
+            self.assertEqual(code, 0, err)
+            self.assertIn("no such Lease", out)
+            self.assertEqual(proxy.connects(), [f"127.0.0.1:{self.api_port}"], "the read went through the proxy")
+            # HTTPS_PROXY does not override proxy-url, NO_PROXY does not bypass it (client-go's ProxyURL).
+            code, _, err = self.status(kc, {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "*"})
+            self.assertEqual(code, 0, err)
+            self.assertEqual(len(proxy.connects()), 2)
+        finally:
+            proxy.close()
+
+    def test_proxy_credentials_and_a_refusal(self):
+        proxy = Tinyproxy(self.dir, ("alice", "s3cret-CANARY"))
+        try:
+            good = write_kubeconfig(self.dir, {"server": CLUSTER["server"],
+                                               "proxy-url": f"http://alice:s3cret-CANARY@127.0.0.1:{proxy.port}"}, "good")
+            code, _, err = self.status(good)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(len(proxy.connects()), 1)
+            bad = write_kubeconfig(self.dir, {"server": CLUSTER["server"],
+                                              "proxy-url": f"http://alice:wrong-CANARY@127.0.0.1:{proxy.port}"}, "bad")
+            code, _, err = self.status(bad)
+            self.assertEqual(code, 78, err)  # configuration: retrying cannot help
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertIn(f"proxy http://127.0.0.1:{proxy.port}", err)
+            self.assertIn("refused", err)
+            self.assertNotIn("CANARY", err, "a proxy password in an error")
+        finally:
+            proxy.close()
+
+    def test_a_proxy_that_is_down_fails_the_request(self):
+        # Bypassing the proxy would succeed: this fails only if it is used.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        kc = write_kubeconfig(self.dir, {"server": CLUSTER["server"], "proxy-url": f"http://u:pw-CANARY@127.0.0.1:{port}"})
+        code, _, err = self.status(kc)
+        self.assertEqual(code, 69, err)
+        self.assertIn(f"connecting to proxy http://127.0.0.1:{port}", err)
+        self.assertNotIn("CANARY", err)
+
+    def test_https_proxy_and_no_proxy_from_the_environment(self):
+        # The API server under a name only the proxy can resolve; its
+        # certificate is for "localhost", hence tls-server-name.
+        proxy = ConnectProxy({"kube.leaselocker.test": "127.0.0.1"})
+        try:
+            kc = write_kubeconfig(self.dir, {"server": f"https://kube.leaselocker.test:{self.api_port}",
+                                             "tls-server-name": "localhost"})
+            env = {"HTTPS_PROXY": f"127.0.0.1:{proxy.port}"}  # no scheme: http://, as Go reads it
+            code, _, err = self.status(kc, env)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(proxy.targets, [f"kube.leaselocker.test:{self.api_port}"])
+            # NO_PROXY by domain suffix, by the name itself, by "*": not proxied, so the name does not resolve.
+            for no_proxy in (".leaselocker.test", "kube.leaselocker.test", "leaselocker.test", "*"):
+                code, _, err = self.status(kc, dict(env, NO_PROXY=no_proxy))
+                self.assertEqual(code, 69, f"NO_PROXY={no_proxy}: {err}")
+                self.assertIn('resolving "kube.leaselocker.test"', err)
+            # lower-case forms, and a NO_PROXY entry that does not match
+            code, _, err = self.status(kc, {"https_proxy": f"http://127.0.0.1:{proxy.port}", "no_proxy": "other.test,10.0.0.0/8"})
+            self.assertEqual(code, 0, err)
+            self.assertEqual(len(proxy.targets), 2)
+            # Loopback is never proxied (Go): the cluster's own kubeconfig works with a dead HTTPS_PROXY.
+            code, _, err = cli("status", self.ref, env={"HTTPS_PROXY": "http://127.0.0.1:9"})
+            self.assertEqual(code, 0, err)
+        finally:
+            proxy.close()
+
+    def test_tls_server_name_is_what_the_certificate_is_checked_against(self):
+        proxy = ConnectProxy({"kube.leaselocker.test": "127.0.0.1"})
+        try:
+            env = {"HTTPS_PROXY": f"http://127.0.0.1:{proxy.port}"}
+            without = write_kubeconfig(self.dir, {"server": f"https://kube.leaselocker.test:{self.api_port}"}, "without")
+            code, _, err = self.status(without, env)
+            self.assertEqual(code, 69, err)
+            self.assertIn("certificate verify failed", err)
+            wrong = write_kubeconfig(self.dir, {"server": CLUSTER["server"], "tls-server-name": "not-the-server.test"}, "wrong")
+            code, _, err = self.status(wrong)
+            self.assertEqual(code, 69, err)
+            self.assertIn("certificate verify failed", err)
+            right = write_kubeconfig(self.dir, {"server": CLUSTER["server"], "tls-server-name": "kubernetes"}, "right")
+            code, _, err = self.status(right)
+            self.assertEqual(code, 0, err)
+        finally:
+            proxy.close()
+
+    def test_kubeconfig_fields_it_cannot_honour_are_named(self):
+        cases = [({"server": CLUSTER["server"], "proxy-url": "socks5://127.0.0.1:1080"}, "clusters[c].proxy-url"),
+                 ({"server": CLUSTER["server"], "proxy_url": "http://127.0.0.1:3128"}, "clusters[c].proxy_url: not supported"),
+                 ({"server": CLUSTER["server"], "disable-compression": "maybe"}, "disable-compression: not a boolean")]
+        for fields, expected in cases:
+            kc = write_kubeconfig(self.dir, fields)
+            code, _, err = self.status(kc)
+            self.assertEqual(code, 78, err)
+            self.assertIn(expected, err)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+        kc = write_kubeconfig(self.dir, {"server": CLUSTER["server"], "disable-compression": True})
+        self.assertEqual(self.status(kc)[0], 0)
+
+
 if __name__ == "__main__":
     BIN = sys.argv.pop(1)
     cluster_dir = os.environ["LEASELOCKER_CLUSTER_DIR"]

@@ -5,6 +5,7 @@
 #include "support/printing.hpp"
 #include "support/run.hpp"
 #include "support/scripted_server.hpp"
+#include "support/temp_dir.hpp"
 
 #include <leaselocker/leaselocker.hpp>
 
@@ -13,6 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -146,6 +148,68 @@ BOOST_AUTO_TEST_CASE(tls_server_name_is_the_name_verified) {
     auto [ec, resp] = test::run(io, get_version(api));
     BOOST_TEST(!ec, ec.message());
     BOOST_TEST(resp.status == 200u);
+}
+
+// Replaces a file as a Secret volume or cert-manager does: a new file
+// renamed over the old one.
+void replace_file(const test::temp_dir& dir, const std::string& name, const std::string& content) {
+    auto next = dir.write(name + ".next", content);
+    std::filesystem::rename(next, dir.path() / name);
+}
+
+BOOST_AUTO_TEST_CASE(a_rotated_certificate_authority_file_is_used_without_a_restart) {
+    test::temp_dir dir;
+    const auto wrong = read(cluster().pki("other-ca.crt")), right = read(cluster().pki("ca.crt"));
+    auto cfg = cluster_config_for("admin");
+    cfg.certificate_authority_file = dir.write("ca.crt", wrong);
+    cfg.certificate_authority_pem = wrong;
+    std::vector<std::string> warnings;
+    asio::io_context io;
+    client local{io.get_executor(), cfg, {.log = {.sink = [&](log_level, std::string_view m) { warnings.emplace_back(m); }}}};
+    auto [ec, resp] = test::run(io, get_version(local));
+    BOOST_TEST(ec == error::tls, ec.message());
+
+    replace_file(dir, "ca.crt", right); // the CA the server's certificate is signed by
+    std::tie(ec, resp) = test::run(io, get_version(local));
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    BOOST_TEST(resp.status == 200u);
+
+    // Half-written (not PEM): the CA in use stays, with a warning.
+    replace_file(dir, "ca.crt", "-----BEGIN CERTIFICATE-----\ntruncat");
+    local.cancel(); // no idle connection: the next request opens one
+    std::tie(ec, resp) = test::run(io, get_version(local));
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST_REQUIRE(warnings.size() == 1u);
+    BOOST_TEST(warnings[0].find("keeping the TLS settings in use") != std::string::npos, warnings[0]);
+
+    // Rotated to a CA that does not sign the server's certificate: new
+    // connections are refused (the open one was closed by the rotation).
+    replace_file(dir, "ca.crt", wrong);
+    std::tie(ec, resp) = test::run(io, get_version(local));
+    BOOST_TEST(ec == error::tls, ec.message());
+}
+
+BOOST_AUTO_TEST_CASE(a_rotated_client_certificate_is_used_without_a_restart) {
+    test::temp_dir dir;
+    // At first a certificate the API server does not take for a client
+    // (a serving certificate: no clientAuth usage).
+    const auto bad_cert = read(cluster().pki("wrong-san.crt")), bad_key = read(cluster().pki("wrong-san.key"));
+    auto cfg = cluster_config_for("admin");
+    cfg.client_certificate_file = dir.write("tls.crt", bad_cert);
+    cfg.client_key_file = dir.write("tls.key", bad_key);
+    cfg.client_certificate_pem = bad_cert;
+    cfg.client_key_pem = secret(bad_key);
+    asio::io_context io;
+    client api{io.get_executor(), cfg};
+    http_request req{.method = http_method::get, .target = "/api/v1/namespaces/" + cluster().namespace_name + "/configmaps"};
+    auto [ec, resp] = test::run(io, api.request(req, tuple_awaitable));
+    BOOST_TEST((ec || resp.status == 401u || resp.status == 403u), "a serving certificate let through: " << resp.status);
+
+    replace_file(dir, "tls.key", read(cluster().pki("admin.key")));
+    replace_file(dir, "tls.crt", read(cluster().pki("admin.crt")));
+    std::tie(ec, resp) = test::run(io, api.request(req, tuple_awaitable));
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    BOOST_TEST(resp.status == 200u, resp.body);
 }
 
 BOOST_AUTO_TEST_CASE(lease_round_trip_create_then_get) {

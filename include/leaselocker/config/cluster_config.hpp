@@ -32,9 +32,9 @@ struct cluster_config {
 
     // PEM bundle of trusted CAs; empty means the system's roots.
     std::string certificate_authority_pem;
-    // The file it was read from, if any: re-read when it changes (before a
-    // new connection is opened), so a rotated CA is trusted without a
-    // restart. Connections already open keep the CA they were verified with.
+    // The file it was read from, if any: re-read when it changes (checked
+    // before each request), so a rotated CA is trusted without a restart;
+    // idle connections are closed then, requests in flight finish on theirs.
     std::string certificate_authority_file;
     bool insecure_skip_tls_verify = false;
     // Name to verify the server's certificate against (and send as SNI)
