@@ -1,6 +1,7 @@
-// Error codes of leaselocker: Kubernetes API failures (from the server's
-// Status), transport failures, configuration errors, and the conditions that
-// group them (permanent, transient, timeout).
+/// @file
+/// Error codes of leaselocker: Kubernetes API failures (from the server's
+/// Status), transport failures, configuration errors, and the conditions that
+/// group them (permanent, transient, timeout).
 #pragma once
 
 #include <boost/system/error_code.hpp>
@@ -14,50 +15,50 @@ namespace leaselocker {
 using boost::system::error_code;
 
 enum class error {
-    // The API server answered with a Status (HTTP code in parentheses).
-    bad_request = 1,        // 400
-    unauthorized,           // 401
-    forbidden,              // 403
-    not_found,              // 404
-    method_not_allowed,     // 405
-    already_exists,         // 409, reason AlreadyExists
-    conflict,               // 409: stale resourceVersion or precondition failed
-    gone,                   // 410: a watch's resourceVersion is too old
-    invalid,                // 422
-    too_many_requests,      // 429
-    internal_error,         // 500
-    bad_gateway,            // 502: a proxy in front of the server could not reach it
-    service_unavailable,    // 503
-    server_timeout,         // 504, or reason ServerTimeout/Timeout
-    unexpected_status,      // any other non-2xx
+    /// The API server answered with a Status (HTTP code in parentheses).
+    bad_request = 1,        ///< 400
+    unauthorized,           ///< 401
+    forbidden,              ///< 403
+    not_found,              ///< 404
+    method_not_allowed,     ///< 405
+    already_exists,         ///< 409, reason AlreadyExists
+    conflict,               ///< 409: stale resourceVersion or precondition failed
+    gone,                   ///< 410: a watch's resourceVersion is too old
+    invalid,                ///< 422
+    too_many_requests,      ///< 429
+    internal_error,         ///< 500
+    bad_gateway,            ///< 502: a proxy in front of the server could not reach it
+    service_unavailable,    ///< 503
+    server_timeout,         ///< 504, or reason ServerTimeout/Timeout
+    unexpected_status,      ///< any other non-2xx
 
-    // Talking to the server.
-    timeout,                // the request's deadline passed
-    tls,                    // handshake or certificate verification failed
-    connection,             // connect, reset, or closed mid-response
-    resolve,                // the server's host name could not be resolved
-    protocol,               // not valid HTTP
-    response_too_large,     // past the client's response-size limit
-    malformed_response,     // a body that is not the JSON object expected
-    proxy_denied,           // the HTTP proxy refused the tunnel for good (401, 403, 407: its credentials or rules)
-    proxy_failed,           // the HTTP proxy could not open the tunnel (another non-2xx: e.g. 502)
+    /// Talking to the server.
+    timeout,                ///< the request's deadline passed
+    tls,                    ///< handshake or certificate verification failed
+    connection,             ///< connect, reset, or closed mid-response
+    resolve,                ///< the server's host name could not be resolved
+    protocol,               ///< not valid HTTP
+    response_too_large,     ///< past the client's response-size limit
+    malformed_response,     ///< a body that is not the JSON object expected
+    proxy_denied,           ///< the HTTP proxy refused the tunnel for good (401, 403, 407: its credentials or rules)
+    proxy_failed,           ///< the HTTP proxy could not open the tunnel (another non-2xx: e.g. 502)
 
-    // Configuration and credentials.
-    config_not_found,       // no kubeconfig / in-cluster environment
-    config_invalid,         // a file or field that cannot be used
-    credential_unavailable, // token file unreadable, exec plugin failed
+    /// Configuration and credentials.
+    config_not_found,       ///< no kubeconfig / in-cluster environment
+    config_invalid,         ///< a file or field that cannot be used
+    credential_unavailable, ///< token file unreadable, exec plugin failed
 
-    // The locker.
-    lock_lost,              // a held lock was lost (renewal failed past the deadline, or taken over)
-    already_locking,        // lock/try_lock while another lock/try_lock of the same locker is running
-    preempted,              // the Lease's preferredHolder names another (coordinated leader election): stepped down
+    /// The locker.
+    lock_lost,              ///< a held lock was lost (renewal failed past the deadline, or taken over)
+    already_locking,        ///< lock/try_lock while another lock/try_lock of the same locker is running
+    preempted,              ///< the Lease's preferredHolder names another (coordinated leader election): stepped down
 };
 
-// Classes of errors that callers act on.
+/// Classes of errors that callers act on.
 enum class condition {
-    permanent = 1, // retrying the same request cannot succeed
-    transient,     // worth retrying with back-off
-    timed_out,     // a deadline passed (ours or the server's)
+    permanent = 1, ///< retrying the same request cannot succeed
+    transient,     ///< worth retrying with back-off
+    timed_out,     ///< a deadline passed (ours or the server's)
 };
 
 const boost::system::error_category& error_category() noexcept;
@@ -70,9 +71,9 @@ inline boost::system::error_condition make_error_condition(condition c) noexcept
     return {static_cast<int>(c), condition_category()};
 }
 
-// Details of a failure: what the server said (its Status message, verbatim)
-// kept apart from what we add (which request, which file and field). Never
-// contains a secret.
+/// Details of a failure: what the server said (its Status message, verbatim)
+/// kept apart from what we add (which request, which file and field). Never
+/// contains a secret.
 struct diagnostics {
     std::string server_message;
     std::string client_message;
@@ -81,13 +82,13 @@ struct diagnostics {
         server_message.clear();
         client_message.clear();
     }
-    // "client message: server message", for logs and exceptions.
+    /// "client message: server message", for logs and exceptions.
     std::string to_string() const;
 };
 
-// Thrown for configuration that cannot be used (kubeconfig loaders, client
-// and locker constructors): code() says what kind of failure, what() names
-// the file and field or the setting, never a secret.
+/// Thrown for configuration that cannot be used (kubeconfig loaders, client
+/// and locker constructors): code() says what kind of failure, what() names
+/// the file and field or the setting, never a secret.
 class config_error : public std::runtime_error {
 public:
     config_error(error_code ec, const std::string& what) : std::runtime_error(what), code_(ec) {}

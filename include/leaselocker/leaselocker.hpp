@@ -1,4 +1,5 @@
-// leaselocker: distributed locks on Kubernetes Leases, for Boost.Asio.
+/// @file
+/// leaselocker: distributed locks on Kubernetes Leases, for Boost.Asio.
 #pragma once
 
 #include <leaselocker/config/cluster_config.hpp>

@@ -1,4 +1,5 @@
-// The library's version (CMakeLists.txt's project() checks that it agrees).
+/// @file
+/// The library's version (CMakeLists.txt's project() checks that it agrees).
 #pragma once
 
 #define LEASELOCKER_VERSION_MAJOR 0

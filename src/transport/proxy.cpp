@@ -200,7 +200,7 @@ bool proxy_applies(const std::string& no_proxy, const std::string& raw_host, std
         }
         if (phost.starts_with("*.")) phost.erase(0, 1);
         const bool match_itself = phost[0] != '.';
-        if (match_itself) phost.insert(0, ".");
+        if (match_itself) phost = "." + phost;
         const bool matches = host.ends_with(phost) || (match_itself && host == phost.substr(1));
         if (matches && (pport.empty() || pport == port_text)) return false;
     }

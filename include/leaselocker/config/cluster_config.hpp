@@ -1,5 +1,6 @@
-// Where the API server is and who we are to it: what a kubeconfig context or
-// the in-cluster environment resolves to.
+/// @file
+/// Where the API server is and who we are to it: what a kubeconfig context or
+/// the in-cluster environment resolves to.
 #pragma once
 
 #include <leaselocker/config/secret.hpp>
@@ -12,59 +13,59 @@
 
 namespace leaselocker {
 
-// An exec credential plugin (client.authentication.k8s.io v1 / v1beta1):
-// a command that prints an ExecCredential with a token or a client
-// certificate, re-run when that credential expires.
+/// An exec credential plugin (client.authentication.k8s.io v1 / v1beta1):
+/// a command that prints an ExecCredential with a token or a client
+/// certificate, re-run when that credential expires.
 struct exec_config {
-    std::string api_version; // client.authentication.k8s.io/v1 or /v1beta1
-    std::string command;     // resolved against the kubeconfig's folder if relative with a slash
+    std::string api_version; ///< client.authentication.k8s.io/v1 or /v1beta1
+    std::string command;     ///< resolved against the kubeconfig's folder if relative with a slash
     std::vector<std::string> args;
     std::vector<std::pair<std::string, std::string>> env;
-    std::string interactive_mode; // Never / IfAvailable / Always (we never have a terminal)
+    std::string interactive_mode; ///< Never / IfAvailable / Always (we never have a terminal)
     bool provide_cluster_info = false;
 };
 
 struct cluster_config {
-    // https://host:port, optionally with a path prefix. http:// only for
-    // loopback or kubectl proxy.
+    /// https://host:port, optionally with a path prefix. http:// only for
+    /// loopback or kubectl proxy.
     std::string server;
     std::string default_namespace = "default";
 
-    // PEM bundle of trusted CAs; empty means the system's roots.
+    /// PEM bundle of trusted CAs; empty means the system's roots.
     std::string certificate_authority_pem;
-    // The file it was read from, if any: re-read when it changes (checked
-    // before each request), so a rotated CA is trusted without a restart;
-    // idle connections are closed then, requests in flight finish on theirs.
+    /// The file it was read from, if any: re-read when it changes (checked
+    /// before each request), so a rotated CA is trusted without a restart;
+    /// idle connections are closed then, requests in flight finish on theirs.
     std::string certificate_authority_file;
     bool insecure_skip_tls_verify = false;
-    // Name to verify the server's certificate against (and send as SNI)
-    // instead of the host in `server`.
+    /// Name to verify the server's certificate against (and send as SNI)
+    /// instead of the host in `server`.
     std::string tls_server_name;
 
-    // Client certificate authentication; from files (if named) re-read when
-    // either changes, as for the CA (client-go's certificate rotation).
+    /// Client certificate authentication; from files (if named) re-read when
+    /// either changes, as for the CA (client-go's certificate rotation).
     std::string client_certificate_pem;
     secret client_key_pem;
     std::string client_certificate_file;
     std::string client_key_file;
 
-    // An HTTP proxy to tunnel through with CONNECT:
-    // http://[user:password@]host[:port] (kubeconfig proxy-url). Empty: the
-    // environment's HTTPS_PROXY / NO_PROXY as Go reads them (see
-    // client_options::proxy_from_environment).
+    /// An HTTP proxy to tunnel through with CONNECT:
+    /// http://[user:password@]host[:port] (kubeconfig proxy-url). Empty: the
+    /// environment's HTTPS_PROXY / NO_PROXY as Go reads them (see
+    /// client_options::proxy_from_environment).
     std::string proxy_url;
-    // kubeconfig disable-compression: accepted; leaselocker never asks for
-    // compressed responses (its requests and answers are small).
+    /// kubeconfig disable-compression: accepted; leaselocker never asks for
+    /// compressed responses (its requests and answers are small).
     bool disable_compression = false;
 
-    // Bearer token authentication: a fixed token, or a file re-read
-    // periodically (service-account tokens rotate), or an exec plugin.
+    /// Bearer token authentication: a fixed token, or a file re-read
+    /// periodically (service-account tokens rotate), or an exec plugin.
     secret token;
     std::string token_file;
     std::optional<exec_config> exec;
 
-    // Where this came from ("/path/kubeconfig, context admin" or
-    // "in-cluster"), for messages.
+    /// Where this came from ("/path/kubeconfig, context admin" or
+    /// "in-cluster"), for messages.
     std::string source;
 };
 

@@ -1,6 +1,7 @@
-// A string that must never reach a log, an error message or an exception:
-// bearer tokens, private keys. It has no stream operator and no implicit
-// conversion; reading it takes an explicit reveal().
+/// @file
+/// A string that must never reach a log, an error message or an exception:
+/// bearer tokens, private keys. It has no stream operator and no implicit
+/// conversion; reading it takes an explicit reveal().
 #pragma once
 
 #include <string>

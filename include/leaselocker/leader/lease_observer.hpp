@@ -1,22 +1,23 @@
-// Layer 6: lease_observer, who holds a Lease and each change, without
-// competing for it.
-//
-//   leaselocker::lease_observer observer{api, {"billing", "scheduler"}};
-//   for (;;) {
-//       auto leader = co_await observer.next_change(asio::use_awaitable);
-//       std::cout << (leader.holder.empty() ? "nobody" : leader.holder) << " leads\n";
-//   }
-//
-// Costs: at most two reads when it starts, then nothing but the process's
-// shared watch on the namespace (lease_watch_hub: one connection for every
-// locker and observer of a client and namespace); zero requests while
-// nothing changes.
-//
-// Threads: next_change may be started from any thread; it runs on a strand
-// of the client's executor and completes on the handler's associated
-// executor (default: that strand), never inside the initiating call,
-// holding work there while it waits. current() may be called from any
-// thread. The observer starts no thread.
+/// @file
+/// Layer 6: lease_observer, who holds a Lease and each change, without
+/// competing for it.
+///
+///   leaselocker::lease_observer observer{api, {"billing", "scheduler"}};
+///   for (;;) {
+///       auto leader = co_await observer.next_change(asio::use_awaitable);
+///       std::cout << (leader.holder.empty() ? "nobody" : leader.holder) << " leads\n";
+///   }
+///
+/// Costs: at most two reads when it starts, then nothing but the process's
+/// shared watch on the namespace (lease_watch_hub: one connection for every
+/// locker and observer of a client and namespace); zero requests while
+/// nothing changes.
+///
+/// Threads: next_change may be started from any thread; it runs on a strand
+/// of the client's executor and completes on the handler's associated
+/// executor (default: that strand), never inside the initiating call,
+/// holding work there while it waits. current() may be called from any
+/// thread. The observer starts no thread.
 #pragma once
 
 #include <leaselocker/lease/micro_time.hpp>
@@ -38,61 +39,61 @@ namespace detail {
 class observer_impl;
 }
 
-// A Lease as far as who leads goes.
+/// A Lease as far as who leads goes.
 struct leader_info {
-    bool exists = false;                 // false: no such Lease (yet, or deleted)
-    std::string holder;                  // empty: nobody holds it (released, or no Lease)
-    std::int32_t lease_transitions = 0;  // a new term (grant) adds one
-    std::string epoch;                   // the Lease's uid
+    bool exists = false;                 ///< false: no such Lease (yet, or deleted)
+    std::string holder;                  ///< empty: nobody holds it (released, or no Lease)
+    std::int32_t lease_transitions = 0;  ///< a new term (grant) adds one
+    std::string epoch;                   ///< the Lease's uid
     std::int32_t lease_duration_seconds = 0;
     std::optional<micro_time> acquire_time;
     std::optional<micro_time> renew_time;
     std::string resource_version;
 
-    // The same holder in the same term of the same Lease: a renewal is no change.
+    /// The same holder in the same term of the same Lease: a renewal is no change.
     bool same_term(const leader_info& o) const {
         return exists == o.exists && holder == o.holder && lease_transitions == o.lease_transitions && epoch == o.epoch;
     }
 };
 
 struct observer_config {
-    // After the shared watch failed (transiently), wait this long before
-    // following it again.
+    /// After the shared watch failed (transiently), wait this long before
+    /// following it again.
     std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
 };
 
 class lease_observer {
 public:
-    // Throws config_error for a bad name; nothing is sent until next_change.
+    /// Throws config_error for a bad name; nothing is sent until next_change.
     lease_observer(client& api, lease_name name, observer_config cfg = {});
-    // Cancels a pending next_change (operation_aborted); never blocks.
+    /// Cancels a pending next_change (operation_aborted); never blocks.
     ~lease_observer();
     lease_observer(const lease_observer&) = delete;
     lease_observer& operator=(const lease_observer&) = delete;
 
-    // Completes with the Lease as soon as its holder or term differs from
-    // what this observer reported last (the first call: at once, with the
-    // state after one read). A change is another holder (or none), a new
-    // term (leaseTransitions), or the Lease created or deleted; renewals are
-    // not. Changes that come and go between two calls are coalesced: the
-    // newest state is reported, and only if it differs.
-    // Signature: void(error_code, leader_info).
-    // Errors: permanent ones of the read or the watch (error::forbidden,
-    // error::unauthorized, ...) complete it and the next call starts over;
-    // transient ones (connection loss, 5xx, timeouts) are ridden out,
-    // following the watch again after retry_period. asio::error::
-    // already_started if another next_change of this observer is pending;
-    // operation_aborted when cancelled or the observer is destroyed.
-    // Cancellation: terminal, partial, total: completes with
-    // operation_aborted and loses nothing (the next call reports the change).
+    /// Completes with the Lease as soon as its holder or term differs from
+    /// what this observer reported last (the first call: at once, with the
+    /// state after one read). A change is another holder (or none), a new
+    /// term (leaseTransitions), or the Lease created or deleted; renewals are
+    /// not. Changes that come and go between two calls are coalesced: the
+    /// newest state is reported, and only if it differs.
+    /// Signature: void(error_code, leader_info).
+    /// Errors: permanent ones of the read or the watch (error::forbidden,
+    /// error::unauthorized, ...) complete it and the next call starts over;
+    /// transient ones (connection loss, 5xx, timeouts) are ridden out,
+    /// following the watch again after retry_period. asio::error::
+    /// already_started if another next_change of this observer is pending;
+    /// operation_aborted when cancelled or the observer is destroyed.
+    /// Cancellation: terminal, partial, total: completes with
+    /// operation_aborted and loses nothing (the next call reports the change).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, leader_info)) CompletionToken = boost::asio::deferred_t>
     auto next_change(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, leader_info)>(
             [](auto h, detail::observer_impl* impl) { start_next_change(impl, std::move(h)); }, token, impl_.get());
     }
 
-    // The newest state seen (reported or not); nullopt before the first
-    // read. Any thread.
+    /// The newest state seen (reported or not); nullopt before the first
+    /// read. Any thread.
     std::optional<leader_info> current() const;
 
 private:
@@ -100,7 +101,7 @@ private:
     std::shared_ptr<detail::observer_impl> impl_;
 };
 
-// The leader_info of a Lease as read (exists = true).
+/// The leader_info of a Lease as read (exists = true).
 leader_info to_leader_info(const lease& l);
 
 } // namespace leaselocker

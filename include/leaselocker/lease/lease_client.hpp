@@ -1,5 +1,6 @@
-// The Lease API of one namespace: get, create, replace (guarded by
-// resourceVersion), delete (with preconditions).
+/// @file
+/// The Lease API of one namespace: get, create, replace (guarded by
+/// resourceVersion), delete (with preconditions).
 #pragma once
 
 #include <leaselocker/lease/lease.hpp>
@@ -11,31 +12,31 @@
 namespace leaselocker {
 
 struct request_options {
-    // Deadline of the request; zero means the client's default.
+    /// Deadline of the request; zero means the client's default.
     std::chrono::milliseconds timeout{0};
-    // Filled on failure: the server's message and ours. Must outlive the operation.
+    /// Filled on failure: the server's message and ours. Must outlive the operation.
     diagnostics* diag = nullptr;
 };
 
-// Delete only if the object still is the one we saw.
+/// Delete only if the object still is the one we saw.
 struct delete_preconditions {
     std::string uid;
     std::string resource_version;
 };
 
-// Every operation completes with a Kubernetes error (error::not_found,
-// conflict, forbidden, ...) for a non-2xx Status, a transport error, or
-// error::malformed_response for a body that is not a Lease. Names are
-// checked (DNS-1123 subdomain) before any request: error::invalid.
-// Cancellation: as client::request (any type aborts the request).
+/// Every operation completes with a Kubernetes error (error::not_found,
+/// conflict, forbidden, ...) for a non-2xx Status, a transport error, or
+/// error::malformed_response for a body that is not a Lease. Names are
+/// checked (DNS-1123 subdomain) before any request: error::invalid.
+/// Cancellation: as client::request (any type aborts the request).
 class lease_client {
 public:
-    // namespace_name empty: the client's configured default namespace.
+    /// namespace_name empty: the client's configured default namespace.
     explicit lease_client(client& c, std::string namespace_name = {});
 
     const std::string& namespace_name() const noexcept { return namespace_; }
     client& get_client() const noexcept { return *client_; }
-    // The API path of Lease `name`; empty: of the namespace's Leases.
+    /// The API path of Lease `name`; empty: of the namespace's Leases.
     std::string path(std::string_view name = {}) const;
     client::executor_type get_executor() const noexcept { return client_->get_executor(); }
 
@@ -48,8 +49,8 @@ public:
         return get(std::move(name), request_options{}, std::forward<CompletionToken>(token));
     }
 
-    // Creates `l` (metadata.name set, resourceVersion empty); completes with
-    // the stored object. error::already_exists if the name is taken.
+    /// Creates `l` (metadata.name set, resourceVersion empty); completes with
+    /// the stored object. error::already_exists if the name is taken.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, lease)) CompletionToken = boost::asio::deferred_t>
     auto create(lease l, request_options opts, CompletionToken&& token = {}) {
         return initiate<void(error_code, lease)>(&lease_client::start_create, std::forward<CompletionToken>(token), std::move(l), opts);
@@ -59,8 +60,8 @@ public:
         return create(std::move(l), request_options{}, std::forward<CompletionToken>(token));
     }
 
-    // PUT guarded by l.metadata.resource_version (required): error::conflict
-    // if the object changed since. Completes with the stored object.
+    /// PUT guarded by l.metadata.resource_version (required): error::conflict
+    /// if the object changed since. Completes with the stored object.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, lease)) CompletionToken = boost::asio::deferred_t>
     auto replace(lease l, request_options opts, CompletionToken&& token = {}) {
         return initiate<void(error_code, lease)>(&lease_client::start_replace, std::forward<CompletionToken>(token), std::move(l), opts);
@@ -70,8 +71,8 @@ public:
         return replace(std::move(l), request_options{}, std::forward<CompletionToken>(token));
     }
 
-    // DELETE, only if the preconditions (those not empty) still hold:
-    // error::conflict otherwise.
+    /// DELETE, only if the preconditions (those not empty) still hold:
+    /// error::conflict otherwise.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto remove(std::string name, delete_preconditions pre, request_options opts, CompletionToken&& token = {}) {
         return initiate<void(error_code)>(&lease_client::start_remove, std::forward<CompletionToken>(token), std::move(name), std::move(pre), opts);

@@ -1,4 +1,5 @@
-// A watch on one Lease: its changes as they happen, across reconnects.
+/// @file
+/// A watch on one Lease: its changes as they happen, across reconnects.
 #pragma once
 
 #include <leaselocker/lease/lease_client.hpp>
@@ -17,35 +18,35 @@ enum class watch_event_type { added, modified, deleted };
 
 struct watch_event {
     watch_event_type type = watch_event_type::modified;
-    lease object; // for deleted: the last state (or just the name after a re-list)
-    // Read again after 410 Gone: versions between the last one delivered
-    // and this one were not seen.
+    lease object; ///< for deleted: the last state (or just the name after a re-list)
+    /// Read again after 410 Gone: versions between the last one delivered
+    /// and this one were not seen.
     bool relisted = false;
 };
 
 struct lease_watch_options {
-    // Asked of the server per watch request; it ends the watch then, and the
-    // watch is opened again from the last resourceVersion.
+    /// Asked of the server per watch request; it ends the watch then, and the
+    /// watch is opened again from the last resourceVersion.
     std::chrono::seconds server_timeout{300};
-    // No byte for this long (bookmarks arrive about every minute): the
-    // connection is presumed dead and the watch re-opened.
+    /// No byte for this long (bookmarks arrive about every minute): the
+    /// connection is presumed dead and the watch re-opened.
     std::chrono::seconds idle_timeout{90};
-    // Deadline for opening each watch request.
+    /// Deadline for opening each watch request.
     std::chrono::milliseconds open_timeout{std::chrono::seconds(10)};
 };
 
-// Watches metadata.name=<name> in the lease_client's namespace (every Lease
-// there if `name` is empty), with bookmarks. When the server ends the watch, it is re-opened from the last
-// resourceVersion seen (events and bookmarks). When that version is too old
-// (410 Gone) the object is read again with a GET and delivered as
-// `modified` (or `deleted` if it no longer exists), and watching resumes
-// from there. The first event of a watch started without a resourceVersion
-// is the object's current state (`added`), if it exists. A watch on the
-// whole namespace completes with error::gone instead of re-listing (and
-// starts from the newest version on the next call).
-//
-// One next() at a time. Cancellation of next(): any type; the watch
-// connection is closed and the next call opens a new one.
+/// Watches metadata.name=<name> in the lease_client's namespace (every Lease
+/// there if `name` is empty), with bookmarks. When the server ends the watch, it is re-opened from the last
+/// resourceVersion seen (events and bookmarks). When that version is too old
+/// (410 Gone) the object is read again with a GET and delivered as
+/// `modified` (or `deleted` if it no longer exists), and watching resumes
+/// from there. The first event of a watch started without a resourceVersion
+/// is the object's current state (`added`), if it exists. A watch on the
+/// whole namespace completes with error::gone instead of re-listing (and
+/// starts from the newest version on the next call).
+///
+/// One next() at a time. Cancellation of next(): any type; the watch
+/// connection is closed and the next call opens a new one.
 class lease_watch {
 public:
     lease_watch(lease_client& leases, std::string name, std::string resource_version = {}, lease_watch_options opts = {});
@@ -53,11 +54,11 @@ public:
     lease_watch(const lease_watch&) = delete;
     lease_watch& operator=(const lease_watch&) = delete;
 
-    // The next change. Signature: void(error_code, watch_event). Errors:
-    // permanent ones (forbidden, ...) from the server; transport errors only
-    // when re-opening fails. The overload taking `diagnostics&` also returns
-    // the server's message apart from ours (it must outlive the operation;
-    // cleared on success).
+    /// The next change. Signature: void(error_code, watch_event). Errors:
+    /// permanent ones (forbidden, ...) from the server; transport errors only
+    /// when re-opening fails. The overload taking `diagnostics&` also returns
+    /// the server's message apart from ours (it must outlive the operation;
+    /// cleared on success).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
     auto next(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
@@ -70,9 +71,9 @@ public:
             impl_.get(), &diag);
     }
 
-    // The resourceVersion the watch continues from.
+    /// The resourceVersion the watch continues from.
     std::string resource_version() const;
-    // Closes the watch connection; a pending next() completes with operation_aborted.
+    /// Closes the watch connection; a pending next() completes with operation_aborted.
     void cancel();
 
 private:

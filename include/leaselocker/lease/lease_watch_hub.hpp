@@ -1,6 +1,7 @@
-// One watch shared by everyone in the process who follows Leases of one
-// namespace through one client: a thousand lockers hold one connection,
-// not a thousand.
+/// @file
+/// One watch shared by everyone in the process who follows Leases of one
+/// namespace through one client: a thousand lockers hold one connection,
+/// not a thousand.
 #pragma once
 
 #include <leaselocker/lease/lease_watch.hpp>
@@ -15,24 +16,24 @@ namespace detail {
 class watch_hub_impl;
 }
 
-// While one Lease name is followed, the hub watches that name alone (a
-// field selector, so a busy namespace costs nothing); from two names on, it
-// watches the namespace and hands each event to the subscribers of its
-// name (and keeps doing so until nobody follows anything: a second locker
-// that comes and goes must not reopen the watch each time). Switching
-// continues from the last resourceVersion seen.
-//
-// A subscriber names the version it already knows and is handed every newer
-// version of its Lease, never an older one (resourceVersions compared as
-// integers, as Kubernetes 1.35 defines them: KEP-5504). Where the shared watch cannot vouch
-// for the time between that version and now (it started later, or it saw
-// a change of that name before the subscriber came), the hub reads the
-// Lease once instead. Versions not yet taken are coalesced: next() yields
-// the newest.
+/// While one Lease name is followed, the hub watches that name alone (a
+/// field selector, so a busy namespace costs nothing); from two names on, it
+/// watches the namespace and hands each event to the subscribers of its
+/// name (and keeps doing so until nobody follows anything: a second locker
+/// that comes and goes must not reopen the watch each time). Switching
+/// continues from the last resourceVersion seen.
+///
+/// A subscriber names the version it already knows and is handed every newer
+/// version of its Lease, never an older one (resourceVersions compared as
+/// integers, as Kubernetes 1.35 defines them: KEP-5504). Where the shared watch cannot vouch
+/// for the time between that version and now (it started later, or it saw
+/// a change of that name before the subscriber came), the hub reads the
+/// Lease once instead. Versions not yet taken are coalesced: next() yields
+/// the newest.
 class lease_watch_hub {
 public:
-    // The hub of `leases`' client and namespace: one per pair, shared while
-    // anyone holds it.
+    /// The hub of `leases`' client and namespace: one per pair, shared while
+    /// anyone holds it.
     static std::shared_ptr<lease_watch_hub> shared(const lease_client& leases, lease_watch_options opts = {});
 
     explicit lease_watch_hub(const lease_client& leases, lease_watch_options opts = {});
@@ -45,19 +46,19 @@ public:
         subscription() = default;
         subscription(subscription&&) noexcept = default;
         subscription& operator=(subscription&&) noexcept;
-        ~subscription(); // unsubscribes
+        ~subscription(); ///< unsubscribes
 
-        // The next version of the Lease newer than the last one known (a
-        // `deleted` event if it went away). Signature: void(error_code,
-        // watch_event). Errors: those of the shared watch, delivered to
-        // every subscriber, after which this subscription only reports that
-        // error (subscribe again); the overload taking `diagnostics&` also
-        // returns the server's message (it must outlive the operation;
-        // cleared on success). One next() at a time (a second completes
-        // with asio::error::already_started). Cancellation: any type;
-        // completes with operation_aborted and the subscription stays; so
-        // does a next() waiting when the subscription ends. The handler
-        // holds work on its executor while it waits; any thread.
+        /// The next version of the Lease newer than the last one known (a
+        /// `deleted` event if it went away). Signature: void(error_code,
+        /// watch_event). Errors: those of the shared watch, delivered to
+        /// every subscriber, after which this subscription only reports that
+        /// error (subscribe again); the overload taking `diagnostics&` also
+        /// returns the server's message (it must outlive the operation;
+        /// cleared on success). One next() at a time (a second completes
+        /// with asio::error::already_started). Cancellation: any type;
+        /// completes with operation_aborted and the subscription stays; so
+        /// does a next() waiting when the subscription ends. The handler
+        /// holds work on its executor while it waits; any thread.
         template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, watch_event)) CompletionToken = boost::asio::deferred_t>
         auto next(CompletionToken&& token = {}) {
             return boost::asio::async_initiate<CompletionToken, void(error_code, watch_event)>(
@@ -83,11 +84,11 @@ public:
         std::uint64_t id_ = 0;
     };
 
-    // Follows `name` from `resource_version` (empty: knows no version).
+    /// Follows `name` from `resource_version` (empty: knows no version).
     subscription subscribe(std::string name, std::string resource_version);
 
-    // Watch requests the hub has started (a switch of selector starts one);
-    // for tests and metrics.
+    /// Watch requests the hub has started (a switch of selector starts one);
+    /// for tests and metrics.
     std::size_t watches_started() const;
 
 private:

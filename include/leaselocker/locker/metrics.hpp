@@ -1,9 +1,10 @@
-// Metrics of lockers and electors: a hook the locker calls, and a registry
-// that renders what it was told in the Prometheus text format.
-//
-//   auto metrics = std::make_shared<leaselocker::metrics_registry>();
-//   lock_config cfg;  cfg.metrics = metrics;
-//   ... serve metrics->prometheus_text() at /metrics ...
+/// @file
+/// Metrics of lockers and electors: a hook the locker calls, and a registry
+/// that renders what it was told in the Prometheus text format.
+///
+///   auto metrics = std::make_shared<leaselocker::metrics_registry>();
+///   lock_config cfg;  cfg.metrics = metrics;
+///   ... serve metrics->prometheus_text() at /metrics ...
 #pragma once
 
 #include <chrono>
@@ -16,45 +17,45 @@
 namespace leaselocker {
 
 enum class loss_cause {
-    taken_over,     // another holder seen on the lease (watch or read)
-    deleted,        // the Lease was deleted
-    renew_deadline, // no renewal succeeded within renew_deadline
-    refused,        // a renewal refused for good (forbidden, invalid, ...)
-    preempted,      // the Lease's preferredHolder names another: stepped down
+    taken_over,     ///< another holder seen on the lease (watch or read)
+    deleted,        ///< the Lease was deleted
+    renew_deadline, ///< no renewal succeeded within renew_deadline
+    refused,        ///< a renewal refused for good (forbidden, invalid, ...)
+    preempted,      ///< the Lease's preferredHolder names another: stepped down
 };
 const char* to_string(loss_cause c) noexcept;
 
-// What a locker reports, on its strand, for the lease it names by
-// "namespace/name" (lock_config::name). Implementations must be quick and
-// must not call back into the locker; the defaults ignore everything.
+/// What a locker reports, on its strand, for the lease it names by
+/// "namespace/name" (lock_config::name). Implementations must be quick and
+/// must not call back into the locker; the defaults ignore everything.
 class metrics_sink {
 public:
     virtual ~metrics_sink() = default;
-    // Holding (true) or not any more (false: unlocked or lost).
+    /// Holding (true) or not any more (false: unlocked or lost).
     virtual void leading(std::string_view /*lease*/, bool /*holding*/) {}
-    // A renewal that had to read the lease first (after a conflict or an
-    // unknown outcome): client-go's slow path.
+    /// A renewal that had to read the lease first (after a conflict or an
+    /// unknown outcome): client-go's slow path.
     virtual void slow_path(std::string_view /*lease*/) {}
-    // A grant. `waited`: from lock() to the grant; `handoff`: from the
-    // wake-up that found the lease free or expired to the grant (zero when
-    // lock() found it free at once).
+    /// A grant. `waited`: from lock() to the grant; `handoff`: from the
+    /// wake-up that found the lease free or expired to the grant (zero when
+    /// lock() found it free at once).
     virtual void acquired(std::string_view /*lease*/, std::chrono::nanoseconds /*waited*/, std::chrono::nanoseconds /*handoff*/) {}
-    // A renewal accepted with `slack` of the previous validity left
-    // (valid_until − now when the answer came): how close it came to a loss.
+    /// A renewal accepted with `slack` of the previous validity left
+    /// (valid_until − now when the answer came): how close it came to a loss.
     virtual void renewed(std::string_view /*lease*/, std::chrono::nanoseconds /*slack*/) {}
     virtual void lost(std::string_view /*lease*/, loss_cause /*cause*/) {}
 };
 
-// A sink that keeps counters and histograms per lease and renders them in
-// the Prometheus text exposition format (version 0.0.4, which OpenMetrics
-// scrapers read too). Thread-safe; share one among many lockers.
-//
-//   leader_election_master_status{name}      gauge, 1 while holding (client-go's name)
-//   leader_election_slowpath_total{name}     counter (client-go's name)
-//   leaselocker_acquire_wait_seconds{name}   histogram: lock() → grant
-//   leaselocker_handoff_seconds{name}        histogram: lease seen free/expired → grant
-//   leaselocker_renew_slack_seconds{name}    histogram: validity left at each renewal
-//   leaselocker_losses_total{name,cause}     counter
+/// A sink that keeps counters and histograms per lease and renders them in
+/// the Prometheus text exposition format (version 0.0.4, which OpenMetrics
+/// scrapers read too). Thread-safe; share one among many lockers.
+///
+///   leader_election_master_status{name}      gauge, 1 while holding (client-go's name)
+///   leader_election_slowpath_total{name}     counter (client-go's name)
+///   leaselocker_acquire_wait_seconds{name}   histogram: lock() → grant
+///   leaselocker_handoff_seconds{name}        histogram: lease seen free/expired → grant
+///   leaselocker_renew_slack_seconds{name}    histogram: validity left at each renewal
+///   leaselocker_losses_total{name,cause}     counter
 class metrics_registry : public metrics_sink {
 public:
     void leading(std::string_view lease, bool holding) override;
@@ -63,13 +64,13 @@ public:
     void renewed(std::string_view lease, std::chrono::nanoseconds slack) override;
     void lost(std::string_view lease, loss_cause cause) override;
 
-    // Everything so far, one metric family after another (content type
-    // "text/plain; version=0.0.4").
+    /// Everything so far, one metric family after another (content type
+    /// "text/plain; version=0.0.4").
     std::string prometheus_text() const;
 
     struct histogram {
-        std::vector<double> upper_bounds; // seconds, ascending; +Inf implied
-        std::vector<unsigned long long> counts; // per bucket, not cumulative
+        std::vector<double> upper_bounds; ///< seconds, ascending; +Inf implied
+        std::vector<unsigned long long> counts; ///< per bucket, not cumulative
         unsigned long long count = 0;
         double sum = 0;
         void observe(double seconds);
