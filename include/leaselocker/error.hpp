@@ -12,10 +12,18 @@
 
 namespace leaselocker {
 
+/// Boost.System's error code, which every operation completes with.
 using boost::system::error_code;
 
+/// Every error leaselocker reports, in the category error_category()
+/// (name "leaselocker"). Compare with a condition to act on a class of
+/// them: `ec == condition::transient`. In four groups: the API server
+/// answered with a Status (HTTP code in parentheses; bad_request to
+/// unexpected_status), talking to the server (timeout to proxy_failed),
+/// configuration and credentials (config_not_found to
+/// credential_unavailable), and the locker (lock_lost to preempted).
 enum class error {
-    /// The API server answered with a Status (HTTP code in parentheses).
+    // The API server answered with a Status (HTTP code in parentheses).
     bad_request = 1,        ///< 400
     unauthorized,           ///< 401
     forbidden,              ///< 403
@@ -32,7 +40,7 @@ enum class error {
     server_timeout,         ///< 504, or reason ServerTimeout/Timeout
     unexpected_status,      ///< any other non-2xx
 
-    /// Talking to the server.
+    // Talking to the server.
     timeout,                ///< the request's deadline passed
     tls,                    ///< handshake or certificate verification failed
     connection,             ///< connect, reset, or closed mid-response
@@ -43,30 +51,42 @@ enum class error {
     proxy_denied,           ///< the HTTP proxy refused the tunnel for good (401, 403, 407: its credentials or rules)
     proxy_failed,           ///< the HTTP proxy could not open the tunnel (another non-2xx: e.g. 502)
 
-    /// Configuration and credentials.
+    // Configuration and credentials.
     config_not_found,       ///< no kubeconfig / in-cluster environment
     config_invalid,         ///< a file or field that cannot be used
     credential_unavailable, ///< token file unreadable, exec plugin failed
 
-    /// The locker.
+    // The locker.
     lock_lost,              ///< a held lock was lost (renewal failed past the deadline, or taken over)
     already_locking,        ///< lock/try_lock while another lock/try_lock of the same locker is running
     preempted,              ///< the Lease's preferredHolder names another (coordinated leader election): stepped down
 };
 
-/// Classes of errors that callers act on.
+/// Classes of errors that callers act on, in the category
+/// condition_category(). timed_out: error::timeout and
+/// error::server_timeout. transient: conflict, gone, too_many_requests,
+/// internal_error, bad_gateway, service_unavailable, connection, resolve,
+/// proxy_failed, credential_unavailable (and Asio's connection errors).
+/// permanent: every other leaselocker error.
 enum class condition {
     permanent = 1, ///< retrying the same request cannot succeed
     transient,     ///< worth retrying with back-off
     timed_out,     ///< a deadline passed (ours or the server's)
 };
 
+/// The category of `error` codes (name "leaselocker"): its messages, and
+/// each code's default condition.
 const boost::system::error_category& error_category() noexcept;
+/// The category of `condition` (name "leaselocker.condition"); it also
+/// matches Asio's timeouts and connection errors as timed_out or transient.
 const boost::system::error_category& condition_category() noexcept;
 
+/// An error_code from an `error` value; found by argument-dependent lookup,
+/// so `error_code ec = error::timeout;` works.
 inline error_code make_error_code(error e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
+/// An error_condition from a `condition` value, for `ec == condition::transient`.
 inline boost::system::error_condition make_error_condition(condition c) noexcept {
     return {static_cast<int>(c), condition_category()};
 }
@@ -75,9 +95,10 @@ inline boost::system::error_condition make_error_condition(condition c) noexcept
 /// kept apart from what we add (which request, which file and field). Never
 /// contains a secret.
 struct diagnostics {
-    std::string server_message;
-    std::string client_message;
+    std::string server_message; ///< the server's Status message, verbatim; empty if it sent none
+    std::string client_message; ///< ours: which request, file or field, and what went wrong
 
+    /// Empties both messages.
     void clear() {
         server_message.clear();
         client_message.clear();
@@ -91,7 +112,11 @@ struct diagnostics {
 /// the file and field or the setting, never a secret.
 class config_error : public std::runtime_error {
 public:
+    /// `ec` says what kind of failure (usually error::config_invalid,
+    /// error::config_not_found or error::credential_unavailable); `what` is
+    /// the message what() returns.
     config_error(error_code ec, const std::string& what) : std::runtime_error(what), code_(ec) {}
+    /// The kind of failure.
     error_code code() const noexcept { return code_; }
 
 private:
@@ -100,7 +125,9 @@ private:
 
 } // namespace leaselocker
 
+/// @cond INTERNAL
 template <>
 struct boost::system::is_error_code_enum<leaselocker::error> : std::true_type {};
 template <>
 struct boost::system::is_error_condition_enum<leaselocker::condition> : std::true_type {};
+/// @endcond

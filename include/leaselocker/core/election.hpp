@@ -14,12 +14,21 @@
 
 namespace leaselocker::core {
 
+/// A local time on steady_clock: when a record was read, when to wake up.
 using steady_time = std::chrono::steady_clock::time_point;
 using std::chrono::milliseconds;
 
+/// The election's timing (lock_config's, which lease_locker passes on).
 struct timing {
+    /// How long a lease lasts from its last renewal; written as
+    /// leaseDurationSeconds (rounded up to whole seconds), and used for a
+    /// holder whose record has none.
     milliseconds lease_duration{std::chrono::seconds(15)};
+    /// How long after our last accepted write a renewal must have succeeded
+    /// (see election::renew_deadline()).
     milliseconds renew_deadline{std::chrono::seconds(10)};
+    /// The interval between renewals, and between polls while no watch
+    /// runs (used by lease_locker, not by the election itself).
     milliseconds retry_period{std::chrono::seconds(2)};
     /// Judge another holder's expiry on our steady clock from when we first
     /// saw its record unchanged (true), or by its renewTime against our wall
@@ -38,7 +47,7 @@ struct timing {
 /// Fair turns (lock_config::fair_turns): waiters join a queue kept in the
 /// record; a free or expired lease goes to the queue's head first.
 struct fairness {
-    bool enabled = false;
+    bool enabled = false; ///< false: no queue is joined and turns are not kept
     /// How long the head of the queue has to take a free (or expired) lease
     /// before the second in line may (dropping it from the queue); the k-th
     /// in line waits k graces, from the latest of: the lease seen free (or
@@ -49,12 +58,13 @@ struct fairness {
     /// multiple of yield_every is left free for yield_window first (the
     /// queue's turns and graces count from the window's end). 0: never.
     int yield_every = 0;
-    milliseconds yield_window{0};
+    milliseconds yield_window{0}; ///< see yield_every
     /// A longer queue is not joined (the annotation stays small); those who
     /// cannot join wait after the whole queue.
     std::size_t max_queue = 64;
 };
 
+/// What observe() asks the caller to do.
 enum class next_step {
     create,  ///< no object: create it with `record`
     replace, ///< free, expired, or ours: write `record` over the observed version
@@ -62,12 +72,18 @@ enum class next_step {
     enqueue, ///< fair turns: write `record` (the observed one, with us at the end of the queue), then as `wait`
 };
 
+/// The outcome of observe(): a step, the record to write, when to look again.
 struct decision {
-    next_step step = next_step::wait;
-    lock_record record;
+    next_step step = next_step::wait; ///< what to do
+    lock_record record;               ///< for create, replace and enqueue: the record to write
+    /// For wait and enqueue: when to look again (steady_time::max(): only on
+    /// a change).
     steady_time wake_at{};
 };
 
+/// One identity's view of one lock: what to do about each record read,
+/// whether we hold it and until when. Not thread-safe: lease_locker drives
+/// it from its strand.
 class election {
 public:
     /// adopt_own_lease: at start-up, take a live lease that already carries
@@ -80,8 +96,8 @@ public:
     /// assign: one that is not coordinated never takes it.
     election(std::string identity, timing t, bool adopt_own_lease = false, fairness fair = {}, bool coordinated = false);
 
-    const std::string& identity() const noexcept { return identity_; }
-    const timing& config() const noexcept { return timing_; }
+    const std::string& identity() const noexcept { return identity_; } ///< ours, as written into holderIdentity
+    const timing& config() const noexcept { return timing_; }          ///< as given at construction
 
     /// What to do about the record as read at `now` (nullopt: no object).
     /// `server_age`: a lower bound on how long before `now` it last changed,
@@ -99,6 +115,8 @@ public:
     /// We no longer hold the lock (released, lost, taken over).
     void relinquish();
 
+    /// Whether we hold the lock: since an accepted write, until relinquish()
+    /// or an observed record that names another holder.
     bool holding() const noexcept { return holding_; }
     /// Held by us, and coordinated leader election prefers another holder
     /// (its preferredHolder): we step down rather than renew.
@@ -116,6 +134,7 @@ public:
     /// valid_until() (which can come first: a renewal in the same second as
     /// the version it replaced extends nothing).
     steady_time renew_deadline() const noexcept;
+    /// The record of our last accepted write (meaningful while holding()).
     const lock_record& held_record() const noexcept { return held_; }
 
     /// `current` without us in its queue (a cancelled waiter leaving it).

@@ -1,27 +1,5 @@
 /// @file
-/// Layer 6: leader_elector, one replica leads while the others stand by
-/// (client-go's tools/leaderelection in the Asio idiom, on lease_locker).
-///
-///   leaselocker::elector_config cfg;
-///   cfg.on_started_leading = [](leaselocker::leadership l, auto done) {
-///       asio::co_spawn(l.executor, serve_as_leader(l.token), std::move(done)); // cancelled the moment leadership is lost
-///   };
-///   cfg.on_new_leader = [](const std::string& who) { std::cout << who << " leads\n"; };
-///   leaselocker::leader_elector elector{api, {"billing", "scheduler"}, cfg};
-///   co_await elector.run(asio::use_awaitable);
-///
-/// Order, per elector and across electors of one Lease: on_stopped_leading
-/// runs before any other elector's on_started_leading can. On a loss it
-/// runs the moment the loss is known (the locker reports it before the
-/// lease can have expired for anyone else), while the leader's work is
-/// being cancelled; on a step-down (run cancelled, or the work ended) it
-/// runs after the work has ended and before the lease is released.
-///
-/// Threads: run may be started from any thread; the elector runs on a
-/// strand (get_executor()) of the client's executor and starts no thread.
-/// The hooks run on that strand. The leader's work is told to stop by
-/// terminal cancellation emitted on that strand: run the work there
-/// (leadership::executor). The accessors may be called from any thread.
+/// Layer 6: leader_elector, one replica leads while the others stand by.
 #pragma once
 
 #include <leaselocker/leader/lease_observer.hpp>
@@ -47,7 +25,7 @@ class elector_impl;
 /// Handed to the leader's work when leadership begins.
 struct leadership {
     fencing_token token; ///< of the grant: check it at the resource the leader guards
-    std::string identity;
+    std::string identity; ///< this elector's identity: the holder the Lease names
     /// The elector's strand: run the work here. The stop is emitted on it,
     /// and Asio's cancellation slots are not thread-safe.
     boost::asio::any_io_executor executor;
@@ -66,6 +44,7 @@ struct leadership {
 /// and run()'s handler is not called.
 using leader_work = std::function<void(leadership, boost::asio::any_completion_handler<void(std::exception_ptr)>)>;
 
+/// How a leader_elector behaves: the lock's settings and the hooks.
 struct elector_config {
     /// Timing, identity, release_on_cancel (client-go's ReleaseOnCancel:
     /// release when run() is cancelled, and after a loss, each time once the
@@ -80,8 +59,10 @@ struct elector_config {
     /// After a loss, campaign again (false: run() completes with
     /// error::lock_lost once the work has ended).
     bool recampaign = true;
+    /// The leader's work (see leader_work); required.
     leader_work on_started_leading;
-    /// Once per leadership, on the elector's strand (see the order above).
+    /// Once per leadership, on the elector's strand (see the order in
+    /// leader_elector).
     /// Hooks must not throw: if one does, it is logged and ignored.
     std::function<void()> on_stopped_leading;
     /// Whenever the holder named on the Lease changes (us included; empty:
@@ -90,8 +71,34 @@ struct elector_config {
     std::function<void(const std::string& identity)> on_new_leader;
 };
 
+/// One replica leads while the others stand by: client-go's
+/// tools/leaderelection in the Asio idiom, on lease_locker.
+///
+/// @code
+///   leaselocker::elector_config cfg;
+///   cfg.on_started_leading = [](leaselocker::leadership l, auto done) {
+///       asio::co_spawn(l.executor, serve_as_leader(l.token), std::move(done)); // cancelled the moment leadership is lost
+///   };
+///   cfg.on_new_leader = [](const std::string& who) { std::cout << who << " leads\n"; };
+///   leaselocker::leader_elector elector{api, {"billing", "scheduler"}, cfg};
+///   co_await elector.run(asio::use_awaitable);
+/// @endcode
+///
+/// Order, per elector and across electors of one Lease: on_stopped_leading
+/// runs before any other elector's on_started_leading can. On a loss it
+/// runs the moment the loss is known (the locker reports it before the
+/// lease can have expired for anyone else), while the leader's work is
+/// being cancelled; on a step-down (run cancelled, or the work ended) it
+/// runs after the work has ended and before the lease is released.
+///
+/// Threads: run may be started from any thread; the elector runs on a
+/// strand (get_executor()) of the client's executor and starts no thread.
+/// The hooks run on that strand. The leader's work is told to stop by
+/// terminal cancellation emitted on that strand: run the work there
+/// (leadership::executor). The accessors may be called from any thread.
 class leader_elector {
 public:
+    /// The type of get_executor().
     using executor_type = boost::asio::any_io_executor;
 
     /// Throws config_error (error::config_invalid) for a bad name or timing,
@@ -105,13 +112,15 @@ public:
     leader_elector(const leader_elector&) = delete;
     leader_elector& operator=(const leader_elector&) = delete;
 
+    /// The elector's strand: where the hooks run and the leader's work is
+    /// told to stop (leadership::executor).
     executor_type get_executor() const noexcept;
 
     /// Campaigns until cancelled: waits for the lease (watch-driven), leads
     /// (runs on_started_leading) until leadership ends, and after a loss
     /// campaigns again (recampaign). Signature: void(error_code).
-    /// Completes with: success after the leader's work ended by itself (the
-    /// lease released); operation_aborted when cancelled or the elector is
+    /// Completes with success after the leader's work ended by itself (the
+    /// lease released). Errors: operation_aborted when cancelled or the elector is
     /// destroyed (if leading: after the work has ended, on_stopped_leading
     /// ran and, with release_on_cancel, the lease was released);
     /// error::lock_lost after a loss without recampaign; a permanent error
@@ -136,6 +145,8 @@ public:
     /// lease_locker::valid_until: check it before a guarded write); epoch
     /// when not leading. Any thread.
     std::chrono::steady_clock::time_point valid_until() const;
+    /// The identity written as holder: elector_config::lock's identity, or
+    /// default_identity(). Any thread.
     const std::string& identity() const noexcept;
 
     /// Health (client-go's HealthzAdaptor.Check): error::lock_lost if we
@@ -151,13 +162,19 @@ private:
 
 /// client-go's HealthzAdaptor: a health check that may be created before the
 /// elector is (set_elector later) and fails only if the elector leads with
-/// stalled renewals for longer than the tolerance.
+/// stalled renewals for longer than the tolerance. Every member may be
+/// called from any thread.
 class healthz_adaptor {
 public:
+    /// `tolerance`: how long renewals may have stalled before check() fails.
     explicit healthz_adaptor(std::chrono::milliseconds tolerance) : tolerance_(tolerance) {}
     /// The elector must outlive the adaptor's use (or be set to nullptr first).
     void set_elector(const leader_elector* elector);
+    /// The check's name, "leaderElection" (as client-go's).
     const char* name() const noexcept { return "leaderElection"; }
+    /// leader_elector::check with the tolerance: error::lock_lost if the
+    /// elector leads with renewals stalled for longer; success otherwise, and
+    /// while no elector is set.
     error_code check() const;
 
 private:

@@ -1,39 +1,6 @@
 /// @file
 /// Layer 6: lease_candidate, this process as a candidate of the API server's
 /// coordinated leader election (KEP-4355).
-///
-/// With the CoordinatedLeaderElection feature (beta, off by default since
-/// Kubernetes 1.33: --feature-gates=CoordinatedLeaderElection=true and
-/// --runtime-config=coordination.k8s.io/v1beta1=true on kube-apiserver), the
-/// server's election controller picks the holder of a Lease among the
-/// coordination.k8s.io/v1beta1 LeaseCandidates that name it: by strategy
-/// OldestEmulationVersion the lowest emulation version, then the lowest
-/// binary version, then the oldest candidate. It writes the winner into the
-/// Lease (creating it if need be) and, when a better candidate appears,
-/// sets the Lease's preferredHolder so that the holder steps down.
-///
-///   leaselocker::lease_candidate candidate{api, {.lease = {"kube-system", "my-controller"},
-///                                                .identity = identity,
-///                                                .binary_version = "1.4.2",
-///                                                .emulation_version = "1.4.0"}};
-///   candidate.run(asio::detached);        // keeps the LeaseCandidate fresh
-///   elector_config cfg{...};
-///   cfg.lock.identity = identity;         // the same identity
-///   cfg.lock.coordinated = true;          // take the Lease only when named
-///
-/// What run() does: creates (or updates) the LeaseCandidate named after the
-/// identity, then watches it: each ping of the controller (a pingTime after
-/// the renewTime) is answered at once by a fresh renewTime (the controller
-/// leaves a candidate out that has not answered within 5 s), renewTime is
-/// refreshed every renew_interval unasked, and a deleted candidate is
-/// created again. Cancelled, it deletes the LeaseCandidate (unless
-/// remove_on_exit is false), so the controller stops considering it. RBAC:
-/// get, create, update, watch and delete on leasecandidates in the namespace.
-///
-/// Threads: run() may be started from any thread; it runs on a strand of
-/// the client's executor and completes on the handler's associated executor
-/// (default: that strand), never inside the initiating call. It starts no
-/// thread.
 #pragma once
 
 #include <leaselocker/locker/lease_locker.hpp>
@@ -52,6 +19,7 @@ namespace detail {
 class candidate_impl;
 }
 
+/// What a lease_candidate stands for, and how it keeps its candidacy.
 struct candidate_config {
     /// The Lease the candidacy is for (namespace empty: the client's default).
     lease_name lease;
@@ -62,7 +30,7 @@ struct candidate_config {
     /// behaviour it emulates (emulation <= binary; required by the strategy
     /// OldestEmulationVersion).
     std::string binary_version;
-    std::string emulation_version;
+    std::string emulation_version; ///< see binary_version
     /// "OldestEmulationVersion", or a strategy of one's own ("example.com/x").
     std::string strategy = "OldestEmulationVersion";
     /// How often renewTime is refreshed without a ping (the controller
@@ -73,9 +41,48 @@ struct candidate_config {
     /// Delete the LeaseCandidate when run() ends: the one this run wrote
     /// (by uid), never one of that name it found for another Lease.
     bool remove_on_exit = true;
+    /// Where failed requests are logged: permanent errors at error level,
+    /// others at warning.
     logger log;
 };
 
+/// This process as a candidate of the API server's coordinated leader
+/// election for one Lease.
+///
+/// With the CoordinatedLeaderElection feature (beta, off by default since
+/// Kubernetes 1.33: `--feature-gates=CoordinatedLeaderElection=true` and
+/// `--runtime-config=coordination.k8s.io/v1beta1=true` on kube-apiserver), the
+/// server's election controller picks the holder of a Lease among the
+/// coordination.k8s.io/v1beta1 LeaseCandidates that name it: by strategy
+/// OldestEmulationVersion the lowest emulation version, then the lowest
+/// binary version, then the oldest candidate. It writes the winner into the
+/// Lease (creating it if need be) and, when a better candidate appears,
+/// sets the Lease's preferredHolder so that the holder steps down.
+///
+/// @code
+///   leaselocker::lease_candidate candidate{api, {.lease = {"kube-system", "my-controller"},
+///                                                .identity = identity,
+///                                                .binary_version = "1.4.2",
+///                                                .emulation_version = "1.4.0"}};
+///   candidate.run(asio::detached);        // keeps the LeaseCandidate fresh
+///   elector_config cfg{...};
+///   cfg.lock.identity = identity;         // the same identity
+///   cfg.lock.coordinated = true;          // take the Lease only when named
+/// @endcode
+///
+/// What run() does: creates (or updates) the LeaseCandidate named after the
+/// identity, then watches it: each ping of the controller (a pingTime after
+/// the renewTime) is answered at once by a fresh renewTime (the controller
+/// leaves a candidate out that has not answered within 5 s), renewTime is
+/// refreshed every renew_interval unasked, and a deleted candidate is
+/// created again. Cancelled, it deletes the LeaseCandidate (unless
+/// remove_on_exit is false), so the controller stops considering it. RBAC:
+/// get, create, update, watch and delete on leasecandidates in the namespace.
+///
+/// Threads: run() may be started from any thread; it runs on a strand of
+/// the client's executor and completes on the handler's associated executor
+/// (default: that strand), never inside the initiating call. It starts no
+/// thread.
 class lease_candidate {
 public:
     /// Throws config_error (error::config_invalid) for a bad lease name, an
@@ -99,7 +106,9 @@ public:
     /// asio::error::already_started if
     /// another run() of this candidate is going on. Transient errors are
     /// retried every retry_period.
-    /// Cancellation: terminal, partial, total.
+    /// Cancellation: terminal, partial, total: run() stops, deletes the
+    /// LeaseCandidate it wrote (if remove_on_exit; best effort, bounded) and
+    /// completes with operation_aborted.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto run(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(

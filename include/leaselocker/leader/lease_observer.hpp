@@ -1,23 +1,6 @@
 /// @file
 /// Layer 6: lease_observer, who holds a Lease and each change, without
 /// competing for it.
-///
-///   leaselocker::lease_observer observer{api, {"billing", "scheduler"}};
-///   for (;;) {
-///       auto leader = co_await observer.next_change(asio::use_awaitable);
-///       std::cout << (leader.holder.empty() ? "nobody" : leader.holder) << " leads\n";
-///   }
-///
-/// Costs: at most two reads when it starts, then nothing but the process's
-/// shared watch on the namespace (lease_watch_hub: one connection for every
-/// locker and observer of a client and namespace); zero requests while
-/// nothing changes.
-///
-/// Threads: next_change may be started from any thread; it runs on a strand
-/// of the client's executor and completes on the handler's associated
-/// executor (default: that strand), never inside the initiating call,
-/// holding work there while it waits. current() may be called from any
-/// thread. The observer starts no thread.
 #pragma once
 
 #include <leaselocker/lease/micro_time.hpp>
@@ -45,10 +28,10 @@ struct leader_info {
     std::string holder;                  ///< empty: nobody holds it (released, or no Lease)
     std::int32_t lease_transitions = 0;  ///< a new term (grant) adds one
     std::string epoch;                   ///< the Lease's uid
-    std::int32_t lease_duration_seconds = 0;
-    std::optional<micro_time> acquire_time;
-    std::optional<micro_time> renew_time;
-    std::string resource_version;
+    std::int32_t lease_duration_seconds = 0; ///< the Lease's leaseDurationSeconds (0: absent)
+    std::optional<micro_time> acquire_time;  ///< the Lease's acquireTime
+    std::optional<micro_time> renew_time;    ///< the Lease's renewTime (moves with every renewal)
+    std::string resource_version;            ///< the version this was read from
 
     /// The same holder in the same term of the same Lease: a renewal is no change.
     bool same_term(const leader_info& o) const {
@@ -56,12 +39,34 @@ struct leader_info {
     }
 };
 
+/// How a lease_observer behaves.
 struct observer_config {
     /// After the shared watch failed (transiently), wait this long before
     /// following it again.
     std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
 };
 
+/// Who holds a Lease, and each change of holder or term, without competing
+/// for it.
+///
+/// @code
+///   leaselocker::lease_observer observer{api, {"billing", "scheduler"}};
+///   for (;;) {
+///       auto leader = co_await observer.next_change(asio::use_awaitable);
+///       std::cout << (leader.holder.empty() ? "nobody" : leader.holder) << " leads\n";
+///   }
+/// @endcode
+///
+/// Costs: at most two reads when it starts, then nothing but the process's
+/// shared watch on the namespace (lease_watch_hub: one connection for every
+/// locker and observer of a client and namespace); zero requests while
+/// nothing changes.
+///
+/// Threads: next_change may be started from any thread; it runs on a strand
+/// of the client's executor and completes on the handler's associated
+/// executor (default: that strand), never inside the initiating call,
+/// holding work there while it waits. current() may be called from any
+/// thread. The observer starts no thread.
 class lease_observer {
 public:
     /// Throws config_error for a bad name; nothing is sent until next_change.

@@ -10,6 +10,8 @@
 
 namespace leaselocker {
 
+/// A wall-clock time (system_clock, UTC) to the microsecond: the precision
+/// of a Lease's acquireTime and renewTime.
 using micro_time = std::chrono::sys_time<std::chrono::microseconds>;
 
 /// Always UTC with exactly six fractional digits.

@@ -1,47 +1,5 @@
 /// @file
 /// Layer 5: lease_locker, a distributed lock on a Kubernetes Lease.
-///
-///   leaselocker::lease_locker locker{api, {"billing", "nightly-invoices"}};
-///   co_await locker.lock(asio::use_awaitable);
-///   ... guarded work, bound to locker.lost_slot() ...
-///   co_await locker.unlock(asio::use_awaitable);
-///
-/// Threads: every operation may be started from any thread; all of them run
-/// on a strand of the client's executor, and the locker starts no thread.
-/// Its handlers run on their associated executor (default: that strand),
-/// never inside the initiating call, and hold work there until they run.
-/// The accessors (held, valid_until, current_fencing_token, check) may be
-/// called from any thread. Renewal runs in the background while the lock is
-/// held.
-///
-/// Cancellation, per operation (Asio's types; a type an operation cannot
-/// honour is ignored, as Asio requires):
-///
-///   operation          terminal / partial                      total
-///   lock, try_lock     before the granting write: ends, no     the same before the write;
-///                      request was written. After it: the      after a granting write it
-///                      lease is released before completing     cannot be honoured and is
-///                      with operation_aborted (the Lease's     ignored: completes with
-///                      leaseTransitions and acquireTime show   success, the lock is held.
-///                      the brief grant). A refused write:      A refused write: ends, no
-///                      ends, nothing changed.                  trace.
-///   unlock,            not cancellable: always finishes (each request is bounded).
-///   unlock_with_retry
-///   wait_lost          any type: completes with operation_aborted; nothing else changes.
-///
-/// With lock_config::fair_turns, a lock() that had to wait joined the queue
-/// of waiters (one write); cancelled (any type), it leaves it again before
-/// completing: one more write, best effort, bounded by renew_deadline / 2
-/// (a cancelled try_lock leaves an entry an earlier lock() could not).
-/// If that fails, or the locker is destroyed instead, the entry stays until
-/// the next in line drops it after fair_claim_grace.
-///
-/// Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
-/// a transport error (error::timeout, error::connection, error::tls, ...),
-/// or one of the locker's (error::lock_lost, error::already_locking). The
-/// overloads taking `diagnostics&` also return the server's message (for a
-/// 403 it names the verb, the resource and the user) apart from ours; the
-/// object must outlive the operation and is cleared on success.
 #pragma once
 
 #include <leaselocker/core/election.hpp>
@@ -63,6 +21,7 @@ namespace detail {
 class locker_impl;
 }
 
+/// Which Lease a lock, elector, observer or candidate uses.
 struct lease_name {
     std::string namespace_name; ///< empty: the client's default namespace
     std::string name;           ///< lowercased, then checked as a DNS-1123 subdomain
@@ -71,13 +30,23 @@ struct lease_name {
 /// for a name or namespace Kubernetes would refuse.
 lease_name checked_lease_name(lease_name name);
 
+/// How a lease_locker behaves: timing, identity, fair turns, hooks.
+/// Checked when the locker is constructed (config_error).
 struct lock_config {
-    /// As client-go's defaults. Checked at construction:
+    /// How long a lease lasts from its last renewal (written as
+    /// leaseDurationSeconds, rounded up to whole seconds).
+    /// The three timings default as client-go's. Checked at construction:
     /// lease_duration > renew_deadline > 1.2 × retry_period, lease_duration >= 1 s,
     /// lease_duration × (1 − ρ)/(1 + ρ) > 1 s + retry_period (validity counts
     /// only from renewals client-go's waiters can see: a new renewTime second).
     std::chrono::milliseconds lease_duration{std::chrono::seconds(15)};
+    /// A held lock counts as lost when no renewal has succeeded within this
+    /// time from the sending of the last accepted write (or when its
+    /// validity runs out first); each request is bounded by half of it.
     std::chrono::milliseconds renew_deadline{std::chrono::seconds(10)};
+    /// The renewal interval while holding. While waiting: the poll interval
+    /// when no watch runs (jittered, up to 2.2 ×), and the first back-off
+    /// after an error (doubling up to lease_duration).
     std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
     /// How long unlock_with_retry keeps trying.
     std::chrono::milliseconds unlock_retry_period{std::chrono::seconds(10)};
@@ -157,6 +126,8 @@ struct lock_config {
     /// the grace must exceed 2.2 × retry_period). Lockers without fair
     /// turns, client-go and the Go reference ignore the queue (and keep it).
     bool fair_turns = false;
+    /// With fair_turns: how long each waiter ahead in the queue has to take
+    /// a free or expired lease before the next in line may (see above).
     std::chrono::milliseconds fair_claim_grace{std::chrono::seconds(1)};
     /// For peers that poll and cannot queue (client-go, the Go reference):
     /// with fair turns, a lease freed after every yield_every-th grant (by
@@ -166,12 +137,14 @@ struct lock_config {
     /// 2.2 × its retry period, plus a request). Costs that window on every
     /// yield_every-th handoff. Both 0 (the default): never; both or neither.
     int yield_every = 0;
-    std::chrono::milliseconds yield_window{0};
+    std::chrono::milliseconds yield_window{0}; ///< see yield_every
     /// Called on the locker's strand when a held lock is lost.
     std::function<void(error_code)> on_lost;
     /// Told of grants, renewals, slow paths and losses on the locker's
     /// strand (metrics.hpp: metrics_registry renders them for Prometheus).
     std::shared_ptr<metrics_sink> metrics;
+    /// Where the locker logs: grants and releases at info, losses, retries
+    /// and failed releases at warning, a lock() that fails for good at error.
     logger log;
     /// Bound ρ on how much the rates of this host's and the other holders'
     /// clocks differ: a held lock is trusted for lease_duration·(1−ρ)/(1+ρ)
@@ -188,17 +161,71 @@ struct lock_config {
 /// a write only with a token not older than the newest it has seen; a new
 /// uid means the Lease was recreated: a new epoch.
 struct fencing_token {
-    std::string epoch;
-    std::int64_t sequence = -1;
+    std::string epoch;          ///< the Lease's uid
+    std::int64_t sequence = -1; ///< its leaseTransitions after the grant; -1: no grant
 
+    /// Whether this names a grant (sequence >= 0); an invalid token comes
+    /// from a locker that does not hold the lock.
     bool valid() const noexcept { return sequence >= 0; }
+    /// The same grant: the same epoch and sequence.
     friend bool operator==(const fencing_token&, const fencing_token&) = default;
 };
 
+/// What unlock did. released: the lease was written free. not_held: it was
+/// not ours (free, or someone else's: nothing written), or, with an error,
+/// the release failed.
 enum class unlock_result { released, not_held };
 
+/// A distributed lock on one Kubernetes Lease.
+///
+/// @code
+///   leaselocker::lease_locker locker{api, {"billing", "nightly-invoices"}};
+///   co_await locker.lock(asio::use_awaitable);
+///   ... guarded work, bound to locker.lost_slot() ...
+///   co_await locker.unlock(asio::use_awaitable);
+/// @endcode
+///
+/// Threads: every operation may be started from any thread; all of them run
+/// on a strand of the client's executor, and the locker starts no thread.
+/// Its handlers run on their associated executor (default: that strand),
+/// never inside the initiating call, and hold work there until they run.
+/// The accessors (held, valid_until, current_fencing_token, check) may be
+/// called from any thread. Renewal runs in the background while the lock is
+/// held.
+///
+/// Cancellation, per operation (Asio's types; a type an operation cannot
+/// honour is ignored, as Asio requires):
+///
+/// @code{.unparsed}
+///   operation          terminal / partial                      total
+///   lock, try_lock     before the granting write: ends, no     the same before the write;
+///                      request was written. After it: the      after a granting write it
+///                      lease is released before completing     cannot be honoured and is
+///                      with operation_aborted (the Lease's     ignored: completes with
+///                      leaseTransitions and acquireTime show   success, the lock is held.
+///                      the brief grant). A refused write:      A refused write: ends, no
+///                      ends, nothing changed.                  trace.
+///   unlock,            not cancellable: always finishes (each request is bounded).
+///   unlock_with_retry
+///   wait_lost          any type: completes with operation_aborted; nothing else changes.
+/// @endcode
+///
+/// With lock_config::fair_turns, a lock() that had to wait joined the queue
+/// of waiters (one write); cancelled (any type), it leaves it again before
+/// completing: one more write, best effort, bounded by renew_deadline / 2
+/// (a cancelled try_lock leaves an entry an earlier lock() could not).
+/// If that fails, or the locker is destroyed instead, the entry stays until
+/// the next in line drops it after fair_claim_grace.
+///
+/// Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
+/// a transport error (error::timeout, error::connection, error::tls, ...),
+/// or one of the locker's (error::lock_lost, error::already_locking). The
+/// overloads taking `diagnostics&` also return the server's message (for a
+/// 403 it names the verb, the resource and the user) apart from ours; the
+/// object must outlive the operation and is cleared on success.
 class lease_locker {
 public:
+    /// The type of get_executor().
     using executor_type = boost::asio::any_io_executor;
 
     /// Throws config_error (error::config_invalid) for a bad name or timing;
@@ -213,6 +240,8 @@ public:
     lease_locker(const lease_locker&) = delete;
     lease_locker& operator=(const lease_locker&) = delete;
 
+    /// The locker's strand: where it runs, where lost_slot() emits, and where
+    /// handlers run by default.
     executor_type get_executor() const noexcept;
 
     /// Waits until the lock is held: watch-driven, woken by a release or at
@@ -231,6 +260,7 @@ public:
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::locker_impl* impl) { start_lock(impl, nullptr, std::move(h)); }, token, impl_.get());
     }
+    /// As above; also fills `diag` (see diagnostics).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto lock(diagnostics& diag, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
@@ -250,6 +280,7 @@ public:
         return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
             [](auto h, detail::locker_impl* impl) { start_try_lock(impl, nullptr, std::move(h)); }, token, impl_.get());
     }
+    /// As above; also fills `diag` (see diagnostics).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = boost::asio::deferred_t>
     auto try_lock(diagnostics& diag, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
@@ -263,25 +294,33 @@ public:
     /// write is guarded by the version it was decided on. Signature: void(error_code,
     /// unlock_result): released; not_held (someone else's or free: nothing
     /// written); or an error with not_held, after which we may still be
-    /// named holder until the lease expires. Cancellation: none (each
-    /// request is bounded by renew_deadline / 2).
+    /// named holder until the lease expires. Errors: those of the read or
+    /// the write (a Kubernetes or transport error, e.g. error::forbidden,
+    /// error::timeout; error::conflict if every try met one); none is
+    /// retried but a conflict. Cancellation: none (each request is bounded
+    /// by renew_deadline / 2).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
     auto unlock(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl) { start_unlock(impl, false, nullptr, std::move(h)); }, token, impl_.get());
     }
+    /// As above; also fills `diag` (see diagnostics).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
     auto unlock(diagnostics& diag, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_unlock(impl, false, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
-    /// unlock, with transient errors retried for unlock_retry_period.
+    /// unlock, with transient errors retried for unlock_retry_period (and a
+    /// 401/403 ridden out as lock_config::auth_grace says). Signature:
+    /// void(error_code, unlock_result). Errors: as unlock's, once retrying
+    /// has given up. Cancellation: none.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
     auto unlock_with_retry(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl) { start_unlock(impl, true, nullptr, std::move(h)); }, token, impl_.get());
     }
+    /// As above; also fills `diag` (see diagnostics).
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
     auto unlock_with_retry(diagnostics& diag, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
@@ -298,6 +337,8 @@ public:
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::locker_impl* impl) { start_wait_lost(impl, nullptr, std::move(h)); }, token, impl_.get());
     }
+    /// As above; also fills `diag` (see diagnostics): for a loss, how it
+    /// was lost.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
     auto wait_lost(diagnostics& diag, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
@@ -318,12 +359,19 @@ public:
     /// executor), so nothing could even notice a loss. Any thread.
     error_code check(std::chrono::milliseconds max_tolerable_expired) const;
 
+    /// Whether the lock is held now (as the locker last knew it). Any thread.
     bool held() const;
     /// Until when the lease is ours for sure (see core::election); the epoch
     /// of steady_clock when not held.
     std::chrono::steady_clock::time_point valid_until() const;
+    /// The fencing token of the current grant; invalid when not held. Any
+    /// thread.
     fencing_token current_fencing_token() const;
+    /// The identity written as holder: lock_config::identity or
+    /// default_identity() (over a resource_lock: its identity).
     const std::string& identity() const noexcept;
+    /// The name used in messages and metrics: lock_config::name, or
+    /// "namespace/name".
     std::string describe() const;
 
 private:

@@ -2,9 +2,11 @@
 /// Metrics of lockers and electors: a hook the locker calls, and a registry
 /// that renders what it was told in the Prometheus text format.
 ///
+/// @code
 ///   auto metrics = std::make_shared<leaselocker::metrics_registry>();
 ///   lock_config cfg;  cfg.metrics = metrics;
 ///   ... serve metrics->prometheus_text() at /metrics ...
+/// @endcode
 #pragma once
 
 #include <chrono>
@@ -16,6 +18,8 @@
 
 namespace leaselocker {
 
+/// Why a held lock was lost (metrics_sink::lost; the `cause` label of
+/// leaselocker_losses_total).
 enum class loss_cause {
     taken_over,     ///< another holder seen on the lease (watch or read)
     deleted,        ///< the Lease was deleted
@@ -23,6 +27,7 @@ enum class loss_cause {
     refused,        ///< a renewal refused for good (forbidden, invalid, ...)
     preempted,      ///< the Lease's preferredHolder names another: stepped down
 };
+/// The cause's name as spelled in the enum ("taken_over", ...), for labels.
 const char* to_string(loss_cause c) noexcept;
 
 /// What a locker reports, on its strand, for the lease it names by
@@ -43,6 +48,7 @@ public:
     /// A renewal accepted with `slack` of the previous validity left
     /// (valid_until − now when the answer came): how close it came to a loss.
     virtual void renewed(std::string_view /*lease*/, std::chrono::nanoseconds /*slack*/) {}
+    /// A held lock was lost, and why.
     virtual void lost(std::string_view /*lease*/, loss_cause /*cause*/) {}
 };
 
@@ -50,12 +56,14 @@ public:
 /// the Prometheus text exposition format (version 0.0.4, which OpenMetrics
 /// scrapers read too). Thread-safe; share one among many lockers.
 ///
+/// @code{.unparsed}
 ///   leader_election_master_status{name}      gauge, 1 while holding (client-go's name)
 ///   leader_election_slowpath_total{name}     counter (client-go's name)
 ///   leaselocker_acquire_wait_seconds{name}   histogram: lock() → grant
 ///   leaselocker_handoff_seconds{name}        histogram: lease seen free/expired → grant
 ///   leaselocker_renew_slack_seconds{name}    histogram: validity left at each renewal
 ///   leaselocker_losses_total{name,cause}     counter
+/// @endcode
 class metrics_registry : public metrics_sink {
 public:
     void leading(std::string_view lease, bool holding) override;
@@ -68,11 +76,15 @@ public:
     /// "text/plain; version=0.0.4").
     std::string prometheus_text() const;
 
+    /// One histogram as the registry keeps it (rendered with cumulative
+    /// buckets).
     struct histogram {
         std::vector<double> upper_bounds; ///< seconds, ascending; +Inf implied
         std::vector<unsigned long long> counts; ///< per bucket, not cumulative
-        unsigned long long count = 0;
-        double sum = 0;
+        unsigned long long count = 0; ///< observations so far
+        double sum = 0;               ///< their sum, in seconds
+        /// Counts `seconds` in the first bucket whose upper bound is at
+        /// least that (past the last bound: +Inf).
         void observe(double seconds);
     };
 
