@@ -335,46 +335,46 @@ private:
 
 } // namespace detail
 
-leader_elector::leader_elector(client& api, lease_name name, elector_config cfg)
+leader_elector_base::leader_elector_base(client& api, lease_name name, elector_config cfg)
     : impl_(std::make_shared<detail::elector_impl>(api, std::move(name), std::move(cfg))) {}
 
-leader_elector::~leader_elector() {
-    impl_->shutdown();
+leader_elector_base::~leader_elector_base() {
+    if (impl_) impl_->shutdown();
 }
 
-leader_elector::executor_type leader_elector::get_executor() const noexcept {
+asio::any_io_executor leader_elector_base::strand() const noexcept {
     return impl_->strand();
 }
 
-std::string leader_elector::current_leader() const {
+std::string leader_elector_base::current_leader() const {
     return impl_->current_leader();
 }
 
-bool leader_elector::is_leader() const {
+bool leader_elector_base::is_leader() const {
     auto l = impl_->locker();
     return l && l->held();
 }
 
-fencing_token leader_elector::current_fencing_token() const {
+fencing_token leader_elector_base::current_fencing_token() const {
     auto l = impl_->locker();
     return l ? l->current_fencing_token() : fencing_token{};
 }
 
-std::chrono::steady_clock::time_point leader_elector::valid_until() const {
+std::chrono::steady_clock::time_point leader_elector_base::valid_until() const {
     auto l = impl_->locker();
     return l ? l->valid_until() : std::chrono::steady_clock::time_point{};
 }
 
-const std::string& leader_elector::identity() const noexcept {
+const std::string& leader_elector_base::identity() const noexcept {
     return impl_->identity();
 }
 
-error_code leader_elector::check(std::chrono::milliseconds tolerance) const {
+error_code leader_elector_base::check(std::chrono::milliseconds tolerance) const {
     auto l = impl_->locker();
     return l && l->held() ? l->check(tolerance) : error_code{};
 }
 
-void leader_elector::start_run(detail::elector_impl* impl, asio::any_completion_handler<void(error_code)> h) {
+void leader_elector_base::start_run(detail::elector_impl* impl, asio::any_completion_handler<void(error_code)> h) {
     impl->start_run(std::move(h));
 }
 

@@ -58,6 +58,8 @@ public:
         collection_ = "/apis/coordination.k8s.io/v1beta1/namespaces/" + cfg_.lease.namespace_name + "/leasecandidates";
     }
 
+    asio::any_io_executor strand() const { return strand_; }
+
     void start(asio::any_completion_handler<void(error_code)> h) {
         auto stop = spawn_for(strand_, run_op(shared_from_this()), std::move(h));
         asio::dispatch(strand_, [self = shared_from_this(), stop] {
@@ -282,22 +284,26 @@ private:
 
 } // namespace detail
 
-lease_candidate::lease_candidate(client& api, candidate_config cfg) {
+lease_candidate_base::lease_candidate_base(client& api, candidate_config cfg) {
     cfg.lease = checked_lease_name(std::move(cfg.lease));
     if (cfg.identity.empty()) throw config_error(make_error_code(error::config_invalid), "lease_candidate: identity is required");
     if (cfg.binary_version.empty()) throw config_error(make_error_code(error::config_invalid), "lease_candidate: binary_version is required");
     impl_ = std::make_shared<detail::candidate_impl>(api, std::move(cfg));
 }
 
-lease_candidate::~lease_candidate() {
-    impl_->shutdown();
+asio::any_io_executor lease_candidate_base::strand() const noexcept {
+    return impl_->strand();
 }
 
-std::size_t lease_candidate::pings_answered() const {
+lease_candidate_base::~lease_candidate_base() {
+    if (impl_) impl_->shutdown();
+}
+
+std::size_t lease_candidate_base::pings_answered() const {
     return impl_->pings_answered();
 }
 
-void lease_candidate::start_run(detail::candidate_impl* impl, asio::any_completion_handler<void(error_code)> h) {
+void lease_candidate_base::start_run(detail::candidate_impl* impl, asio::any_completion_handler<void(error_code)> h) {
     impl->start(std::move(h));
 }
 

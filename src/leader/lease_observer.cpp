@@ -36,6 +36,7 @@ public:
     observer_impl(client& api, lease_name name, observer_config cfg)
         : leases_(api, name.namespace_name), name_(std::move(name.name)), cfg_(cfg), strand_(asio::make_strand(api.get_executor())) {}
 
+    asio::any_io_executor strand() const { return strand_; }
     void start(asio::any_completion_handler<void(error_code, leader_info)> h) { spawn_for(strand_, next_change_op(shared_from_this()), std::move(h)); }
 
     void shutdown() {
@@ -136,18 +137,22 @@ private:
 
 } // namespace detail
 
-lease_observer::lease_observer(client& api, lease_name name, observer_config cfg)
+lease_observer_base::lease_observer_base(client& api, lease_name name, observer_config cfg)
     : impl_(std::make_shared<detail::observer_impl>(api, checked_lease_name(std::move(name)), cfg)) {}
 
-lease_observer::~lease_observer() {
-    impl_->shutdown();
+asio::any_io_executor lease_observer_base::strand() const noexcept {
+    return impl_->strand();
 }
 
-std::optional<leader_info> lease_observer::current() const {
+lease_observer_base::~lease_observer_base() {
+    if (impl_) impl_->shutdown();
+}
+
+std::optional<leader_info> lease_observer_base::current() const {
     return impl_->current();
 }
 
-void lease_observer::start_next_change(detail::observer_impl* impl, asio::any_completion_handler<void(error_code, leader_info)> h) {
+void lease_observer_base::start_next_change(detail::observer_impl* impl, asio::any_completion_handler<void(error_code, leader_info)> h) {
     impl->start(std::move(h));
 }
 

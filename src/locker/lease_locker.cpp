@@ -882,61 +882,61 @@ std::unique_ptr<resource_lock> make_lease_lock(client& api, lease_name name, con
 
 } // namespace
 
-lease_locker::lease_locker(client& api, lease_name name, lock_config cfg)
-    : lease_locker(make_lease_lock(api, std::move(name), cfg), cfg) {} // a copy: argument order is unspecified
+lease_locker_base::lease_locker_base(client& api, lease_name name, lock_config cfg)
+    : lease_locker_base(make_lease_lock(api, std::move(name), cfg), cfg) {} // a copy: argument order is unspecified
 
-lease_locker::lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg)
+lease_locker_base::lease_locker_base(std::unique_ptr<resource_lock> lock, lock_config cfg)
     : impl_(std::make_shared<detail::locker_impl>(std::move(lock), std::move(cfg))) {}
 
-lease_locker::~lease_locker() {
-    impl_->shutdown();
+lease_locker_base::~lease_locker_base() {
+    if (impl_) impl_->shutdown();
 }
 
-lease_locker::executor_type lease_locker::get_executor() const noexcept {
+boost::asio::any_io_executor lease_locker_base::strand() const noexcept {
     return impl_->strand();
 }
 
-boost::asio::cancellation_slot lease_locker::lost_slot() {
+boost::asio::cancellation_slot lease_locker_base::lost_slot() {
     return impl_->lost_slot();
 }
 
-error_code lease_locker::check(std::chrono::milliseconds max_tolerable_expired) const {
+error_code lease_locker_base::check(std::chrono::milliseconds max_tolerable_expired) const {
     return impl_->check(max_tolerable_expired);
 }
 
-bool lease_locker::held() const {
+bool lease_locker_base::held() const {
     return impl_->view().held;
 }
 
-std::chrono::steady_clock::time_point lease_locker::valid_until() const {
+std::chrono::steady_clock::time_point lease_locker_base::valid_until() const {
     return impl_->view().valid_until;
 }
 
-fencing_token lease_locker::current_fencing_token() const {
+fencing_token lease_locker_base::current_fencing_token() const {
     auto v = impl_->view();
     return v.held ? v.token : fencing_token{};
 }
 
-const std::string& lease_locker::identity() const noexcept {
+const std::string& lease_locker_base::identity() const noexcept {
     return impl_->identity();
 }
 
-std::string lease_locker::describe() const {
+std::string lease_locker_base::describe() const {
     return impl_->config().name;
 }
 
-void lease_locker::start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
+void lease_locker_base::start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
     impl->start_lock(diag, std::move(h));
 }
-void lease_locker::start_try_lock(detail::locker_impl* impl, diagnostics* diag,
+void lease_locker_base::start_try_lock(detail::locker_impl* impl, diagnostics* diag,
                                   boost::asio::any_completion_handler<void(error_code, bool)> h) {
     impl->start_try_lock(diag, std::move(h));
 }
-void lease_locker::start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
+void lease_locker_base::start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
                                 boost::asio::any_completion_handler<void(error_code, unlock_result)> h) {
     impl->start_unlock(retry, diag, std::move(h));
 }
-void lease_locker::start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
+void lease_locker_base::start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
     impl->start_wait_lost(diag, std::move(h));
 }
 

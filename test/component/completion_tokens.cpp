@@ -188,6 +188,50 @@ BOOST_FIXTURE_TEST_CASE(use_awaitable, fixture) {
     BOOST_TEST(holder == "x");
 }
 
+// Without a token, the executor's default completion token is used, so
+// asio::as_default_on works (Boost.Redis's model); with the plain
+// any_io_executor the default stays deferred.
+using awaitable_locker = asio::use_awaitable_t<>::as_default_on_t<lease_locker>;
+static_assert(std::is_same_v<awaitable_locker, basic_lease_locker<asio::use_awaitable_t<>::executor_with_default<asio::any_io_executor>>>);
+static_assert(std::is_same_v<asio::use_awaitable_t<>::as_default_on_t<leader_elector>::executor_type,
+                             asio::use_awaitable_t<>::executor_with_default<asio::any_io_executor>>);
+static_assert(std::is_same_v<asio::use_awaitable_t<>::as_default_on_t<lease_observer>::executor_type,
+                             asio::use_awaitable_t<>::executor_with_default<asio::any_io_executor>>);
+static_assert(std::is_same_v<asio::use_awaitable_t<>::as_default_on_t<lease_candidate>::executor_type,
+                             asio::use_awaitable_t<>::executor_with_default<asio::any_io_executor>>);
+
+BOOST_FIXTURE_TEST_CASE(the_executors_default_completion_token, fixture) {
+    // Constructed with that executor type.
+    awaitable_locker by_type{api, {"ns", "lk"}, polling("typed")};
+    // Converted from a locker built already (its lock moves over).
+    auto converted = asio::use_awaitable.as_default_on(lease_locker{api, {"ns", "lk"}, polling("converted")});
+    lease_observer plain_observer{api, {"ns", "lk"}};
+    auto observer = asio::use_awaitable.as_default_on(std::move(plain_observer));
+    auto order = test::run(io, [&]() -> asio::awaitable<std::vector<std::string>> {
+        std::vector<std::string> out;
+        co_await by_type.lock(); // no token: use_awaitable
+        out.push_back(by_type.identity() + (by_type.held() ? " held" : " not held"));
+        const bool second = co_await converted.try_lock();
+        out.push_back(converted.identity() + (second ? " held" : " refused"));
+        auto released = co_await by_type.unlock();
+        out.push_back(released == unlock_result::released ? "released" : "not released");
+        co_await converted.lock();
+        out.push_back(converted.identity() + " held");
+        leader_info seen = co_await observer.next_change();
+        out.push_back("observed " + seen.holder);
+        co_await converted.unlock();
+        co_return out;
+    }());
+    BOOST_TEST(order == (std::vector<std::string>{"typed held", "converted refused", "released", "converted held", "observed converted"}),
+               boost::test_tools::per_element());
+    // The plain types keep deferred: nothing happens until invoked.
+    const int before = *script.sent;
+    auto op = locker.try_lock();
+    static_assert(!std::is_void_v<decltype(op)>);
+    for (int i = 0; i < 5; ++i) io.run_one_for(20ms);
+    BOOST_TEST(*script.sent == before, "a deferred operation started before it was invoked");
+}
+
 BOOST_FIXTURE_TEST_CASE(errors_become_exceptions_with_use_awaitable, fixture) {
     server.push({.status = 404, .body = R"({"kind":"Status","reason":"NotFound","code":404})"});
     BOOST_CHECK_EXCEPTION(test::run(io, leases.get("t", asio::use_awaitable)), boost::system::system_error,

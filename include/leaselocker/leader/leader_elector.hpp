@@ -2,6 +2,8 @@
 /// Layer 6: leader_elector, one replica leads while the others stand by.
 #pragma once
 
+#include <leaselocker/detail/default_token.hpp>
+
 #include <leaselocker/leader/lease_observer.hpp>
 #include <leaselocker/locker/lease_locker.hpp>
 
@@ -71,6 +73,53 @@ struct elector_config {
     std::function<void(const std::string& identity)> on_new_leader;
 };
 
+/// The part of a leader_elector that does not depend on its executor type (see
+/// basic_leader_elector).
+class leader_elector_base {
+public:
+    /// Cancels run() (as terminal cancellation would, without waiting) and
+    /// never blocks: the work's stop, on_stopped_leading, the release and
+    /// run()'s handler come after it returns (on_new_leader does not), so
+    /// what they capture, and the client, must outlive that.
+    ~leader_elector_base();
+    leader_elector_base(const leader_elector_base&) = delete;
+    leader_elector_base& operator=(const leader_elector_base&) = delete;
+    leader_elector_base& operator=(leader_elector_base&&) = delete;
+
+    /// The holder the Lease names, as the shared watch last showed it while
+    /// run() runs (empty: nobody, or not known yet). Any thread.
+    std::string current_leader() const;
+    /// Whether this elector leads now. Any thread.
+    bool is_leader() const;
+    /// The term's fencing token (invalid when not leading). Any thread.
+    fencing_token current_fencing_token() const;
+    /// Until when leadership is certain, on steady_clock (as
+    /// lease_locker::valid_until: check it before a guarded write); epoch
+    /// when not leading. Any thread.
+    std::chrono::steady_clock::time_point valid_until() const;
+    /// The identity written as holder: elector_config::lock's identity, or
+    /// default_identity(). Any thread.
+    const std::string& identity() const noexcept;
+
+    /// Health (client-go's HealthzAdaptor.Check): error::lock_lost if we
+    /// lead but renewals have stopped moving the lease's validity on for
+    /// longer than `tolerance` (a blocked executor: nothing could even notice
+    /// a loss); success otherwise, also when not leading. Any thread.
+    error_code check(std::chrono::milliseconds tolerance) const;
+
+protected:
+    /// @cond INTERNAL
+    leader_elector_base(client& api, lease_name name, elector_config cfg);
+    /// Takes the other's over; the other may then only be destroyed.
+    leader_elector_base(leader_elector_base&&) noexcept = default;
+    /// The strand everything runs on.
+    boost::asio::any_io_executor strand() const noexcept;
+
+    static void start_run(detail::elector_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
+    std::shared_ptr<detail::elector_impl> impl_;
+    /// @endcond
+};
+
 /// One replica leads while the others stand by: client-go's
 /// tools/leaderelection in the Asio idiom, on lease_locker.
 ///
@@ -96,25 +145,37 @@ struct elector_config {
 /// The hooks run on that strand. The leader's work is told to stop by
 /// terminal cancellation emitted on that strand: run the work there
 /// (leadership::executor). The accessors may be called from any thread.
-class leader_elector {
+template <class Executor = boost::asio::any_io_executor>
+class basic_leader_elector : public leader_elector_base {
 public:
-    /// The type of get_executor().
-    using executor_type = boost::asio::any_io_executor;
+    /// The type of get_executor(): any_io_executor, or one that carries a
+    /// default completion token (asio::as_default_on); it must be
+    /// constructible from any_io_executor.
+    using executor_type = Executor;
+
+    /// The same type with another executor type (for asio::as_default_on).
+    template <class OtherExecutor>
+    struct rebind_executor {
+        /// The type when rebound to OtherExecutor.
+        using other = basic_leader_elector<OtherExecutor>;
+    };
 
     /// Throws config_error (error::config_invalid) for a bad name or timing,
     /// or without on_started_leading; nothing is sent then.
-    leader_elector(client& api, lease_name name, elector_config cfg);
-    /// Cancels run() (as terminal cancellation would, without waiting) and
-    /// never blocks: the work's stop, on_stopped_leading, the release and
-    /// run()'s handler come after it returns (on_new_leader does not), so
-    /// what they capture, and the client, must outlive that.
-    ~leader_elector();
-    leader_elector(const leader_elector&) = delete;
-    leader_elector& operator=(const leader_elector&) = delete;
+    basic_leader_elector(client& api, lease_name name, elector_config cfg)
+        : leader_elector_base(api, std::move(name), std::move(cfg)), executor_(strand()) {}
+    /// Takes over one of another executor type (what asio::as_default_on
+    /// does); `other` may then only be destroyed.
+    template <class OtherExecutor>
+    basic_leader_elector(basic_leader_elector<OtherExecutor>&& other) noexcept
+        : leader_elector_base(static_cast<leader_elector_base&&>(other)), executor_(strand()) {}
 
-    /// The elector's strand: where the hooks run and the leader's work is
-    /// told to stop (leadership::executor).
-    executor_type get_executor() const noexcept;
+    /// Its strand: where it runs, where the hooks run and the leader's work is
+    /// told to stop (leadership::executor), and where handlers run by
+    /// default. Operations called without a completion token use this
+    /// executor's default (asio::default_completion_token; deferred if it
+    /// names none).
+    executor_type get_executor() const noexcept { return executor_; }
 
     /// Campaigns until cancelled: waits for the lease (watch-driven), leads
     /// (runs on_started_leading) until leadership ends, and after a loss
@@ -128,37 +189,18 @@ public:
     /// if run() is running already. Cancellation: terminal, partial, total,
     /// all meaning "stop campaigning and step down"; emit it where the
     /// handler runs (its associated executor; default: the elector's strand).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
-    auto run(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = detail::default_token_t<Executor>>
+    auto run(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::elector_impl* impl) { start_run(impl, std::move(h)); }, token, impl_.get());
     }
 
-    /// The holder the Lease names, as the shared watch last showed it while
-    /// run() runs (empty: nobody, or not known yet). Any thread.
-    std::string current_leader() const;
-    /// Whether this elector leads now. Any thread.
-    bool is_leader() const;
-    /// The term's fencing token (invalid when not leading). Any thread.
-    fencing_token current_fencing_token() const;
-    /// Until when leadership is certain, on steady_clock (as
-    /// lease_locker::valid_until: check it before a guarded write); epoch
-    /// when not leading. Any thread.
-    std::chrono::steady_clock::time_point valid_until() const;
-    /// The identity written as holder: elector_config::lock's identity, or
-    /// default_identity(). Any thread.
-    const std::string& identity() const noexcept;
-
-    /// Health (client-go's HealthzAdaptor.Check): error::lock_lost if we
-    /// lead but renewals have stopped moving the lease's validity on for
-    /// longer than `tolerance` (a blocked executor: nothing could even notice
-    /// a loss); success otherwise, also when not leading. Any thread.
-    error_code check(std::chrono::milliseconds tolerance) const;
-
 private:
-    static void start_run(detail::elector_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
-    std::shared_ptr<detail::elector_impl> impl_;
+    Executor executor_;
 };
+
+/// For an any_io_executor, operations deferred by default.
+using leader_elector = basic_leader_elector<>;
 
 /// client-go's HealthzAdaptor: a health check that may be created before the
 /// elector is (set_elector later) and fails only if the elector leads with

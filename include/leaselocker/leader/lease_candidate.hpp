@@ -3,6 +3,8 @@
 /// coordinated leader election (KEP-4355).
 #pragma once
 
+#include <leaselocker/detail/default_token.hpp>
+
 #include <leaselocker/locker/lease_locker.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
@@ -46,6 +48,33 @@ struct candidate_config {
     logger log;
 };
 
+/// The part of a lease_candidate that does not depend on its executor type (see
+/// basic_lease_candidate).
+class lease_candidate_base {
+public:
+    /// Cancels run() (which then deletes the candidate if configured, in the
+    /// background: keep the client's io_context running); never blocks.
+    ~lease_candidate_base();
+    lease_candidate_base(const lease_candidate_base&) = delete;
+    lease_candidate_base& operator=(const lease_candidate_base&) = delete;
+    lease_candidate_base& operator=(lease_candidate_base&&) = delete;
+
+    /// How many pings of the controller this candidate has answered. Any thread.
+    std::size_t pings_answered() const;
+
+protected:
+    /// @cond INTERNAL
+    lease_candidate_base(client& api, candidate_config cfg);
+    /// Takes the other's over; the other may then only be destroyed.
+    lease_candidate_base(lease_candidate_base&&) noexcept = default;
+    /// The strand everything runs on.
+    boost::asio::any_io_executor strand() const noexcept;
+
+    static void start_run(detail::candidate_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
+    std::shared_ptr<detail::candidate_impl> impl_;
+    /// @endcond
+};
+
 /// This process as a candidate of the API server's coordinated leader
 /// election for one Lease.
 ///
@@ -83,16 +112,36 @@ struct candidate_config {
 /// the client's executor and completes on the handler's associated executor
 /// (default: that strand), never inside the initiating call. It starts no
 /// thread.
-class lease_candidate {
+template <class Executor = boost::asio::any_io_executor>
+class basic_lease_candidate : public lease_candidate_base {
 public:
+    /// The type of get_executor(): any_io_executor, or one that carries a
+    /// default completion token (asio::as_default_on); it must be
+    /// constructible from any_io_executor.
+    using executor_type = Executor;
+
+    /// The same type with another executor type (for asio::as_default_on).
+    template <class OtherExecutor>
+    struct rebind_executor {
+        /// The type when rebound to OtherExecutor.
+        using other = basic_lease_candidate<OtherExecutor>;
+    };
+
     /// Throws config_error (error::config_invalid) for a bad lease name, an
     /// empty identity or an empty binary version; nothing is sent until run().
-    lease_candidate(client& api, candidate_config cfg);
-    /// Cancels run() (which then deletes the candidate if configured, in the
-    /// background: keep the client's io_context running); never blocks.
-    ~lease_candidate();
-    lease_candidate(const lease_candidate&) = delete;
-    lease_candidate& operator=(const lease_candidate&) = delete;
+    basic_lease_candidate(client& api, candidate_config cfg)
+        : lease_candidate_base(api, std::move(cfg)), executor_(strand()) {}
+    /// Takes over one of another executor type (what asio::as_default_on
+    /// does); `other` may then only be destroyed.
+    template <class OtherExecutor>
+    basic_lease_candidate(basic_lease_candidate<OtherExecutor>&& other) noexcept
+        : lease_candidate_base(static_cast<lease_candidate_base&&>(other)), executor_(strand()) {}
+
+    /// Its strand: where it runs, and where handlers run by
+    /// default. Operations called without a completion token use this
+    /// executor's default (asio::default_completion_token; deferred if it
+    /// names none).
+    executor_type get_executor() const noexcept { return executor_; }
 
     /// Keeps the candidacy until cancelled (see above).
     /// Signature: void(error_code).
@@ -109,18 +158,17 @@ public:
     /// Cancellation: terminal, partial, total: run() stops, deletes the
     /// LeaseCandidate it wrote (if remove_on_exit; best effort, bounded) and
     /// completes with operation_aborted.
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
-    auto run(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = detail::default_token_t<Executor>>
+    auto run(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::candidate_impl* impl) { start_run(impl, std::move(h)); }, token, impl_.get());
     }
 
-    /// How many pings of the controller this candidate has answered. Any thread.
-    std::size_t pings_answered() const;
-
 private:
-    static void start_run(detail::candidate_impl* impl, boost::asio::any_completion_handler<void(error_code)> h);
-    std::shared_ptr<detail::candidate_impl> impl_;
+    Executor executor_;
 };
+
+/// For an any_io_executor, operations deferred by default.
+using lease_candidate = basic_lease_candidate<>;
 
 } // namespace leaselocker

@@ -3,6 +3,8 @@
 /// competing for it.
 #pragma once
 
+#include <leaselocker/detail/default_token.hpp>
+
 #include <leaselocker/lease/micro_time.hpp>
 #include <leaselocker/locker/lease_locker.hpp>
 
@@ -46,6 +48,33 @@ struct observer_config {
     std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
 };
 
+/// The part of a lease_observer that does not depend on its executor type (see
+/// basic_lease_observer).
+class lease_observer_base {
+public:
+    /// Cancels a pending next_change (operation_aborted); never blocks.
+    ~lease_observer_base();
+    lease_observer_base(const lease_observer_base&) = delete;
+    lease_observer_base& operator=(const lease_observer_base&) = delete;
+    lease_observer_base& operator=(lease_observer_base&&) = delete;
+
+    /// The newest state seen (reported or not); nullopt before the first
+    /// read. Any thread.
+    std::optional<leader_info> current() const;
+
+protected:
+    /// @cond INTERNAL
+    lease_observer_base(client& api, lease_name name, observer_config cfg);
+    /// Takes the other's over; the other may then only be destroyed.
+    lease_observer_base(lease_observer_base&&) noexcept = default;
+    /// The strand everything runs on.
+    boost::asio::any_io_executor strand() const noexcept;
+
+    static void start_next_change(detail::observer_impl* impl, boost::asio::any_completion_handler<void(error_code, leader_info)> h);
+    std::shared_ptr<detail::observer_impl> impl_;
+    /// @endcond
+};
+
 /// Who holds a Lease, and each change of holder or term, without competing
 /// for it.
 ///
@@ -67,14 +96,35 @@ struct observer_config {
 /// executor (default: that strand), never inside the initiating call,
 /// holding work there while it waits. current() may be called from any
 /// thread. The observer starts no thread.
-class lease_observer {
+template <class Executor = boost::asio::any_io_executor>
+class basic_lease_observer : public lease_observer_base {
 public:
+    /// The type of get_executor(): any_io_executor, or one that carries a
+    /// default completion token (asio::as_default_on); it must be
+    /// constructible from any_io_executor.
+    using executor_type = Executor;
+
+    /// The same type with another executor type (for asio::as_default_on).
+    template <class OtherExecutor>
+    struct rebind_executor {
+        /// The type when rebound to OtherExecutor.
+        using other = basic_lease_observer<OtherExecutor>;
+    };
+
     /// Throws config_error for a bad name; nothing is sent until next_change.
-    lease_observer(client& api, lease_name name, observer_config cfg = {});
-    /// Cancels a pending next_change (operation_aborted); never blocks.
-    ~lease_observer();
-    lease_observer(const lease_observer&) = delete;
-    lease_observer& operator=(const lease_observer&) = delete;
+    basic_lease_observer(client& api, lease_name name, observer_config cfg = {})
+        : lease_observer_base(api, std::move(name), std::move(cfg)), executor_(strand()) {}
+    /// Takes over one of another executor type (what asio::as_default_on
+    /// does); `other` may then only be destroyed.
+    template <class OtherExecutor>
+    basic_lease_observer(basic_lease_observer<OtherExecutor>&& other) noexcept
+        : lease_observer_base(static_cast<lease_observer_base&&>(other)), executor_(strand()) {}
+
+    /// Its strand: where it runs, and where handlers run by
+    /// default. Operations called without a completion token use this
+    /// executor's default (asio::default_completion_token; deferred if it
+    /// names none).
+    executor_type get_executor() const noexcept { return executor_; }
 
     /// Completes with the Lease as soon as its holder or term differs from
     /// what this observer reported last (the first call: at once, with the
@@ -91,20 +141,18 @@ public:
     /// operation_aborted when cancelled or the observer is destroyed.
     /// Cancellation: terminal, partial, total: completes with
     /// operation_aborted and loses nothing (the next call reports the change).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, leader_info)) CompletionToken = boost::asio::deferred_t>
-    auto next_change(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, leader_info)) CompletionToken = detail::default_token_t<Executor>>
+    auto next_change(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, leader_info)>(
             [](auto h, detail::observer_impl* impl) { start_next_change(impl, std::move(h)); }, token, impl_.get());
     }
 
-    /// The newest state seen (reported or not); nullopt before the first
-    /// read. Any thread.
-    std::optional<leader_info> current() const;
-
 private:
-    static void start_next_change(detail::observer_impl* impl, boost::asio::any_completion_handler<void(error_code, leader_info)> h);
-    std::shared_ptr<detail::observer_impl> impl_;
+    Executor executor_;
 };
+
+/// For an any_io_executor, operations deferred by default.
+using lease_observer = basic_lease_observer<>;
 
 /// The leader_info of a Lease as read (exists = true).
 leader_info to_leader_info(const lease& l);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <leaselocker/core/election.hpp>
+#include <leaselocker/detail/default_token.hpp>
 #include <leaselocker/locker/metrics.hpp>
 #include <leaselocker/locker/resource_lock.hpp>
 
@@ -176,6 +177,67 @@ struct fencing_token {
 /// the release failed.
 enum class unlock_result { released, not_held };
 
+/// The part of a lease locker that does not depend on its executor type:
+/// construction, the loss signal and the accessors. Used as
+/// basic_lease_locker (lease_locker), which adds the operations.
+class lease_locker_base {
+public:
+    /// Cancels all work at once, never blocks. With release_on_cancel a held
+    /// lease is released in the background: the client must outlive that
+    /// (keep running its io_context). A moved-from locker does nothing.
+    ~lease_locker_base();
+    lease_locker_base(const lease_locker_base&) = delete;
+    lease_locker_base& operator=(const lease_locker_base&) = delete;
+    lease_locker_base& operator=(lease_locker_base&&) = delete;
+
+    /// Emits terminal cancellation the moment a held lock is lost: bind the
+    /// guarded work's completion to it. One operation at a time may be bound
+    /// (until its handler has run). It is emitted on the locker's strand
+    /// (get_executor()): bind an operation that runs there, or on an
+    /// io_context run by one thread; slots are not thread-safe.
+    boost::asio::cancellation_slot lost_slot();
+
+    /// Health (client-go's Check): error::lock_lost if a lock we held was
+    /// lost more than max_tolerable_expired ago and not taken again or
+    /// unlocked since, or if it still reads as held but valid_until() passed
+    /// more than max_tolerable_expired ago: renewals have stopped (a blocked
+    /// executor), so nothing could even notice a loss. Any thread.
+    error_code check(std::chrono::milliseconds max_tolerable_expired) const;
+
+    /// Whether the lock is held now (as the locker last knew it). Any thread.
+    bool held() const;
+    /// Until when the lease is ours for sure (see core::election); the epoch
+    /// of steady_clock when not held.
+    std::chrono::steady_clock::time_point valid_until() const;
+    /// The fencing token of the current grant; invalid when not held. Any
+    /// thread.
+    fencing_token current_fencing_token() const;
+    /// The identity written as holder: lock_config::identity or
+    /// default_identity() (over a resource_lock: its identity).
+    const std::string& identity() const noexcept;
+    /// The name used in messages and metrics: lock_config::name, or
+    /// "namespace/name".
+    std::string describe() const;
+
+protected:
+    /// @cond INTERNAL
+    lease_locker_base(client& api, lease_name name, lock_config cfg);
+    lease_locker_base(std::unique_ptr<resource_lock> lock, lock_config cfg);
+    /// Takes the other's locker over; the other may then only be destroyed.
+    lease_locker_base(lease_locker_base&&) noexcept = default;
+    /// The strand everything runs on.
+    boost::asio::any_io_executor strand() const noexcept;
+
+    static void start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h);
+    static void start_try_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code, bool)> h);
+    static void start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
+                             boost::asio::any_completion_handler<void(error_code, unlock_result)> h);
+    static void start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h);
+
+    std::shared_ptr<detail::locker_impl> impl_;
+    /// @endcond
+};
+
 /// A distributed lock on one Kubernetes Lease.
 ///
 /// @code
@@ -217,32 +279,50 @@ enum class unlock_result { released, not_held };
 /// If that fails, or the locker is destroyed instead, the entry stays until
 /// the next in line drops it after fair_claim_grace.
 ///
+/// Completion tokens: any. Without one, an operation uses the executor's
+/// default, so asio::as_default_on works:
+/// `asio::use_awaitable_t<>::as_default_on_t<lease_locker> locker{api, name};
+/// co_await locker.lock();` (with the plain any_io_executor: deferred).
+///
 /// Errors: a Kubernetes error for a non-2xx answer (error::forbidden, ...),
 /// a transport error (error::timeout, error::connection, error::tls, ...),
 /// or one of the locker's (error::lock_lost, error::already_locking). The
 /// overloads taking `diagnostics&` also return the server's message (for a
 /// 403 it names the verb, the resource and the user) apart from ours; the
 /// object must outlive the operation and is cleared on success.
-class lease_locker {
+template <class Executor = boost::asio::any_io_executor>
+class basic_lease_locker : public lease_locker_base {
 public:
-    /// The type of get_executor().
-    using executor_type = boost::asio::any_io_executor;
+    /// The type of get_executor(): any_io_executor, or one that carries a
+    /// default completion token (asio::as_default_on); it must be
+    /// constructible from any_io_executor.
+    using executor_type = Executor;
+
+    /// The same locker type with another executor type (for asio::as_default_on).
+    template <class OtherExecutor>
+    struct rebind_executor {
+        /// The locker type when rebound to OtherExecutor.
+        using other = basic_lease_locker<OtherExecutor>;
+    };
 
     /// Throws config_error (error::config_invalid) for a bad name or timing;
     /// nothing is sent then.
-    lease_locker(client& api, lease_name name, lock_config cfg = {});
+    basic_lease_locker(client& api, lease_name name, lock_config cfg = {})
+        : lease_locker_base(api, std::move(name), std::move(cfg)), executor_(strand()) {}
     /// Over any resource lock (its identity is the locker's).
-    lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg = {});
-    /// Cancels all work at once, never blocks. With release_on_cancel a held
-    /// lease is released in the background: the client must outlive that
-    /// (keep running its io_context).
-    ~lease_locker();
-    lease_locker(const lease_locker&) = delete;
-    lease_locker& operator=(const lease_locker&) = delete;
+    explicit basic_lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg = {})
+        : lease_locker_base(std::move(lock), std::move(cfg)), executor_(strand()) {}
+    /// Takes over a locker of another executor type (what asio::as_default_on
+    /// does); `other` may then only be destroyed.
+    template <class OtherExecutor>
+    basic_lease_locker(basic_lease_locker<OtherExecutor>&& other) noexcept
+        : lease_locker_base(static_cast<lease_locker_base&&>(other)), executor_(strand()) {}
 
     /// The locker's strand: where it runs, where lost_slot() emits, and where
-    /// handlers run by default.
-    executor_type get_executor() const noexcept;
+    /// handlers run by default. Operations called without a completion token
+    /// use this executor's default (asio::default_completion_token; deferred
+    /// if it names none).
+    executor_type get_executor() const noexcept { return executor_; }
 
     /// Waits until the lock is held: watch-driven, woken by a release or at
     /// the observed expiry of the holder's lease (with fair_turns: in
@@ -255,14 +335,14 @@ public:
     /// error::already_locking while another lock/try_lock of this locker
     /// runs; operation_aborted when cancelled or the locker is destroyed.
     /// Cancellation: terminal, partial, total; see the table above.
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
-    auto lock(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = detail::default_token_t<Executor>>
+    auto lock(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::locker_impl* impl) { start_lock(impl, nullptr, std::move(h)); }, token, impl_.get());
     }
     /// As above; also fills `diag` (see diagnostics).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
-    auto lock(diagnostics& diag, CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = detail::default_token_t<Executor>>
+    auto lock(diagnostics& diag, CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_lock(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
@@ -275,14 +355,14 @@ public:
     /// already held); false if another holds it or wrote between our read
     /// and our write. Errors: as lock's, none retried.
     /// Cancellation: as lock (see the table above).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = boost::asio::deferred_t>
-    auto try_lock(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = detail::default_token_t<Executor>>
+    auto try_lock(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
             [](auto h, detail::locker_impl* impl) { start_try_lock(impl, nullptr, std::move(h)); }, token, impl_.get());
     }
     /// As above; also fills `diag` (see diagnostics).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = boost::asio::deferred_t>
-    auto try_lock(diagnostics& diag, CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bool)) CompletionToken = detail::default_token_t<Executor>>
+    auto try_lock(diagnostics& diag, CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, bool)>(
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_try_lock(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
@@ -299,14 +379,14 @@ public:
     /// error::timeout; error::conflict if every try met one); none is
     /// retried but a conflict. Cancellation: none (each request is bounded
     /// by renew_deadline / 2).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
-    auto unlock(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = detail::default_token_t<Executor>>
+    auto unlock(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl) { start_unlock(impl, false, nullptr, std::move(h)); }, token, impl_.get());
     }
     /// As above; also fills `diag` (see diagnostics).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
-    auto unlock(diagnostics& diag, CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = detail::default_token_t<Executor>>
+    auto unlock(diagnostics& diag, CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_unlock(impl, false, d, std::move(h)); }, token, impl_.get(), &diag);
     }
@@ -315,14 +395,14 @@ public:
     /// 401/403 ridden out as lock_config::auth_grace says). Signature:
     /// void(error_code, unlock_result). Errors: as unlock's, once retrying
     /// has given up. Cancellation: none.
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
-    auto unlock_with_retry(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = detail::default_token_t<Executor>>
+    auto unlock_with_retry(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl) { start_unlock(impl, true, nullptr, std::move(h)); }, token, impl_.get());
     }
     /// As above; also fills `diag` (see diagnostics).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = boost::asio::deferred_t>
-    auto unlock_with_retry(diagnostics& diag, CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, unlock_result)) CompletionToken = detail::default_token_t<Executor>>
+    auto unlock_with_retry(diagnostics& diag, CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code, unlock_result)>(
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_unlock(impl, true, d, std::move(h)); }, token, impl_.get(), &diag);
     }
@@ -332,57 +412,25 @@ public:
     /// operation_aborted when it is unlocked (or was not held). Signature:
     /// void(error_code). Cancellation: terminal, partial, total (completes
     /// with operation_aborted; the lock is not affected).
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
-    auto wait_lost(CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = detail::default_token_t<Executor>>
+    auto wait_lost(CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::locker_impl* impl) { start_wait_lost(impl, nullptr, std::move(h)); }, token, impl_.get());
     }
     /// As above; also fills `diag` (see diagnostics): for a loss, how it
     /// was lost.
-    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
-    auto wait_lost(diagnostics& diag, CompletionToken&& token = {}) {
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = detail::default_token_t<Executor>>
+    auto wait_lost(diagnostics& diag, CompletionToken&& token = detail::default_token_t<Executor>()) {
         return boost::asio::async_initiate<CompletionToken, void(error_code)>(
             [](auto h, detail::locker_impl* impl, diagnostics* d) { start_wait_lost(impl, d, std::move(h)); }, token, impl_.get(), &diag);
     }
 
-    /// Emits terminal cancellation the moment a held lock is lost: bind the
-    /// guarded work's completion to it. One operation at a time may be bound
-    /// (until its handler has run). It is emitted on the locker's strand
-    /// (get_executor()): bind an operation that runs there, or on an
-    /// io_context run by one thread; slots are not thread-safe.
-    boost::asio::cancellation_slot lost_slot();
-
-    /// Health (client-go's Check): error::lock_lost if a lock we held was
-    /// lost more than max_tolerable_expired ago and not taken again or
-    /// unlocked since, or if it still reads as held but valid_until() passed
-    /// more than max_tolerable_expired ago: renewals have stopped (a blocked
-    /// executor), so nothing could even notice a loss. Any thread.
-    error_code check(std::chrono::milliseconds max_tolerable_expired) const;
-
-    /// Whether the lock is held now (as the locker last knew it). Any thread.
-    bool held() const;
-    /// Until when the lease is ours for sure (see core::election); the epoch
-    /// of steady_clock when not held.
-    std::chrono::steady_clock::time_point valid_until() const;
-    /// The fencing token of the current grant; invalid when not held. Any
-    /// thread.
-    fencing_token current_fencing_token() const;
-    /// The identity written as holder: lock_config::identity or
-    /// default_identity() (over a resource_lock: its identity).
-    const std::string& identity() const noexcept;
-    /// The name used in messages and metrics: lock_config::name, or
-    /// "namespace/name".
-    std::string describe() const;
-
 private:
-    static void start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h);
-    static void start_try_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code, bool)> h);
-    static void start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
-                             boost::asio::any_completion_handler<void(error_code, unlock_result)> h);
-    static void start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h);
-
-    std::shared_ptr<detail::locker_impl> impl_;
+    Executor executor_;
 };
+
+/// The lease locker for an any_io_executor, operations deferred by default.
+using lease_locker = basic_lease_locker<>;
 
 /// The default identity: "<hostname>_<8 random hex digits>".
 std::string default_identity();
