@@ -152,6 +152,14 @@ public:
     }
 
     bool has(const char* key) const { return e_.node[key] && !e_.node[key].IsNull(); }
+    // Present with a value: not null, not "", not an empty list or map
+    // (kubectl ignores such fields, and so do we).
+    bool set(const char* key) const {
+        auto n = e_.node[key];
+        if (!n || n.IsNull()) return false;
+        if (n.IsScalar()) return !n.Scalar().empty();
+        return n.size() > 0;
+    }
     const YAML::Node& node() const { return e_.node; }
     const std::string& where() const { return where_; }
     const entry& source() const { return e_; }
@@ -223,8 +231,9 @@ cluster_config resolve(const merged_config& m, const std::string& requested) {
     cfg.tls_server_name = cluster.string("tls-server-name");
     cfg.certificate_authority_pem = cluster.data_or_file("certificate-authority");
     cfg.certificate_authority_file = cluster.file_of("certificate-authority");
-    cfg.proxy_url = cluster.string("proxy-url");
-    if (!cfg.proxy_url.empty()) detail::parse_proxy_url(cfg.proxy_url, cluster.where() + ".proxy-url"); // fails here, not at first use
+    cfg.proxy_url = secret(cluster.string("proxy-url"));
+    if (!cfg.proxy_url.empty()) // fails here, not at first use
+        detail::parse_proxy_url(std::string(cfg.proxy_url.reveal()), cluster.where() + ".proxy-url");
     cfg.disable_compression = cluster.boolean("disable-compression");
     // As client-go: trusting a CA and skipping verification contradict.
     if (cfg.insecure_skip_tls_verify && !cfg.certificate_authority_pem.empty())
@@ -237,14 +246,16 @@ cluster_config resolve(const merged_config& m, const std::string& requested) {
             fail(error::config_invalid, ctx.where() + ".user: user \"" + user_name + "\" not found");
         field_reader user(us_it->second, "users[" + user_name + "]");
         for (const char* impersonation : {"as", "as-uid", "as-groups", "as-user-extra"})
-            if (user.has(impersonation))
+            if (user.set(impersonation))
                 fail(error::config_invalid, user.where() + "." + impersonation + ": impersonation is not supported by leaselocker");
-        if (user.has("auth-provider"))
+        if (user.set("auth-provider"))
             fail(error::config_invalid, user.where() + ".auth-provider: not supported (removed from client-go; use exec)");
-        if (user.has("username") || user.has("password"))
+        if (user.set("username") || user.set("password"))
             fail(error::config_invalid, user.where() + ": basic authentication is not supported by Kubernetes any more");
+        // (The fields refused above when set are known, and ignored empty.)
         check_fields(user.node(), {"client-certificate", "client-certificate-data", "client-key", "client-key-data", "token",
-                                   "tokenFile", "exec", "extensions"},
+                                   "tokenFile", "exec", "extensions", "as", "as-uid", "as-groups", "as-user-extra", "username",
+                                   "password", "auth-provider"},
                      user.where());
         cfg.token = secret(user.string("token"));
         cfg.token_file = user.path("tokenFile");

@@ -342,43 +342,54 @@ leader_elector_base::~leader_elector_base() {
     if (impl_) impl_->shutdown();
 }
 
+// A moved-from elector: not leading, no leader known; run() is a
+// precondition violation.
+namespace {
+const std::string no_identity;
+} // namespace
+
 asio::any_io_executor leader_elector_base::strand() const noexcept {
-    return impl_->strand();
+    return impl_ ? impl_->strand() : asio::any_io_executor{};
 }
 
 std::string leader_elector_base::current_leader() const {
-    return impl_->current_leader();
+    return impl_ ? impl_->current_leader() : std::string();
 }
 
 bool leader_elector_base::is_leader() const {
+    if (!impl_) return false;
     auto l = impl_->locker();
     return l && l->held();
 }
 
 fencing_token leader_elector_base::current_fencing_token() const {
+    if (!impl_) return {};
     auto l = impl_->locker();
     return l ? l->current_fencing_token() : fencing_token{};
 }
 
 std::chrono::steady_clock::time_point leader_elector_base::valid_until() const {
+    if (!impl_) return {};
     auto l = impl_->locker();
     return l ? l->valid_until() : std::chrono::steady_clock::time_point{};
 }
 
 const std::string& leader_elector_base::identity() const noexcept {
-    return impl_->identity();
+    return impl_ ? impl_->identity() : no_identity;
 }
 
 error_code leader_elector_base::check(std::chrono::milliseconds tolerance) const {
+    if (!impl_) return {};
     auto l = impl_->locker();
     return l && l->held() ? l->check(tolerance) : error_code{};
 }
 
 void leader_elector_base::start_run(detail::elector_impl* impl, asio::any_completion_handler<void(error_code)> h) {
+    if (!impl) throw std::logic_error("leader_elector: used after being moved from");
     impl->start_run(std::move(h));
 }
 
-void healthz_adaptor::set_elector(const leader_elector* elector) {
+void healthz_adaptor::set_elector(const leader_elector_base* elector) {
     elector_.store(elector);
 }
 

@@ -15,6 +15,7 @@
 #include <boost/json/value.hpp>
 
 #include <atomic>
+#include <stdexcept>
 
 namespace leaselocker {
 
@@ -292,7 +293,7 @@ lease_candidate_base::lease_candidate_base(client& api, candidate_config cfg) {
 }
 
 asio::any_io_executor lease_candidate_base::strand() const noexcept {
-    return impl_->strand();
+    return impl_ ? impl_->strand() : asio::any_io_executor{};
 }
 
 lease_candidate_base::~lease_candidate_base() {
@@ -300,10 +301,11 @@ lease_candidate_base::~lease_candidate_base() {
 }
 
 std::size_t lease_candidate_base::pings_answered() const {
-    return impl_->pings_answered();
+    return impl_ ? impl_->pings_answered() : 0; // moved from
 }
 
 void lease_candidate_base::start_run(detail::candidate_impl* impl, asio::any_completion_handler<void(error_code)> h) {
+    if (!impl) throw std::logic_error("lease_candidate: used after being moved from");
     impl->start(std::move(h));
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <mutex>
+#include <stdexcept>
 
 namespace leaselocker {
 
@@ -141,7 +142,7 @@ lease_observer_base::lease_observer_base(client& api, lease_name name, observer_
     : impl_(std::make_shared<detail::observer_impl>(api, checked_lease_name(std::move(name)), cfg)) {}
 
 asio::any_io_executor lease_observer_base::strand() const noexcept {
-    return impl_->strand();
+    return impl_ ? impl_->strand() : asio::any_io_executor{};
 }
 
 lease_observer_base::~lease_observer_base() {
@@ -149,10 +150,11 @@ lease_observer_base::~lease_observer_base() {
 }
 
 std::optional<leader_info> lease_observer_base::current() const {
-    return impl_->current();
+    return impl_ ? impl_->current() : std::nullopt; // moved from: nothing seen
 }
 
 void lease_observer_base::start_next_change(detail::observer_impl* impl, asio::any_completion_handler<void(error_code, leader_info)> h) {
+    if (!impl) throw std::logic_error("lease_observer: used after being moved from");
     impl->start(std::move(h));
 }
 

@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cctype>
 #include <list>
 #include <mutex>
@@ -219,14 +220,17 @@ private:
         std::optional<clock::time_point> since, last;
     };
     bool ride_out(error_code ec, lock_request kind) {
-        if (ec != error::unauthorized && ec != error::forbidden) return false;
+        // A proxy's refusal (proxy_denied) is ridden out alike: a tunnel
+        // that worked before is more likely a proxy restarting than bad
+        // credentials.
+        if (ec != error::unauthorized && ec != error::forbidden && ec != error::proxy_denied) return false;
         if (cfg_.auth_grace <= milliseconds(0) || !lock_->authorized_before(kind)) return false;
         auto& row = refusals_[static_cast<std::size_t>(kind)];
         const auto now = clock_.now();
         if (!row.since || now - *row.last > 2 * cfg_.lease_duration) row.since = now;
         row.last = now;
         if (now >= *row.since + cfg_.auth_grace) return false;
-        log(log_level::warning, ec.message() + " although let through before (a restarting API server?): retrying");
+        log(log_level::warning, ec.message() + " although let through before (a restarting API server or proxy?): retrying");
         return true;
     }
     // When a row being ridden out ends (for waits not to overshoot it).
@@ -892,51 +896,67 @@ lease_locker_base::~lease_locker_base() {
     if (impl_) impl_->shutdown();
 }
 
+// A moved-from locker holds nothing: its accessors say "not held", its
+// operations are a precondition violation (as response_stream::read_line
+// on a stream never opened).
+namespace {
+const std::string no_identity;
+[[noreturn]] void used_after_move() {
+    throw std::logic_error("lease_locker: used after being moved from");
+}
+} // namespace
+
 boost::asio::any_io_executor lease_locker_base::strand() const noexcept {
-    return impl_->strand();
+    return impl_ ? impl_->strand() : boost::asio::any_io_executor{};
 }
 
 boost::asio::cancellation_slot lease_locker_base::lost_slot() {
+    if (!impl_) used_after_move();
     return impl_->lost_slot();
 }
 
 error_code lease_locker_base::check(std::chrono::milliseconds max_tolerable_expired) const {
-    return impl_->check(max_tolerable_expired);
+    return impl_ ? impl_->check(max_tolerable_expired) : error_code{};
 }
 
 bool lease_locker_base::held() const {
-    return impl_->view().held;
+    return impl_ && impl_->view().held;
 }
 
 std::chrono::steady_clock::time_point lease_locker_base::valid_until() const {
-    return impl_->view().valid_until;
+    return impl_ ? impl_->view().valid_until : std::chrono::steady_clock::time_point{};
 }
 
 fencing_token lease_locker_base::current_fencing_token() const {
+    if (!impl_) return {};
     auto v = impl_->view();
     return v.held ? v.token : fencing_token{};
 }
 
 const std::string& lease_locker_base::identity() const noexcept {
-    return impl_->identity();
+    return impl_ ? impl_->identity() : no_identity;
 }
 
 std::string lease_locker_base::describe() const {
-    return impl_->config().name;
+    return impl_ ? impl_->config().name : std::string();
 }
 
 void lease_locker_base::start_lock(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
+    if (!impl) used_after_move();
     impl->start_lock(diag, std::move(h));
 }
 void lease_locker_base::start_try_lock(detail::locker_impl* impl, diagnostics* diag,
-                                  boost::asio::any_completion_handler<void(error_code, bool)> h) {
+                                       boost::asio::any_completion_handler<void(error_code, bool)> h) {
+    if (!impl) used_after_move();
     impl->start_try_lock(diag, std::move(h));
 }
 void lease_locker_base::start_unlock(detail::locker_impl* impl, bool retry, diagnostics* diag,
-                                boost::asio::any_completion_handler<void(error_code, unlock_result)> h) {
+                                     boost::asio::any_completion_handler<void(error_code, unlock_result)> h) {
+    if (!impl) used_after_move();
     impl->start_unlock(retry, diag, std::move(h));
 }
 void lease_locker_base::start_wait_lost(detail::locker_impl* impl, diagnostics* diag, boost::asio::any_completion_handler<void(error_code)> h) {
+    if (!impl) used_after_move();
     impl->start_wait_lost(diag, std::move(h));
 }
 

@@ -196,9 +196,9 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor ex, cluster_config cfg, client_options opts)
         : executor_(std::move(ex)), strand_(asio::make_strand(executor_)), cfg_(std::move(cfg)), opts_(std::move(opts)),
-          address_(parse_server_address(cfg_.server, cfg_.source)), tls_inputs_(cfg_), tls_files_stamp_(tls_files_stamp()),
+          address_(parse_server_address(cfg_.server, cfg_.source)), tls_inputs_(cfg_),
           tls_(make_tls_context(cfg_)), tokens_(cfg_, opts_.token_file_reload),
-          proxy_(choose_proxy(address_.tls, address_.host_unbracketed(), address_.port, cfg_.proxy_url,
+          proxy_(choose_proxy(address_.tls, address_.host_unbracketed(), address_.port, std::string(cfg_.proxy_url.reveal()),
                               opts_.proxy_from_environment ? proxy_environment::from_process() : proxy_environment{}, cfg_.source)) {
         if (opts_.max_connections == 0) opts_.max_connections = 1;
         if (proxy_ && !address_.tls)
@@ -616,6 +616,7 @@ private:
     // What identifies the current contents of the CA and client certificate
     // files: device, inode (a Secret volume swaps a symlink), size, mtime.
     std::string tls_files_stamp() const {
+        if (cfg_.certificate_authority_file.empty() && cfg_.client_certificate_file.empty() && cfg_.client_key_file.empty()) return {};
         std::string stamp;
         for (const auto* file : {&cfg_.certificate_authority_file, &cfg_.client_certificate_file, &cfg_.client_key_file}) {
             struct stat st {};
@@ -630,11 +631,12 @@ private:
     // Before each request (three stat calls): if a file changed, new
     // connections use the new CA or client certificate, and idle ones
     // close (a new certificate is meant to be used; client-go closes its
-    // connections too); busy ones close when they come back. A file that cannot be read or used as it is now
-    // (being rewritten) leaves the old context and is tried again next time.
+    // connections too); busy ones close when they come back. A file that
+    // cannot be used as it is now (missing, empty, or half written) leaves
+    // the settings in use, with one warning per change of the files.
     void refresh_tls_files() {
         auto stamp = tls_files_stamp();
-        if (stamp == tls_files_stamp_) return;
+        if (stamp == tls_files_stamp_ || stamp == tls_files_refused_) return;
         auto next = tls_inputs_;
         try {
             auto read = [](const std::string& path) {
@@ -642,6 +644,9 @@ private:
                 if (!in) throw config_error(make_error_code(error::config_invalid), path + ": cannot read");
                 std::ostringstream out;
                 out << in.rdbuf();
+                // Empty would mean "the system's CAs" or "no client
+                // certificate": a file caught while being rewritten.
+                if (out.str().empty()) throw config_error(make_error_code(error::config_invalid), path + ": empty");
                 return out.str();
             };
             if (!cfg_.certificate_authority_file.empty()) next.certificate_authority_pem = read(cfg_.certificate_authority_file);
@@ -651,11 +656,14 @@ private:
             tls_ = make_tls_context(next);
         } catch (const config_error& e) {
             opts_.log(log_level::warning, [&] { return std::string("keeping the TLS settings in use: ") + e.what(); });
+            tls_files_refused_ = std::move(stamp); // tried again when the files change again
             return;
         }
-        opts_.log(log_level::info, [&] { return cfg_.source + ": certificate files changed: new connections use them"; });
+        if (!tls_files_stamp_.empty())
+            opts_.log(log_level::info, [&] { return cfg_.source + ": certificate files changed: new connections use them"; });
         tls_inputs_ = std::move(next);
         tls_files_stamp_ = std::move(stamp);
+        tls_files_refused_.clear();
         ++epoch_;
         idle_.clear();
     }
@@ -778,7 +786,8 @@ private:
     client_options opts_;
     server_address address_;
     cluster_config tls_inputs_;   // cfg_ with the certificates in use now (files re-read, the exec plugin's)
-    std::string tls_files_stamp_; // tls_files_stamp() when tls_inputs_ was read
+    std::string tls_files_stamp_;   // tls_files_stamp() when tls_inputs_ was read ("" at first: read again before the first request)
+    std::string tls_files_refused_; // a stamp whose files could not be used (warned once)
     std::unique_ptr<asio::ssl::context> tls_;
     token_source tokens_;
     std::optional<proxy_endpoint> proxy_;

@@ -134,7 +134,8 @@ proxy_environment proxy_environment::from_process() {
     e.https_proxy = env("HTTPS_PROXY", "https_proxy");
     e.http_proxy = env("HTTP_PROXY", "http_proxy");
     e.no_proxy = env("NO_PROXY", "no_proxy");
-    e.cgi = std::getenv("REQUEST_METHOD") != nullptr;
+    const char* method = std::getenv("REQUEST_METHOD");
+    e.cgi = method && *method; // as Go: set and not empty
     return e;
 }
 
@@ -176,8 +177,8 @@ proxy_endpoint parse_proxy_url(const std::string& url, const std::string& field)
 }
 
 bool proxy_applies(const std::string& no_proxy, const std::string& raw_host, std::uint16_t port) {
+    if (raw_host == "localhost") return false; // compared as written, as Go does
     const auto host = lower(trim(raw_host));
-    if (host == "localhost") return false;
     const auto address = as_ip(host);
     if (address && address->is_loopback()) return false;
     const auto port_text = std::to_string(port);

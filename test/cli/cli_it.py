@@ -288,7 +288,7 @@ class cli_run(unittest.TestCase):
         # waiting (files, not timing, make them contend: a loaded machine
         # may start each process after the previous one is done).
         script = ('exec 9>>"$1"; flock 9; echo "start $LEASELOCKER_IDENTITY $LEASELOCKER_FENCING_TOKEN" >&9; flock -u 9; '
-                  'n=0; while [ ! -e "$2" ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done; '
+                  'n=0; while [ ! -e "$2" ] && [ $n -lt 12000 ]; do sleep 0.01; n=$((n+1)); done; '
                   'sleep 0.2; flock 9; echo "end $LEASELOCKER_IDENTITY" >&9; flock -u 9')
 
         def run(i):
@@ -297,22 +297,27 @@ class cli_run(unittest.TestCase):
                       "sh", log, go, stderr=err)
             return p, err
 
-        procs = [run(0)]
-        wait_for(lambda: os.path.exists(log) and "start p0" in open(log).read(), 20, "the first run's command")
-        procs += [run(i) for i in range(1, 6)]
-
         def waiting(err):
             err.seek(0)
             complete = err.read().rpartition("\n")[0]  # a line being written is read next time
             return any(e["event"] == "waiting" for e in events(complete))
 
-        wait_for(lambda: all(waiting(err) for _, err in procs[1:]), 30, "every other run to wait for the lease")
-        open(go, "w").close()
-        for p, err in procs:
-            p.wait(timeout=60)
-            err.seek(0)
-            self.assertEqual(p.returncode, 0, err.read())
-            err.close()
+        procs = [run(0)]
+        try:
+            wait_for(lambda: os.path.exists(log) and "start p0" in open(log).read(), 20, "the first run's command")
+            procs += [run(i) for i in range(1, 6)]
+            wait_for(lambda: all(waiting(err) for _, err in procs[1:]), 30, "every other run to wait for the lease")
+            open(go, "w").close()
+            for p, err in procs:
+                p.wait(timeout=60)
+                err.seek(0)
+                self.assertEqual(p.returncode, 0, err.read())
+        finally:
+            for p, err in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(timeout=10)
+                err.close()
         with open(log) as f:
             lines = [l.split() for l in f.read().splitlines()]
         self.assertEqual(len(lines), 12)

@@ -8,8 +8,8 @@ import re
 import sys
 
 root = os.path.abspath(sys.argv[1])
-pages = ["README.md", "CHANGELOG.md"] + [os.path.join("docs", f) for f in sorted(os.listdir(os.path.join(root, "docs")))
-                                         if f.endswith(".md")]
+pages = ["README.md", "CHANGELOG.md"] + sorted(os.path.relpath(os.path.join(d, f), root)
+                                               for d, _, files in os.walk(os.path.join(root, "docs")) for f in files if f.endswith(".md"))
 link = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 problems = []
 for page in pages:
@@ -19,6 +19,9 @@ for page in pages:
     if "shared/" in text:
         problems.append(f"{page}: mentions a shared/ folder outside the repository")
     for target in link.findall(text):
+        if target.startswith("file:"):
+            problems.append(f"{page}: link {target} names a file outside the repository")
+            continue
         if re.match(r"^[a-z]+:", target) or target.startswith("#"):
             continue  # a web address or a heading on the same page
         file = target.split("#")[0]

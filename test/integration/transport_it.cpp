@@ -174,13 +174,22 @@ BOOST_AUTO_TEST_CASE(a_rotated_certificate_authority_file_is_used_without_a_rest
     BOOST_TEST_REQUIRE(!ec, ec.message());
     BOOST_TEST(resp.status == 200u);
 
-    // Half-written (not PEM): the CA in use stays, with a warning.
+    // Half-written (not PEM), then truncated to nothing while rewritten in
+    // place: the CA in use stays (empty would mean the system's CAs), with
+    // one warning per change, not per request.
     replace_file(dir, "ca.crt", "-----BEGIN CERTIFICATE-----\ntruncat");
     local.cancel(); // no idle connection: the next request opens one
     std::tie(ec, resp) = test::run(io, get_version(local));
     BOOST_TEST(!ec, ec.message());
+    std::tie(ec, resp) = test::run(io, get_version(local));
     BOOST_TEST_REQUIRE(warnings.size() == 1u);
     BOOST_TEST(warnings[0].find("keeping the TLS settings in use") != std::string::npos, warnings[0]);
+    std::ofstream(dir.path() / "ca.crt", std::ios::trunc).flush();
+    local.cancel();
+    std::tie(ec, resp) = test::run(io, get_version(local));
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST_REQUIRE(warnings.size() == 2u);
+    BOOST_TEST(warnings[1].find("empty") != std::string::npos, warnings[1]);
 
     // Rotated to a CA that does not sign the server's certificate: new
     // connections are refused (the open one was closed by the rotation).

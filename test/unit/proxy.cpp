@@ -7,6 +7,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
+#include <optional>
+#include <vector>
+
 using namespace leaselocker;
 using namespace leaselocker::detail;
 
@@ -40,6 +44,7 @@ BOOST_AUTO_TEST_CASE(proxy_urls) {
     }
     try {
         parse_proxy_url("socks5://user:CANARY-PW@proxy:1080", "f");
+        BOOST_ERROR("accepted a socks5 proxy");
     } catch (const config_error& e) {
         BOOST_TEST(std::string(e.what()).find("CANARY-PW") == std::string::npos, e.what());
     }
@@ -54,7 +59,7 @@ BOOST_AUTO_TEST_CASE(no_proxy_rules_as_go_reads_them) {
     const std::vector<no_proxy_case> cases = {
         // never for localhost or loopback, whatever NO_PROXY says
         {"", "localhost", 443, false},
-        {"", "LocalHost", 443, false},
+        {"", "LocalHost", 443, true}, // Go compares "localhost" as written
         {"", "127.0.0.1", 443, false},
         {"", "127.1.2.3", 443, false},
         {"", "::1", 443, false},
@@ -95,6 +100,32 @@ BOOST_AUTO_TEST_CASE(no_proxy_rules_as_go_reads_them) {
     for (const auto& c : cases)
         BOOST_TEST(proxy_applies(c.no_proxy, c.host, c.port) == c.proxied,
                    "NO_PROXY=\"" << c.no_proxy << "\" host " << c.host << ":" << c.port << " want proxied=" << c.proxied);
+}
+
+BOOST_AUTO_TEST_CASE(the_environment_as_go_reads_it) {
+    struct saved_env {
+        std::vector<std::pair<std::string, std::optional<std::string>>> old;
+        void set(const char* name, const char* value) {
+            const char* o = std::getenv(name);
+            old.emplace_back(name, o ? std::optional<std::string>(o) : std::nullopt);
+            if (value) ::setenv(name, value, 1); else ::unsetenv(name);
+        }
+        ~saved_env() {
+            for (auto it = old.rbegin(); it != old.rend(); ++it)
+                if (it->second) ::setenv(it->first.c_str(), it->second->c_str(), 1); else ::unsetenv(it->first.c_str());
+        }
+    } env;
+    env.set("HTTPS_PROXY", "http://upper:1");
+    env.set("https_proxy", "http://lower:2");
+    env.set("NO_PROXY", nullptr);
+    env.set("no_proxy", "lower.example");
+    env.set("REQUEST_METHOD", "");
+    auto e = proxy_environment::from_process();
+    BOOST_TEST(e.https_proxy == "http://upper:1"); // the upper-case one wins
+    BOOST_TEST(e.no_proxy == "lower.example");     // else the lower-case one
+    BOOST_TEST(!e.cgi);                            // REQUEST_METHOD empty: not CGI, as in Go
+    env.set("REQUEST_METHOD", "GET");
+    BOOST_TEST(proxy_environment::from_process().cgi);
 }
 
 BOOST_AUTO_TEST_CASE(which_proxy_a_client_uses) {

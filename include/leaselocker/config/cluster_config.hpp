@@ -62,10 +62,11 @@ struct cluster_config {
     std::string client_key_file;    ///< the file client_key_pem was read from, if any
 
     /// An HTTP proxy to tunnel through with CONNECT:
-    /// http://[user:password@]host[:port] (kubeconfig proxy-url). Empty: the
+    /// http://[user:password@]host[:port] (kubeconfig proxy-url; a secret:
+    /// it may hold a password). Empty: the
     /// environment's HTTPS_PROXY / NO_PROXY as Go reads them (see
     /// client_options::proxy_from_environment).
-    std::string proxy_url;
+    secret proxy_url;
     /// kubeconfig disable-compression: accepted; leaselocker never asks for
     /// compressed responses (its requests and answers are small).
     bool disable_compression = false;

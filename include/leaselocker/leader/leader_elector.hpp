@@ -165,7 +165,8 @@ public:
     basic_leader_elector(client& api, lease_name name, elector_config cfg)
         : leader_elector_base(api, std::move(name), std::move(cfg)), executor_(strand()) {}
     /// Takes over one of another executor type (what asio::as_default_on
-    /// does); `other` may then only be destroyed.
+    /// does). A moved-from object reads as idle (nothing held, nobody
+    /// seen); starting an operation on it throws std::logic_error.
     template <class OtherExecutor>
     basic_leader_elector(basic_leader_elector<OtherExecutor>&& other) noexcept
         : leader_elector_base(static_cast<leader_elector_base&&>(other)), executor_(strand()) {}
@@ -211,7 +212,7 @@ public:
     /// `tolerance`: how long renewals may have stalled before check() fails.
     explicit healthz_adaptor(std::chrono::milliseconds tolerance) : tolerance_(tolerance) {}
     /// The elector must outlive the adaptor's use (or be set to nullptr first).
-    void set_elector(const leader_elector* elector);
+    void set_elector(const leader_elector_base* elector);
     /// The check's name, "leaderElection" (as client-go's).
     const char* name() const noexcept { return "leaderElection"; }
     /// leader_elector::check with the tolerance: error::lock_lost if the
@@ -221,7 +222,7 @@ public:
 
 private:
     std::chrono::milliseconds tolerance_;
-    std::atomic<const leader_elector*> elector_{nullptr};
+    std::atomic<const leader_elector_base*> elector_{nullptr};
 };
 
 } // namespace leaselocker

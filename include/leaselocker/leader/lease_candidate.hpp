@@ -132,7 +132,8 @@ public:
     basic_lease_candidate(client& api, candidate_config cfg)
         : lease_candidate_base(api, std::move(cfg)), executor_(strand()) {}
     /// Takes over one of another executor type (what asio::as_default_on
-    /// does); `other` may then only be destroyed.
+    /// does). A moved-from object reads as idle (nothing held, nobody
+    /// seen); starting an operation on it throws std::logic_error.
     template <class OtherExecutor>
     basic_lease_candidate(basic_lease_candidate<OtherExecutor>&& other) noexcept
         : lease_candidate_base(static_cast<lease_candidate_base&&>(other)), executor_(strand()) {}

@@ -115,7 +115,8 @@ public:
     basic_lease_observer(client& api, lease_name name, observer_config cfg = {})
         : lease_observer_base(api, std::move(name), std::move(cfg)), executor_(strand()) {}
     /// Takes over one of another executor type (what asio::as_default_on
-    /// does); `other` may then only be destroyed.
+    /// does). A moved-from object reads as idle (nothing held, nobody
+    /// seen); starting an operation on it throws std::logic_error.
     template <class OtherExecutor>
     basic_lease_observer(basic_lease_observer<OtherExecutor>&& other) noexcept
         : lease_observer_base(static_cast<lease_observer_base&&>(other)), executor_(strand()) {}

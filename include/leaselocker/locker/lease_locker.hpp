@@ -101,7 +101,7 @@ struct lock_config {
     /// Labels set on the Lease when this locker creates it (one that exists
     /// keeps its own).
     std::map<std::string, std::string> labels;
-    /// A 401 or 403 for a kind of request (read, write, watch) the client
+    /// A 401 or 403 (or a proxy's refusal, error::proxy_denied) for a kind of request (read, write, watch) the client
     /// has been let through with on this namespace's Leases before
     /// (resource_lock::authorized_before) is taken for a restarted API
     /// server whose authorizer is not ready yet: lock() keeps trying, and
@@ -310,10 +310,11 @@ public:
     basic_lease_locker(client& api, lease_name name, lock_config cfg = {})
         : lease_locker_base(api, std::move(name), std::move(cfg)), executor_(strand()) {}
     /// Over any resource lock (its identity is the locker's).
-    explicit basic_lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg = {})
+    basic_lease_locker(std::unique_ptr<resource_lock> lock, lock_config cfg = {})
         : lease_locker_base(std::move(lock), std::move(cfg)), executor_(strand()) {}
     /// Takes over a locker of another executor type (what asio::as_default_on
-    /// does); `other` may then only be destroyed.
+    /// does). A moved-from locker reads as not held; lost_slot() or starting
+    /// an operation on it throws std::logic_error.
     template <class OtherExecutor>
     basic_lease_locker(basic_lease_locker<OtherExecutor>&& other) noexcept
         : lease_locker_base(static_cast<lease_locker_base&&>(other)), executor_(strand()) {}
