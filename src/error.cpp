@@ -41,6 +41,7 @@ public:
         case error::lock_lost: return "the lock was lost";
         case error::already_locking: return "a lock operation of this locker is already running";
         case error::preempted: return "another holder is preferred (coordinated leader election): stepped down";
+        case error::fenced_out: return "refused by the lease's admission fence: not written by the current holder with its fencing token";
         }
         return "unknown leaselocker error";
     }

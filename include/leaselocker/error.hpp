@@ -17,11 +17,12 @@ using boost::system::error_code;
 
 /// Every error leaselocker reports, in the category error_category()
 /// (name "leaselocker"). Compare with a condition to act on a class of
-/// them: `ec == condition::transient`. In four groups: the API server
+/// them: `ec == condition::transient`. In five groups: the API server
 /// answered with a Status (HTTP code in parentheses; bad_request to
 /// unexpected_status), talking to the server (timeout to proxy_failed),
 /// configuration and credentials (config_not_found to
-/// credential_unavailable), and the locker (lock_lost to preempted).
+/// credential_unavailable), the locker (lock_lost to preempted) and the
+/// admission fence (fenced_out).
 enum class error {
     // The API server answered with a Status (HTTP code in parentheses).
     bad_request = 1,        ///< 400
@@ -60,6 +61,7 @@ enum class error {
     lock_lost,              ///< a held lock was lost (renewal failed past the deadline, or taken over)
     already_locking,        ///< lock/try_lock while another lock/try_lock of the same locker is running
     preempted,              ///< the Lease's preferredHolder names another (coordinated leader election): stepped down
+    fenced_out,             ///< a guarded write refused by the lease's admission fence: not the current holder and token
 };
 
 /// Classes of errors that callers act on, in the category

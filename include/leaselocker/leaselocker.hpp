@@ -5,6 +5,7 @@
 #include <leaselocker/config/cluster_config.hpp>
 #include <leaselocker/config/kubeconfig.hpp>
 #include <leaselocker/error.hpp>
+#include <leaselocker/fencing/admission_fence.hpp>
 #include <leaselocker/leader/leader_elector.hpp>
 #include <leaselocker/leader/lease_candidate.hpp>
 #include <leaselocker/leader/lease_observer.hpp>

@@ -4,6 +4,11 @@
 //       lock, print "acquired <steady ns> <token>", keep renewing until killed
 //   leaselocker_locker_child KUBECONFIG CONTEXT LEASE IDENTITY rounds N
 //       N times: lock, print "acquired ...", hold 50 ms, print "released <steady ns>", unlock
+//   leaselocker_locker_child KUBECONFIG CONTEXT LEASE IDENTITY fenced-write GO_FILE CONFIGMAP
+//       lock, print "acquired ...", then (a holder that will be paused past
+//       its lease and never checks again) wait for GO_FILE and create
+//       ConfigMap CONFIGMAP stamped with the grant it had (labelled
+//       fence=LEASE); print "write <status> <leaselocker error or ok>"
 //
 // steady_clock is CLOCK_MONOTONIC: comparable between processes on one host.
 #include <leaselocker/leaselocker.hpp>
@@ -16,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 namespace asio = boost::asio;
@@ -43,6 +49,24 @@ int main(int argc, char** argv) {
             co_await locker.lock(asio::use_awaitable);
             std::printf("acquired %lld %lld\n", now_ns(), static_cast<long long>(locker.current_fencing_token().sequence));
             std::fflush(stdout);
+            if (mode == "fenced-write" && argc > 7) {
+                const auto stamp = fence_annotations(locker);
+                for (int i = 0; i < 3000 && !std::filesystem::exists(argv[6]); ++i) {
+                    asio::steady_timer t(io, 20ms);
+                    co_await t.async_wait(asio::use_awaitable);
+                }
+                std::string annotations;
+                for (const auto& [k, v] : stamp) annotations += (annotations.empty() ? "" : ",") + ("\"" + k + "\":\"" + v + "\"");
+                http_request req{.method = http_method::post,
+                                 .target = "/api/v1/namespaces/" + api.config().default_namespace + "/configmaps",
+                                 .body = std::string(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")") + argv[7] +
+                                         R"(","labels":{"fence":")" + argv[3] + R"("},"annotations":{)" + annotations + "}}}"};
+                auto [ec, resp] = co_await api.request(std::move(req), asio::as_tuple(asio::use_awaitable));
+                auto result = ec ? ec : fence_write_result(resp);
+                std::printf("write %u %s\n", resp.status, result ? result.message().c_str() : "ok");
+                std::fflush(stdout);
+                co_return;
+            }
             if (mode == "hold") {
                 auto lost = co_await locker.wait_lost(asio::as_tuple(asio::use_awaitable));
                 status = 3; // only a kill should end a hold

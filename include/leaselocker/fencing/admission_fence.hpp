@@ -1,0 +1,144 @@
+/// @file
+/// Fencing that the API server enforces: a ValidatingAdmissionPolicy whose
+/// parameter is the Lease admits a write to a guarded object only when the
+/// object carries the Lease's current holder, term and epoch.
+#pragma once
+
+#include <leaselocker/detail/default_token.hpp>
+#include <leaselocker/locker/lease_locker.hpp>
+#include <leaselocker/transport/client.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace leaselocker {
+
+/// The annotation naming the writer's identity (the Lease's holderIdentity).
+inline constexpr const char* fence_holder_annotation = "leaselocker.io/holder";
+/// The annotation carrying the fencing token's sequence (the Lease's
+/// leaseTransitions when the lock was granted), in decimal.
+inline constexpr const char* fence_token_annotation = "leaselocker.io/token";
+/// The annotation carrying the fencing token's epoch (the Lease's uid).
+inline constexpr const char* fence_epoch_annotation = "leaselocker.io/epoch";
+
+/// Resources the fence guards, as in an admission rule: API group ("" for
+/// the core group) and plural resource name, e.g. {"", "configmaps"} or
+/// {"apps", "deployments"}.
+struct guarded_resource {
+    std::string group;    ///< "" for the core group, else e.g. "apps"
+    std::string resource; ///< plural, lower case, e.g. "configmaps"
+};
+
+/// What a fence guards, and with which Lease.
+struct fence_config {
+    /// The Lease whose holder may write; its namespace is also where the
+    /// guarded objects are (empty: the client's default namespace).
+    lease_name lease;
+    /// The kinds of object guarded (at least one).
+    std::vector<guarded_resource> resources;
+    /// Only objects with these labels are guarded (empty: every object of
+    /// those kinds in the namespace).
+    std::map<std::string, std::string> match_labels;
+    /// Writes that carry no fencing annotation at all are admitted (to adopt
+    /// the fence while not every writer stamps yet); a write that carries a
+    /// stale stamp is still refused. Off: every create and update of a
+    /// guarded object must carry the current stamp.
+    bool permissive = false;
+    /// The policy's and the binding's name; empty: "leaselocker-fence-" +
+    /// namespace + "-" + lease name.
+    std::string name;
+};
+
+/// The ValidatingAdmissionPolicy install_fence() writes, as JSON (for
+/// review, or for `kubectl apply -f`). Throws config_error for a bad lease
+/// name, no resource, or an invalid label.
+std::string fence_policy_json(const fence_config& cfg, const std::string& default_namespace = "default");
+/// Its ValidatingAdmissionPolicyBinding, as JSON.
+std::string fence_binding_json(const fence_config& cfg, const std::string& default_namespace = "default");
+/// The name the policy and binding get.
+std::string fence_name(const fence_config& cfg, const std::string& default_namespace = "default");
+
+/// The annotations a guarded write must carry for the grant `token` held as
+/// `identity` (put them in the object's metadata.annotations, replacing
+/// any old stamp). An invalid token gives an empty map.
+std::map<std::string, std::string> fence_annotations(const fencing_token& token, const std::string& identity);
+/// The same for what `locker` holds now (empty if it holds nothing).
+std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker);
+
+/// Whether `response` (to a guarded write) is the fence refusing it:
+/// error::fenced_out, with the policy's message in `diag` if given; else
+/// the error its status means (success for 2xx).
+error_code fence_write_result(const http_response& response, diagnostics* diag = nullptr);
+
+/// Whether the policy and the binding exist.
+struct fence_state {
+    bool policy = false;  ///< the ValidatingAdmissionPolicy exists
+    bool binding = false; ///< the ValidatingAdmissionPolicyBinding exists
+};
+
+/// @cond INTERNAL
+namespace detail {
+void start_install_fence(client& api, fence_config cfg, request_options opts, boost::asio::any_completion_handler<void(error_code)> h);
+void start_remove_fence(client& api, fence_config cfg, request_options opts, boost::asio::any_completion_handler<void(error_code)> h);
+void start_fence_status(client& api, fence_config cfg, request_options opts,
+                        boost::asio::any_completion_handler<void(error_code, fence_state)> h);
+} // namespace detail
+/// @endcond
+
+/// Creates or replaces the policy and the binding (admin rights: get,
+/// create and update on validatingadmissionpolicies and
+/// validatingadmissionpolicybindings). The API server enforces them from
+/// when its cache has them (milliseconds on one server).
+/// Signature: void(error_code). Errors: error::config_invalid for a bad
+/// lease name or no resource (nothing sent); the server's (error::forbidden
+/// without the rights, error::invalid for labels it refuses, ...);
+/// transport errors. request_options::diag, if set, gets the server's
+/// message; each request is bounded by request_options::timeout.
+/// Cancellation: any type aborts the request in flight
+/// (operation_aborted); what was written stays.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+auto install_fence(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
+    return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+        [&api](auto h, fence_config c, request_options o) { detail::start_install_fence(api, std::move(c), o, std::move(h)); }, token,
+        std::move(cfg), opts);
+}
+/// As above, with default request_options.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+auto install_fence(client& api, fence_config cfg, CompletionToken&& token = {}) {
+    return install_fence(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
+}
+
+/// Deletes the binding, then the policy (missing ones are fine): guarded
+/// objects are written as usual again. Signature: void(error_code).
+/// Errors and cancellation as install_fence.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+auto remove_fence(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
+    return boost::asio::async_initiate<CompletionToken, void(error_code)>(
+        [&api](auto h, fence_config c, request_options o) { detail::start_remove_fence(api, std::move(c), o, std::move(h)); }, token,
+        std::move(cfg), opts);
+}
+/// As above, with default request_options.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
+auto remove_fence(client& api, fence_config cfg, CompletionToken&& token = {}) {
+    return remove_fence(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
+}
+
+/// Reads whether the policy and the binding exist. Signature:
+/// void(error_code, fence_state). Errors and cancellation as install_fence.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, fence_state)) CompletionToken = boost::asio::deferred_t>
+auto fence_status(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
+    return boost::asio::async_initiate<CompletionToken, void(error_code, fence_state)>(
+        [&api](auto h, fence_config c, request_options o) { detail::start_fence_status(api, std::move(c), o, std::move(h)); }, token,
+        std::move(cfg), opts);
+}
+/// As above, with default request_options.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, fence_state)) CompletionToken = boost::asio::deferred_t>
+auto fence_status(client& api, fence_config cfg, CompletionToken&& token = {}) {
+    return fence_status(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
+}
+
+} // namespace leaselocker

@@ -1,0 +1,292 @@
+// The admission fence: a ValidatingAdmissionPolicy with the Lease as its
+// parameter, and its binding; the stamp writers put on guarded objects.
+#include <leaselocker/fencing/admission_fence.hpp>
+#include <leaselocker/detail/status.hpp>
+
+#include "../detail/spawn.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace leaselocker {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* admission_api = "/apis/admissionregistration.k8s.io/v1";
+
+lease_name resolved(const fence_config& cfg, const std::string& default_namespace) {
+    auto name = checked_lease_name(cfg.lease);
+    if (name.namespace_name.empty()) name.namespace_name = default_namespace;
+    if (cfg.resources.empty())
+        throw config_error(make_error_code(error::config_invalid), "fence " + name.namespace_name + "/" + name.name + ": no guarded resource");
+    for (const auto& r : cfg.resources)
+        if (r.resource.empty())
+            throw config_error(make_error_code(error::config_invalid), "fence " + name.namespace_name + "/" + name.name + ": a guarded resource without a name");
+    return name;
+}
+
+// CEL over the guarded object's annotations (`a`) and the Lease (`params`).
+// Strings compared, so a stamp that is not a number is refused, not an
+// evaluation error. leaseTransitions is left out of a Lease when 0.
+std::string current_stamp_rule() {
+    return std::string("'") + fence_holder_annotation + "' in variables.a && '" + fence_token_annotation + "' in variables.a && '" +
+           fence_epoch_annotation + "' in variables.a && has(params.spec.holderIdentity) && variables.a['" +
+           fence_holder_annotation + "'] == params.spec.holderIdentity && variables.a['" + fence_epoch_annotation +
+           "'] == params.metadata.uid && variables.a['" + fence_token_annotation + "'] == variables.term";
+}
+
+} // namespace
+
+std::string fence_name(const fence_config& cfg, const std::string& default_namespace) {
+    if (!cfg.name.empty()) return cfg.name;
+    auto lease = resolved(cfg, default_namespace);
+    return "leaselocker-fence-" + lease.namespace_name + "-" + lease.name;
+}
+
+std::string fence_policy_json(const fence_config& cfg, const std::string& default_namespace) {
+    auto lease = resolved(cfg, default_namespace);
+    json::array rules;
+    for (const auto& r : cfg.resources)
+        rules.push_back(json::object{{"apiGroups", json::array{json::string(r.group)}},
+                                     {"apiVersions", json::array{"*"}},
+                                     {"operations", json::array{"CREATE", "UPDATE"}},
+                                     {"resources", json::array{json::string(r.resource)}}});
+    std::string rule = current_stamp_rule();
+    if (cfg.permissive) rule = std::string("!('") + fence_token_annotation + "' in variables.a) || (" + rule + ")";
+    const std::string message =
+        std::string("'fenced out by lease ' + params.metadata.namespace + '/' + params.metadata.name + ': it names holder \"' + "
+                    "(has(params.spec.holderIdentity) ? params.spec.holderIdentity : '') + '\" at token ' + variables.term + "
+                    "', the write carries holder \"' + ('") + fence_holder_annotation + "' in variables.a ? variables.a['" + fence_holder_annotation +
+        "'] : '') + '\" token ' + ('" + fence_token_annotation + "' in variables.a ? variables.a['" + fence_token_annotation + "'] : '(none)')";
+    json::object policy{
+        {"apiVersion", "admissionregistration.k8s.io/v1"},
+        {"kind", "ValidatingAdmissionPolicy"},
+        {"metadata", json::object{{"name", fence_name(cfg, default_namespace)},
+                                  {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"spec",
+         json::object{
+             {"failurePolicy", "Fail"},
+             {"paramKind", json::object{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}}},
+             {"matchConstraints", json::object{{"resourceRules", rules}}},
+             {"variables",
+              json::array{json::object{{"name", "a"}, {"expression", "has(object.metadata.annotations) ? object.metadata.annotations : {}"}},
+                          json::object{{"name", "term"},
+                                       {"expression", "string(has(params.spec.leaseTransitions) ? params.spec.leaseTransitions : 0)"}}}},
+             {"validations", json::array{json::object{{"expression", rule},
+                                                      {"message", "fenced out: the write does not carry the lease's current holder and fencing token"},
+                                                      {"messageExpression", message}}}}}}};
+    (void)lease;
+    return json::serialize(policy);
+}
+
+std::string fence_binding_json(const fence_config& cfg, const std::string& default_namespace) {
+    auto lease = resolved(cfg, default_namespace);
+    json::object match{{"namespaceSelector",
+                        json::object{{"matchLabels", json::object{{"kubernetes.io/metadata.name", json::string(lease.namespace_name)}}}}}};
+    if (!cfg.match_labels.empty()) {
+        json::object labels;
+        for (const auto& [k, v] : cfg.match_labels) labels[k] = v;
+        match["objectSelector"] = json::object{{"matchLabels", labels}};
+    }
+    const auto name = fence_name(cfg, default_namespace);
+    json::object binding{
+        {"apiVersion", "admissionregistration.k8s.io/v1"},
+        {"kind", "ValidatingAdmissionPolicyBinding"},
+        {"metadata", json::object{{"name", name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"spec", json::object{{"policyName", name},
+                              {"validationActions", json::array{"Deny"}},
+                              {"paramRef", json::object{{"name", json::string(lease.name)},
+                                                        {"namespace", json::string(lease.namespace_name)},
+                                                        {"parameterNotFoundAction", "Deny"}}},
+                              {"matchResources", match}}}};
+    return json::serialize(binding);
+}
+
+std::map<std::string, std::string> fence_annotations(const fencing_token& token, const std::string& identity) {
+    if (!token.valid()) return {};
+    return {{fence_holder_annotation, identity},
+            {fence_token_annotation, std::to_string(token.sequence)},
+            {fence_epoch_annotation, token.epoch}};
+}
+
+std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker) {
+    return fence_annotations(locker.current_fencing_token(), locker.identity());
+}
+
+error_code fence_write_result(const http_response& response, diagnostics* diag) {
+    if (response.status / 100 == 2) return {};
+    std::string server_message;
+    auto ec = detail::status_to_error(response.status, response.body, server_message);
+    // The API server words an admission refusal "ValidatingAdmissionPolicy
+    // '<policy>' with binding '<binding>' denied request: <message>".
+    if (server_message.find("ValidatingAdmissionPolicy 'leaselocker-fence-") != std::string::npos ||
+        server_message.find("fenced out") != std::string::npos)
+        ec = error::fenced_out;
+    if (diag) {
+        diag->clear();
+        diag->server_message = server_message;
+        diag->client_message = ec == error::fenced_out ? "the write was refused by the lease's admission fence" : "";
+    }
+    return ec;
+}
+
+namespace detail {
+
+namespace {
+
+struct fence_io {
+    client& api;
+    request_options opts;
+
+    asio::awaitable<std::pair<error_code, http_response>> send(http_method method, std::string target, std::string body = {}) {
+        http_request req{.method = method, .target = std::move(target), .body = std::move(body), .timeout = opts.timeout, .diag = opts.diag};
+        auto [ec, resp] = co_await api.request(std::move(req), asio::as_tuple(asio::use_awaitable));
+        co_return std::pair{ec, std::move(resp)};
+    }
+
+    error_code failed(const http_response& resp, const std::string& what) {
+        std::string server_message;
+        auto ec = status_to_error(resp.status, resp.body, server_message);
+        if (opts.diag) {
+            opts.diag->server_message = server_message;
+            opts.diag->client_message = what;
+        }
+        return ec;
+    }
+
+    // GET, then PUT over its resourceVersion, or POST if there is none.
+    asio::awaitable<error_code> apply(const std::string& collection, const std::string& name, std::string body_json) {
+        const auto path = collection + "/" + name;
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            auto [ec, got] = co_await send(http_method::get, path);
+            if (ec) co_return ec;
+            auto body = json::parse(body_json).as_object();
+            http_method method = http_method::post;
+            std::string target = collection;
+            if (got.status == 200) {
+                auto current = json::parse(got.body);
+                body["metadata"].as_object()["resourceVersion"] = current.at("metadata").at("resourceVersion");
+                method = http_method::put;
+                target = path;
+            } else if (got.status != 404) {
+                co_return failed(got, "reading " + path);
+            }
+            auto [wec, written] = co_await send(method, target, json::serialize(body));
+            if (wec) co_return wec;
+            if (written.status / 100 == 2) co_return error_code{};
+            auto err = failed(written, "writing " + path);
+            if (err != error::conflict && err != error::already_exists) co_return err;
+        }
+        co_return make_error_code(error::conflict);
+    }
+
+    asio::awaitable<error_code> remove(const std::string& path) {
+        auto [ec, resp] = co_await send(http_method::delete_, path);
+        if (ec) co_return ec;
+        if (resp.status / 100 == 2 || resp.status == 404) co_return error_code{};
+        co_return failed(resp, "deleting " + path);
+    }
+
+    asio::awaitable<std::pair<error_code, bool>> exists(const std::string& path) {
+        auto [ec, resp] = co_await send(http_method::get, path);
+        if (ec) co_return std::pair{ec, false};
+        if (resp.status == 200) co_return std::pair{error_code{}, true};
+        if (resp.status == 404) co_return std::pair{error_code{}, false};
+        co_return std::pair{failed(resp, "reading " + path), false};
+    }
+};
+
+std::string policies() { return std::string(admission_api) + "/validatingadmissionpolicies"; }
+std::string bindings() { return std::string(admission_api) + "/validatingadmissionpolicybindings"; }
+
+template <class Task, class Handler>
+void run(client& api, Task task, Handler h) {
+    detail::spawn_for(asio::make_strand(api.get_executor()), std::move(task), std::move(h));
+}
+
+// A config_error before any request completes the operation (not inline).
+template <class Handler>
+bool checked(client& api, const fence_config& cfg, std::string& policy, std::string& binding, std::string& name, Handler& h,
+             request_options opts) {
+    try {
+        policy = fence_policy_json(cfg, api.config().default_namespace);
+        binding = fence_binding_json(cfg, api.config().default_namespace);
+        name = fence_name(cfg, api.config().default_namespace);
+        return true;
+    } catch (const config_error& e) {
+        if (opts.diag) {
+            opts.diag->clear();
+            opts.diag->client_message = e.what();
+        }
+        // A coroutine taking the code by value: a capture would dangle.
+        run(api, [](error_code code) -> asio::awaitable<error_code> { co_return code; }(e.code()), std::move(h));
+        return false;
+    }
+}
+
+} // namespace
+
+void start_install_fence(client& api, fence_config cfg, request_options opts, asio::any_completion_handler<void(error_code)> h) {
+    std::string policy, binding, name;
+    if (!checked(api, cfg, policy, binding, name, h, opts)) return;
+    run(api,
+        [](client& api, request_options opts, std::string name, std::string policy, std::string binding) -> asio::awaitable<error_code> {
+            fence_io io{api, opts};
+            if (auto ec = co_await io.apply(policies(), name, std::move(policy))) co_return ec;
+            co_return co_await io.apply(bindings(), name, std::move(binding));
+        }(api, opts, name, std::move(policy), std::move(binding)),
+        std::move(h));
+}
+
+void start_remove_fence(client& api, fence_config cfg, request_options opts, asio::any_completion_handler<void(error_code)> h) {
+    std::string policy, binding, name;
+    if (!checked(api, cfg, policy, binding, name, h, opts)) return;
+    run(api,
+        [](client& api, request_options opts, std::string name) -> asio::awaitable<error_code> {
+            fence_io io{api, opts};
+            if (auto ec = co_await io.remove(bindings() + "/" + name)) co_return ec;
+            co_return co_await io.remove(policies() + "/" + name);
+        }(api, opts, name),
+        std::move(h));
+}
+
+void start_fence_status(client& api, fence_config cfg, request_options opts,
+                        asio::any_completion_handler<void(error_code, fence_state)> h) {
+    std::string name;
+    try {
+        name = fence_name(cfg, api.config().default_namespace);
+        (void)fence_policy_json(cfg, api.config().default_namespace);
+    } catch (const config_error& e) {
+        if (opts.diag) {
+            opts.diag->clear();
+            opts.diag->client_message = e.what();
+        }
+        run(api, [](error_code code) -> asio::awaitable<std::pair<error_code, fence_state>> { co_return std::pair{code, fence_state{}}; }(e.code()),
+            std::move(h));
+        return;
+    }
+    run(api,
+        [](client& api, request_options opts, std::string name) -> asio::awaitable<std::pair<error_code, fence_state>> {
+            fence_io io{api, opts};
+            fence_state state;
+            auto [pec, policy] = co_await io.exists(policies() + "/" + name);
+            if (pec) co_return std::pair{pec, state};
+            auto [bec, binding] = co_await io.exists(bindings() + "/" + name);
+            state.policy = policy;
+            state.binding = binding;
+            co_return std::pair{bec, state};
+        }(api, opts, name),
+        std::move(h));
+}
+
+} // namespace detail
+
+} // namespace leaselocker

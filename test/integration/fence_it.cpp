@@ -1,0 +1,262 @@
+// The admission fence against the real API server: a ValidatingAdmissionPolicy
+// whose parameter is the Lease refuses a deposed holder's write.
+#include "support/cluster_env.hpp"
+#include "support/locker_child.hpp"
+#include "support/printing.hpp"
+#include "support/run.hpp"
+
+#include <leaselocker/leaselocker.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace leaselocker;
+using namespace std::chrono_literals;
+using test::cluster;
+using test::cluster_config_for;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+struct fence_fixture {
+    asio::io_context io;
+    client admin{io.get_executor(), cluster_config_for("admin")};
+    client writer{io.get_executor(), cluster_config_for("lease")}; // least privilege, plus ConfigMaps (below)
+    std::string ns = cluster().namespace_name;
+    std::string lease = test::unique_name("fenced");
+    fence_config fence{.lease = {ns, lease}, .resources = {{"", "configmaps"}}, .match_labels = {{"fence", lease}}};
+
+    fence_fixture() { grant_configmaps_to_the_writer(); }
+    ~fence_fixture() {
+        try {
+            test::run(io, remove_fence(admin, fence, asio::use_awaitable));
+        } catch (...) {
+        }
+    }
+
+    http_response send(client& c, http_method m, std::string target, std::string body = {}) {
+        http_request req{.method = m, .target = std::move(target), .body = std::move(body)};
+        auto [ec, resp] = test::run(io, c.request(std::move(req), tuple_awaitable));
+        BOOST_TEST_REQUIRE(!ec, ec.message());
+        return resp;
+    }
+
+    // The writer may write ConfigMaps in its namespace, nothing more (it
+    // cannot touch admission policies).
+    void grant_configmaps_to_the_writer() {
+        const auto rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/" + ns;
+        auto role = send(admin, http_method::post, rbac + "/roles",
+                         R"({"metadata":{"name":"fenced-writer"},"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get","create","update","delete"]}]})");
+        BOOST_TEST_REQUIRE((role.status == 201u || role.status == 409u), role.body);
+        auto binding = send(admin, http_method::post, rbac + "/rolebindings",
+                            R"({"metadata":{"name":"fenced-writer"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"fenced-writer"},)"
+                            R"("subjects":[{"kind":"User","name":"lease-user","apiGroup":"rbac.authorization.k8s.io"}]})");
+        BOOST_TEST_REQUIRE((binding.status == 201u || binding.status == 409u), binding.body);
+    }
+
+    // Creates ConfigMap `name` (labelled for the fence unless `guarded` is
+    // false) with `stamp` as annotations; dry_run: admission runs, nothing
+    // is stored.
+    http_response write(client& c, const std::string& name, const std::map<std::string, std::string>& stamp, bool dry_run = false,
+                        bool guarded = true) {
+        json::object annotations;
+        for (const auto& [k, v] : stamp) annotations[k] = v;
+        json::object meta{{"name", name}, {"annotations", annotations}};
+        if (guarded) meta["labels"] = json::object{{"fence", lease}};
+        json::object cm{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", meta}, {"data", json::object{{"k", "v"}}}};
+        return send(c, http_method::post, "/api/v1/namespaces/" + ns + "/configmaps" + (dry_run ? "?dryRun=All" : ""), json::serialize(cm));
+    }
+
+    // Polls (bounded) until a dry-run write with `stamp` gets `want`
+    // (success or fenced_out): the policy, or a change of the Lease, reaches
+    // the API server's cache a little after it was written.
+    void wait_for_verdict(const std::map<std::string, std::string>& stamp, error_code want, const std::string& what) {
+        error_code got;
+        for (int i = 0; i < 250; ++i) {
+            got = fence_write_result(write(admin, test::unique_name("probe"), stamp, true));
+            if (got == want) return;
+            asio::steady_timer t(io, 20ms);
+            test::run(io, t.async_wait(asio::use_awaitable));
+        }
+        BOOST_FAIL("after 5 s, " << what << ": still " << got.message());
+    }
+
+    leaselocker::lease get_lease() {
+        lease_client leases{admin, ns};
+        return test::run(io, leases.get(lease, asio::use_awaitable));
+    }
+
+    // An administrator hands the Lease to `holder` (a new term), as another
+    // holder taking an expired lease would.
+    leaselocker::lease take_over(const std::string& holder) {
+        lease_client leases{admin, ns};
+        auto l = get_lease();
+        l.spec.holder_identity = holder;
+        l.spec.lease_transitions = l.spec.lease_transitions.value_or(0) + 1;
+        auto now = micro_time(std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()));
+        l.spec.acquire_time = now;
+        l.spec.renew_time = now;
+        return test::run(io, leases.replace(l, asio::use_awaitable));
+    }
+};
+
+std::map<std::string, std::string> stamp_of(const leaselocker::lease& l) {
+    return fence_annotations(fencing_token{l.metadata.uid, l.spec.lease_transitions.value_or(0)}, l.spec.holder_identity.value_or(""));
+}
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(fence_it)
+
+BOOST_FIXTURE_TEST_CASE(a_paused_holder_resumes_and_its_write_is_refused, fence_fixture) {
+    test::run(io, install_fence(admin, fence, asio::use_awaitable));
+    // The holder: another process, stopped after its grant long enough for
+    // its lease to run out, then resumed; it writes without looking again.
+    const auto go = (std::filesystem::temp_directory_path() / test::unique_name("go")).string();
+    const auto stale_name = test::unique_name("stale");
+    test::child holder(lease, "paused", {"fenced-write", go, stale_name});
+    BOOST_TEST_REQUIRE(holder.line().starts_with("acquired"));
+    ::kill(holder.pid, SIGSTOP);
+
+    lease_locker successor{writer, {ns, lease}, {.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .identity = "successor"}};
+    test::run(io, successor.lock(asio::use_awaitable)); // after the paused one's lease ran out
+    wait_for_verdict(fence_annotations(successor), {}, "the successor's stamp admitted");
+    auto ok = write(writer, test::unique_name("fresh"), fence_annotations(successor));
+    BOOST_TEST(ok.status == 201u, ok.body);
+
+    std::ofstream(go) << "go\n";
+    ::kill(holder.pid, SIGCONT);
+    const auto result = holder.line();
+    BOOST_TEST(result.find("write 422") == 0, result);
+    BOOST_TEST(result.find("admission fence") != std::string::npos, result);
+    auto stored = send(admin, http_method::get, "/api/v1/namespaces/" + ns + "/configmaps/" + stale_name);
+    BOOST_TEST(stored.status == 404u, "the deposed holder's object was stored");
+    test::run(io, successor.unlock(asio::use_awaitable));
+    std::filesystem::remove(go);
+}
+
+BOOST_FIXTURE_TEST_CASE(unstamped_writes_the_permissive_mode_and_removal, fence_fixture) {
+    lease_locker holder{writer, {ns, lease}, {.lease_duration = 15s, .identity = "holder"}};
+    test::run(io, holder.lock(asio::use_awaitable));
+    auto state = test::run(io, fence_status(admin, fence, asio::use_awaitable));
+    BOOST_TEST((!state.policy && !state.binding));
+
+    test::run(io, install_fence(admin, fence, asio::use_awaitable));
+    state = test::run(io, fence_status(admin, fence, asio::use_awaitable));
+    BOOST_TEST((state.policy && state.binding));
+    wait_for_verdict({}, error::fenced_out, "an unstamped write refused");
+    diagnostics diag;
+    auto refused = write(writer, test::unique_name("plain"), {});
+    BOOST_TEST(fence_write_result(refused, &diag) == error::fenced_out);
+    BOOST_TEST(diag.server_message.find("fenced out by lease " + ns + "/" + lease) != std::string::npos, diag.server_message);
+    auto stamped = write(writer, test::unique_name("stamped"), fence_annotations(holder));
+    BOOST_TEST(stamped.status == 201u, stamped.body);
+    // Objects the fence does not select (no label) are not judged.
+    auto unguarded = write(writer, test::unique_name("unguarded"), {}, false, false);
+    BOOST_TEST(unguarded.status == 201u, unguarded.body);
+
+    // Permissive: unstamped writes pass, a stale stamp still does not.
+    auto permissive = fence;
+    permissive.permissive = true;
+    test::run(io, install_fence(admin, permissive, asio::use_awaitable));
+    wait_for_verdict({}, {}, "an unstamped write admitted in permissive mode");
+    auto stale = fence_annotations(holder);
+    stale[fence_token_annotation] = std::to_string(holder.current_fencing_token().sequence - 1);
+    BOOST_TEST(fence_write_result(write(writer, test::unique_name("stale"), stale, true)) == error::fenced_out);
+
+    // Removed: writes are as before.
+    test::run(io, install_fence(admin, fence, asio::use_awaitable));
+    wait_for_verdict({}, error::fenced_out, "strict again");
+    test::run(io, remove_fence(admin, fence, asio::use_awaitable));
+    wait_for_verdict({}, {}, "an unstamped write admitted once the fence is removed");
+    state = test::run(io, fence_status(admin, fence, asio::use_awaitable));
+    BOOST_TEST((!state.policy && !state.binding));
+    test::run(io, remove_fence(admin, fence, asio::use_awaitable)); // nothing left to remove: fine
+    test::run(io, holder.unlock(asio::use_awaitable));
+}
+
+BOOST_FIXTURE_TEST_CASE(the_writer_can_stamp_but_not_change_the_fence, fence_fixture) {
+    diagnostics diag;
+    auto [ec] = test::run(io, install_fence(writer, fence, request_options{.diag = &diag}, tuple_awaitable));
+    BOOST_TEST(ec == error::forbidden, ec.message());
+    BOOST_TEST(diag.server_message.find("validatingadmissionpolicies") != std::string::npos, diag.server_message);
+    test::run(io, install_fence(admin, fence, asio::use_awaitable));
+    std::tie(ec) = test::run(io, remove_fence(writer, fence, tuple_awaitable));
+    BOOST_TEST(ec == error::forbidden, ec.message());
+    // A bad configuration is refused before anything is sent.
+    auto no_resources = fence;
+    no_resources.resources.clear();
+    std::tie(ec) = test::run(io, install_fence(admin, no_resources, tuple_awaitable));
+    BOOST_TEST(ec == error::config_invalid, ec.message());
+}
+
+// How long the old token keeps being admitted after a takeover (the API
+// server judges by its cached copy of the Lease), and what the fence costs
+// a write. Figures only: performance is not asserted in tests.
+BOOST_FIXTURE_TEST_CASE(the_window_after_a_takeover_and_the_cost_of_a_guarded_write, fence_fixture) {
+    lease_locker first{writer, {ns, lease}, {.lease_duration = 15s, .identity = "first"}};
+    test::run(io, first.lock(asio::use_awaitable));
+    test::run(io, install_fence(admin, fence, asio::use_awaitable));
+    auto current = get_lease();
+    wait_for_verdict(stamp_of(current), {}, "the holder's stamp admitted");
+    constexpr int trials = 40;
+    std::vector<double> window_ms;
+    int stale_admitted = 0, trials_with_stale = 0;
+    for (int i = 0; i < trials; ++i) {
+        const auto old_stamp = stamp_of(current);
+        current = take_over("intruder-" + std::to_string(i));
+        const auto written = clock_type::now(); // the takeover's answer: the Lease is stored
+        int admitted = 0;
+        for (int attempt = 0;; ++attempt) {
+            BOOST_TEST_REQUIRE(attempt < 500, "the old token was still admitted after 500 attempts");
+            const auto sent = clock_type::now();
+            if (fence_write_result(write(admin, test::unique_name("w"), old_stamp, true)) == error::fenced_out) {
+                window_ms.push_back(std::chrono::duration<double, std::milli>(sent - written).count());
+                break;
+            }
+            ++admitted;
+        }
+        stale_admitted += admitted;
+        trials_with_stale += admitted > 0;
+        wait_for_verdict(stamp_of(current), {}, "the new holder's stamp admitted");
+    }
+    // Cost: dry-run creates the fence judges (labelled, current stamp)
+    // against ones it does not select.
+    std::vector<double> guarded_ms, unguarded_ms;
+    for (int i = 0; i < 60; ++i)
+        for (bool guarded : {true, false}) {
+            const auto t0 = clock_type::now();
+            auto r = write(admin, test::unique_name("c"), stamp_of(current), true, guarded);
+            BOOST_TEST(r.status == 201u, r.body);
+            (guarded ? guarded_ms : unguarded_ms).push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+        }
+    std::cout << "fence window (takeover answered -> old token's first refusal, " << trials << " trials): p50 "
+              << percentile(window_ms, 0.5) << " ms, p99 " << percentile(window_ms, 0.99) << " ms, max "
+              << percentile(window_ms, 1.0) << " ms; stale writes admitted after the takeover's answer: " << stale_admitted << " in "
+              << trials_with_stale << " trials\n"
+              << "guarded write (dry-run create) p50 " << percentile(guarded_ms, 0.5) << " ms vs unguarded "
+              << percentile(unguarded_ms, 0.5) << " ms (p99 " << percentile(guarded_ms, 0.99) << " vs "
+              << percentile(unguarded_ms, 0.99) << " ms)\n";
+    BOOST_TEST(window_ms.size() == static_cast<std::size_t>(trials));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
