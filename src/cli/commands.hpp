@@ -11,5 +11,6 @@ int run_command(const run_options& o);
 int status_command(const status_options& o);
 int wait_free_command(const wait_free_options& o);
 int release_command(const release_options& o);
+int fence_command(const fence_options& o);
 
 } // namespace leaselocker::cli

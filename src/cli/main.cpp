@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
             [](const status_options& o) { return status_command(o); },
             [](const wait_free_options& o) { return wait_free_command(o); },
             [](const release_options& o) { return release_command(o); },
+            [](const fence_options& o) { return fence_command(o); },
         }, line);
     } catch (const usage_error& e) {
         return out.fail(exit_code::usage, e.what());

@@ -212,12 +212,12 @@ bool wants_help(const std::vector<std::string>& args) {
 } // namespace
 
 command_line parse_command_line(const std::vector<std::string>& args) {
-    if (args.empty()) throw usage_error("missing command: run, status, wait-free or release (see leaselocker --help)");
+    if (args.empty()) throw usage_error("missing command: run, status, wait-free, release or fence (see leaselocker --help)");
     const auto& verb = args.front();
     if (verb == "--help" || verb == "-h" || verb == "help") return show_help{args.size() > 1 && verb == "help" ? args[1] : ""};
     if (verb == "--version" || verb == "version") return show_version{};
-    if (verb != "run" && verb != "status" && verb != "wait-free" && verb != "release")
-        throw usage_error("unknown command \"" + verb + "\": run, status, wait-free or release (see leaselocker --help)");
+    if (verb != "run" && verb != "status" && verb != "wait-free" && verb != "release" && verb != "fence")
+        throw usage_error("unknown command \"" + verb + "\": run, status, wait-free, release or fence (see leaselocker --help)");
     if (wants_help(args)) return show_help{verb};
 
     std::vector<std::string> positionals;
@@ -268,6 +268,30 @@ command_line parse_command_line(const std::vector<std::string>& args) {
         o.lease = one_lease(verb, positionals, o.conn);
         return o;
     }
+    if (verb == "fence") {
+        fence_options o;
+        if (args.size() < 2 || (args[1] != "install" && args[1] != "remove" && args[1] != "status"))
+            throw usage_error("fence: say install, remove or status (leaselocker fence install NAMESPACE/NAME --resource configmaps)");
+        o.action = args[1];
+        auto flags = connection_flags(o.conn);
+        if (o.action == "install")
+            flags.insert(flags.end(), {
+                {{"--resource", "-r"}, true, [&](const std::string& v) {
+                     if (v.empty() || v.find_first_of("/ ") != std::string::npos)
+                         throw usage_error("--resource: \"" + v + "\" is not RESOURCE or RESOURCE.GROUP (e.g. configmaps, deployments.apps)");
+                     o.resources.push_back(v);
+                 }},
+                {{"--selector", "-l"}, true, [&](const std::string& v) { o.selector = parse_labels(v); }},
+                {{"--permissive"}, false, [&](const std::string&) { o.permissive = true; }},
+                {{"--print"}, false, [&](const std::string&) { o.print = true; }},
+            });
+        flags.push_back({{"--name"}, true, [&](const std::string& v) { o.name = v; }});
+        parse_flags(verb, args, 2, std::move(flags), positionals, nullptr);
+        o.lease = one_lease(verb, positionals, o.conn);
+        if (o.action == "install" && o.resources.empty())
+            throw usage_error("fence install: say which objects it guards: --resource configmaps (repeatable)");
+        return o;
+    }
     release_options o;
     auto flags = connection_flags(o.conn);
     flags.insert(flags.end(), {
@@ -309,6 +333,25 @@ std::string help_text(std::string_view verb) {
                "  --renew-deadline D         default 10s\n"
                "  --retry-period D           default 2s\n\n" +
                connection;
+    if (verb == "fence")
+        return "usage: leaselocker fence install [flags] NAMESPACE/NAME --resource RES [--resource RES...]\n"
+               "       leaselocker fence remove [flags] NAMESPACE/NAME\n"
+               "       leaselocker fence status [flags] NAMESPACE/NAME\n\n"
+               "install: a ValidatingAdmissionPolicy with the Lease as its parameter, and its binding: the API\n"
+               "server then admits a create or update of a guarded object in the Lease's namespace only if it\n"
+               "carries the Lease's current holder, fencing token and epoch in its annotations\n"
+               "leaselocker.io/holder, leaselocker.io/token and leaselocker.io/epoch (`leaselocker run` gives\n"
+               "them to its command as LEASELOCKER_IDENTITY, LEASELOCKER_FENCING_TOKEN, LEASELOCKER_FENCING_EPOCH).\n"
+               "It takes effect about a second after it is written. Needs rights on\n"
+               "validatingadmissionpolicies and validatingadmissionpolicybindings (administrators).\n\n"
+               "  -r, --resource RES   objects guarded: RESOURCE or RESOURCE.GROUP (configmaps, deployments.apps)\n"
+               "  -l, --selector k=v   only objects with these labels (default: all of those kinds)\n"
+               "  --permissive         admit writes without any stamp (a stale stamp is still refused)\n"
+               "  --print              print the policy and binding as JSON, send nothing\n"
+               "  --name N             name of the policy and binding (default leaselocker-fence-NS-NAME)\n\n"
+               "remove: deletes both (writes are judged as before). status: says whether both exist\n"
+               "(exit 0 if installed, 1 if not).\n\n" +
+               connection;
     if (verb == "status")
         return "usage: leaselocker status [flags] NAMESPACE/NAME\n\n"
                "Prints who holds the lease, since when, its last renewal, how much longer it is valid by this\n"
@@ -335,6 +378,7 @@ std::string help_text(std::string_view verb) {
            "  status NAMESPACE/NAME                who holds the lease\n"
            "  wait-free NAMESPACE/NAME             wait until nobody holds it\n"
            "  release NAMESPACE/NAME --force       write it free (administrators)\n"
+           "  fence install NAMESPACE/NAME -r RES  have the API server refuse writes of a deposed holder\n"
            "  version                              print the version\n\n"
            "Exit codes: CMD's own status; 1 held by another (--conflict-exit-code); 64 usage;\n"
            "69 API server unreachable; 70 unexpected answer; 75 lease lost while CMD ran;\n"

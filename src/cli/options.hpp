@@ -92,12 +92,23 @@ struct release_options {
     std::string identity; // only if this identity holds it
 };
 
+// leaselocker fence install|remove|status: the admission fence of a Lease.
+struct fence_options {
+    connection_options conn;
+    std::string action; // install, remove, status
+    lease_name lease;
+    std::vector<std::string> resources; // "configmaps", "deployments.apps" (resource[.group], as kubectl)
+    std::map<std::string, std::string> selector;
+    bool permissive = false;
+    std::string name;   // empty: the default name
+    bool print = false; // install: print the policy and binding, send nothing
+};
 struct show_help {
     std::string verb; // empty: the overview
 };
 struct show_version {};
 
-using command_line = std::variant<show_help, show_version, run_options, status_options, wait_free_options, release_options>;
+using command_line = std::variant<show_help, show_version, run_options, status_options, wait_free_options, release_options, fence_options>;
 
 // argv without the program name. Throws usage_error.
 command_line parse_command_line(const std::vector<std::string>& args);

@@ -25,11 +25,16 @@ constexpr const char* admission_api = "/apis/admissionregistration.k8s.io/v1";
 lease_name resolved(const fence_config& cfg, const std::string& default_namespace) {
     auto name = checked_lease_name(cfg.lease);
     if (name.namespace_name.empty()) name.namespace_name = default_namespace;
-    if (cfg.resources.empty())
-        throw config_error(make_error_code(error::config_invalid), "fence " + name.namespace_name + "/" + name.name + ": no guarded resource");
+    return name;
+}
+
+// The lease, for a fence that must say what it guards (the policy).
+lease_name resolved_with_resources(const fence_config& cfg, const std::string& default_namespace) {
+    auto name = resolved(cfg, default_namespace);
+    const auto what = "fence " + name.namespace_name + "/" + name.name;
+    if (cfg.resources.empty()) throw config_error(make_error_code(error::config_invalid), what + ": no guarded resource");
     for (const auto& r : cfg.resources)
-        if (r.resource.empty())
-            throw config_error(make_error_code(error::config_invalid), "fence " + name.namespace_name + "/" + name.name + ": a guarded resource without a name");
+        if (r.resource.empty()) throw config_error(make_error_code(error::config_invalid), what + ": a guarded resource without a name");
     return name;
 }
 
@@ -46,13 +51,13 @@ std::string current_stamp_rule() {
 } // namespace
 
 std::string fence_name(const fence_config& cfg, const std::string& default_namespace) {
-    if (!cfg.name.empty()) return cfg.name;
     auto lease = resolved(cfg, default_namespace);
+    if (!cfg.name.empty()) return cfg.name;
     return "leaselocker-fence-" + lease.namespace_name + "-" + lease.name;
 }
 
 std::string fence_policy_json(const fence_config& cfg, const std::string& default_namespace) {
-    auto lease = resolved(cfg, default_namespace);
+    auto lease = resolved_with_resources(cfg, default_namespace);
     json::array rules;
     for (const auto& r : cfg.resources)
         rules.push_back(json::object{{"apiGroups", json::array{json::string(r.group)}},
@@ -232,6 +237,22 @@ bool checked(client& api, const fence_config& cfg, std::string& policy, std::str
     }
 }
 
+// The same for what needs only the name (remove).
+template <class Handler>
+bool checked_name(client& api, const fence_config& cfg, std::string& name, Handler& h, request_options opts) {
+    try {
+        name = fence_name(cfg, api.config().default_namespace);
+        return true;
+    } catch (const config_error& e) {
+        if (opts.diag) {
+            opts.diag->clear();
+            opts.diag->client_message = e.what();
+        }
+        run(api, [](error_code code) -> asio::awaitable<error_code> { co_return code; }(e.code()), std::move(h));
+        return false;
+    }
+}
+
 } // namespace
 
 void start_install_fence(client& api, fence_config cfg, request_options opts, asio::any_completion_handler<void(error_code)> h) {
@@ -247,8 +268,8 @@ void start_install_fence(client& api, fence_config cfg, request_options opts, as
 }
 
 void start_remove_fence(client& api, fence_config cfg, request_options opts, asio::any_completion_handler<void(error_code)> h) {
-    std::string policy, binding, name;
-    if (!checked(api, cfg, policy, binding, name, h, opts)) return;
+    std::string name;
+    if (!checked_name(api, cfg, name, h, opts)) return;
     run(api,
         [](client& api, request_options opts, std::string name) -> asio::awaitable<error_code> {
             fence_io io{api, opts};
@@ -263,7 +284,6 @@ void start_fence_status(client& api, fence_config cfg, request_options opts,
     std::string name;
     try {
         name = fence_name(cfg, api.config().default_namespace);
-        (void)fence_policy_json(cfg, api.config().default_namespace);
     } catch (const config_error& e) {
         if (opts.diag) {
             opts.diag->clear();

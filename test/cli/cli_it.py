@@ -159,6 +159,8 @@ EVENT_FIELDS = {
     "stopped": {"signal": str},
     "warning": {"message": str},
     "error": {"message": str, "exit_code": int},
+    "fence_installed": {"lease": str, "name": str},
+    "fence_removed": {"lease": str, "name": str},
 }
 OPTIONAL_FIELDS = {"exited": {"signal": str}, "free": {"expired_holder": str}, "released": {"holder": str}}
 
@@ -1066,6 +1068,90 @@ class cli_connection(unittest.TestCase):
             self.assertEqual(len(err.strip().splitlines()), 1, err)
         kc = write_kubeconfig(self.dir, {"server": CLUSTER["server"], "disable-compression": True})
         self.assertEqual(self.status(kc)[0], 0)
+
+
+class cli_fence(unittest.TestCase):
+    """leaselocker fence: the API server refuses a stale holder's writes."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.lease = unique("fence")
+        self.ref = f"{NS}/{self.lease}"
+
+    def tearDown(self):
+        cli("fence", "remove", self.ref)
+        self.tmp.cleanup()
+
+    def write(self, stamp, dry_run=True):
+        """Creates a ConfigMap the fence guards, as the administrator, with
+        `stamp` (holder, token, epoch) as its annotations: the HTTP status
+        and the server's message."""
+        annotations = {}
+        if stamp:
+            annotations = {"leaselocker.io/holder": stamp[0], "leaselocker.io/token": stamp[1], "leaselocker.io/epoch": stamp[2]}
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": unique("cm"), "labels": {"fence": self.lease}, "annotations": annotations}}
+        status, obj = Admin().request("POST", f"/api/v1/namespaces/{NS}/configmaps" + ("?dryRun=All" if dry_run else ""), body)
+        return status, (obj or {}).get("message", "")
+
+    def test_install_status_enforce_remove(self):
+        code, out, err = cli("fence", "install", self.ref, "--resource", "configmaps", "--selector", f"fence={self.lease}")
+        self.assertEqual(code, 0, err)
+        self.assertIn("installed", out)
+        code, out, _ = cli("fence", "status", "--json", self.ref)
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out)["installed"], True)
+        wait_for(lambda: self.write(None)[0] == 422, 10, "the fence in force (an unstamped write refused)")
+
+        # A command run under the lease stamps its write from its environment.
+        stamp_file, go = os.path.join(self.dir, "stamp"), os.path.join(self.dir, "go")
+        script = ('echo "$LEASELOCKER_IDENTITY $LEASELOCKER_FENCING_TOKEN $LEASELOCKER_FENCING_EPOCH" > "$1"; '
+                  'n=0; while [ ! -e "$2" ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done')
+        p = start("run", "--context", "lease", "--identity", "fenced-run", self.ref, "--", "sh", "-c", script, "sh", stamp_file, go)
+        try:
+            stamp = wait_file(stamp_file).split()
+            self.assertEqual(stamp[0], "fenced-run")
+            wait_for(lambda: self.write(stamp)[0] == 201, 10, "the holder's stamp admitted")
+            status, message = self.write([stamp[0], str(int(stamp[1]) - 1), stamp[2]])
+            self.assertEqual(status, 422)
+            self.assertIn(f"fenced out by lease {self.ref}", message)
+            open(go, "w").close()
+            p.wait(timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr.read())
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        # Released: the Lease names nobody, so the old stamp is refused.
+        wait_for(lambda: self.write(stamp)[0] == 422, 10, "the released holder's stamp refused")
+
+        code, out, err = cli("fence", "remove", "--json", self.ref)
+        self.assertEqual(code, 0, err)
+        self.assertEqual([e["event"] for e in events(err)], ["fence_removed"])
+        wait_for(lambda: self.write(None)[0] == 201, 10, "writes judged as before once the fence is removed")
+        code, out, _ = cli("fence", "status", self.ref)
+        self.assertEqual(code, 1)
+        self.assertIn("not installed", out)
+
+    def test_the_least_privileged_user_cannot_install_it(self):
+        code, _, err = cli("fence", "install", "--context", "lease", self.ref, "--resource", "configmaps")
+        self.assertEqual(code, 77, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("validatingadmissionpolicies", err)
+
+    def test_usage(self):
+        for args, expected in [(["fence"], "say install, remove or status"),
+                               (["fence", "install", self.ref], "--resource configmaps"),
+                               (["fence", "install", self.ref, "-r", "a/b"], "is not RESOURCE"),
+                               (["fence", "remove", self.ref, "--permissive"], "unknown flag --permissive")]:
+            code, _, err = cli(*args)
+            self.assertEqual(code, 64, err)
+            self.assertIn(expected, err)
+        code, out, _ = cli("fence", "install", self.ref, "-r", "deployments.apps", "--print")
+        policy, binding = (json.loads(line) for line in out.splitlines())
+        self.assertEqual(policy["spec"]["matchConstraints"]["resourceRules"][0]["apiGroups"], ["apps"])
+        self.assertEqual(binding["spec"]["paramRef"], {"name": self.lease, "namespace": NS, "parameterNotFoundAction": "Deny"})
 
 
 if __name__ == "__main__":

@@ -113,8 +113,9 @@ auto install_fence(client& api, fence_config cfg, CompletionToken&& token = {}) 
 }
 
 /// Deletes the binding, then the policy (missing ones are fine): guarded
-/// objects are written as usual again. Signature: void(error_code).
-/// Errors and cancellation as install_fence.
+/// objects are written as usual again (`resources` may be empty: only the
+/// lease and the name count). Signature: void(error_code). Errors and
+/// cancellation as install_fence.
 template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
 auto remove_fence(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, void(error_code)>(
@@ -127,8 +128,9 @@ auto remove_fence(client& api, fence_config cfg, CompletionToken&& token = {}) {
     return remove_fence(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
 }
 
-/// Reads whether the policy and the binding exist. Signature:
-/// void(error_code, fence_state). Errors and cancellation as install_fence.
+/// Reads whether the policy and the binding exist (`resources` may be
+/// empty). Signature: void(error_code, fence_state). Errors and
+/// cancellation as install_fence.
 template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, fence_state)) CompletionToken = boost::asio::deferred_t>
 auto fence_status(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, void(error_code, fence_state)>(

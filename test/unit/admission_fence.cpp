@@ -1,0 +1,78 @@
+// The admission fence's objects and stamps, without a server.
+#include "support/printing.hpp"
+
+#include <leaselocker/fencing/admission_fence.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/test/unit_test.hpp>
+
+using namespace leaselocker;
+namespace json = boost::json;
+
+BOOST_AUTO_TEST_SUITE(admission_fence)
+
+BOOST_AUTO_TEST_CASE(the_policy_takes_the_lease_as_its_parameter) {
+    fence_config cfg{.lease = {"team", "Billing"}, .resources = {{"", "configmaps"}, {"apps", "deployments"}}};
+    BOOST_TEST(fence_name(cfg) == "leaselocker-fence-team-billing");
+    auto policy = json::parse(fence_policy_json(cfg)).as_object();
+    BOOST_TEST(policy.at("kind").as_string() == "ValidatingAdmissionPolicy");
+    const auto& spec = policy.at("spec").as_object();
+    BOOST_TEST(spec.at("failurePolicy").as_string() == "Fail"); // an evaluation error refuses, never admits
+    BOOST_TEST(json::serialize(spec.at("paramKind")) == R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease"})");
+    const auto& rules = spec.at("matchConstraints").at("resourceRules").as_array();
+    BOOST_TEST_REQUIRE(rules.size() == 2u);
+    BOOST_TEST(json::serialize(rules[1]) ==
+               R"({"apiGroups":["apps"],"apiVersions":["*"],"operations":["CREATE","UPDATE"],"resources":["deployments"]})");
+    const auto rule = std::string(spec.at("validations").at(0).at("expression").as_string());
+    for (const char* part : {"params.spec.holderIdentity", "params.metadata.uid", "variables.term", "leaselocker.io/holder",
+                             "leaselocker.io/token", "leaselocker.io/epoch"})
+        BOOST_TEST(rule.find(part) != std::string::npos, part);
+    BOOST_TEST(!rule.starts_with("!("));
+    cfg.permissive = true;
+    auto permissive = json::parse(fence_policy_json(cfg));
+    BOOST_TEST(std::string(permissive.at("spec").at("validations").at(0).at("expression").as_string()).starts_with("!('leaselocker.io/token' in variables.a) || ("));
+}
+
+BOOST_AUTO_TEST_CASE(the_binding_names_the_lease_and_denies_without_it) {
+    fence_config cfg{.lease = {"", "jobs"}, .resources = {{"", "configmaps"}}, .name = "my-fence"};
+    auto binding = json::parse(fence_binding_json(cfg, "ns1")).as_object();
+    const auto& spec = binding.at("spec").as_object();
+    BOOST_TEST(spec.at("policyName").as_string() == "my-fence");
+    BOOST_TEST(json::serialize(spec.at("paramRef")) == R"({"name":"jobs","namespace":"ns1","parameterNotFoundAction":"Deny"})");
+    BOOST_TEST(json::serialize(spec.at("validationActions")) == R"(["Deny"])");
+    BOOST_TEST(json::serialize(spec.at("matchResources")) ==
+               R"({"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"ns1"}}})");
+    cfg.match_labels = {{"app", "db"}};
+    binding = json::parse(fence_binding_json(cfg, "ns1")).as_object();
+    BOOST_TEST(json::serialize(binding.at("spec").at("matchResources").at("objectSelector")) == R"({"matchLabels":{"app":"db"}})");
+}
+
+BOOST_AUTO_TEST_CASE(bad_configurations_are_refused_before_anything_is_sent) {
+    BOOST_CHECK_THROW(fence_policy_json({.lease = {"ns", "x"}}), config_error);                         // nothing guarded
+    BOOST_CHECK_THROW(fence_policy_json({.lease = {"ns", "x"}, .resources = {{"", ""}}}), config_error); // no resource name
+    BOOST_CHECK_THROW(fence_name({.lease = {"ns", "not a name"}}), config_error);
+    BOOST_TEST(fence_name({.lease = {"ns", "x"}}) == "leaselocker-fence-ns-x"); // a name needs no resource
+}
+
+BOOST_AUTO_TEST_CASE(the_stamp_and_the_verdict) {
+    auto stamp = fence_annotations(fencing_token{"uid-1", 7}, "me");
+    BOOST_TEST(stamp.at(fence_holder_annotation) == "me");
+    BOOST_TEST(stamp.at(fence_token_annotation) == "7");
+    BOOST_TEST(stamp.at(fence_epoch_annotation) == "uid-1");
+    BOOST_TEST(fence_annotations(fencing_token{}, "me").empty()); // nothing held: no stamp
+
+    BOOST_TEST(!fence_write_result(http_response{.status = 201}));
+    diagnostics diag;
+    http_response refused{.status = 422,
+                          .body = R"({"kind":"Status","status":"Failure","reason":"Invalid","code":422,"message":"configmaps \"x\" is forbidden: )"
+                                  R"(ValidatingAdmissionPolicy 'leaselocker-fence-ns-x' with binding 'leaselocker-fence-ns-x' denied request: )"
+                                  R"(fenced out by lease ns/x: it names holder \"b\" at token 3"})"};
+    BOOST_TEST(fence_write_result(refused, &diag) == error::fenced_out);
+    BOOST_TEST(diag.server_message.find("fenced out by lease ns/x") != std::string::npos, diag.server_message);
+    http_response other{.status = 403, .body = R"({"kind":"Status","status":"Failure","reason":"Forbidden","code":403,"message":"no"})"};
+    BOOST_TEST(fence_write_result(other) == error::forbidden);
+    BOOST_TEST(make_error_code(error::fenced_out) == condition::permanent);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
