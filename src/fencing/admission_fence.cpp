@@ -13,6 +13,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <type_traits>
+
 namespace leaselocker {
 
 namespace asio = boost::asio;
@@ -217,38 +219,28 @@ void run(client& api, Task task, Handler h) {
     detail::spawn_for(asio::make_strand(api.get_executor()), std::move(task), std::move(h));
 }
 
-// A config_error before any request completes the operation (not inline).
-template <class Handler>
-bool checked(client& api, const fence_config& cfg, std::string& policy, std::string& binding, std::string& name, Handler& h,
-             request_options opts) {
-    try {
-        policy = fence_policy_json(cfg, api.config().default_namespace);
-        binding = fence_binding_json(cfg, api.config().default_namespace);
-        name = fence_name(cfg, api.config().default_namespace);
-        return true;
-    } catch (const config_error& e) {
-        if (opts.diag) {
-            opts.diag->clear();
-            opts.diag->client_message = e.what();
-        }
-        // A coroutine taking the code by value: a capture would dangle.
-        run(api, [](error_code code) -> asio::awaitable<error_code> { co_return code; }(e.code()), std::move(h));
-        return false;
-    }
+// Runs `prepare` (which throws config_error for a bad fence); if it
+// throws, the operation completes with that error, never inline, and
+// nothing is sent. Returns whether to go on.
+template <class Result>
+asio::awaitable<Result> completed_with(error_code code) { // by value: a capture would dangle
+    if constexpr (std::is_same_v<Result, error_code>)
+        co_return code;
+    else
+        co_return Result{code, {}};
 }
 
-// The same for what needs only the name (remove).
-template <class Handler>
-bool checked_name(client& api, const fence_config& cfg, std::string& name, Handler& h, request_options opts) {
+template <class Result = error_code, class Prepare, class Handler>
+bool checked(client& api, request_options opts, Handler& h, Prepare prepare) {
     try {
-        name = fence_name(cfg, api.config().default_namespace);
+        prepare(api.config().default_namespace);
         return true;
     } catch (const config_error& e) {
         if (opts.diag) {
             opts.diag->clear();
             opts.diag->client_message = e.what();
         }
-        run(api, [](error_code code) -> asio::awaitable<error_code> { co_return code; }(e.code()), std::move(h));
+        run(api, completed_with<Result>(e.code()), std::move(h));
         return false;
     }
 }
@@ -257,7 +249,12 @@ bool checked_name(client& api, const fence_config& cfg, std::string& name, Handl
 
 void start_install_fence(client& api, fence_config cfg, request_options opts, asio::any_completion_handler<void(error_code)> h) {
     std::string policy, binding, name;
-    if (!checked(api, cfg, policy, binding, name, h, opts)) return;
+    if (!checked(api, opts, h, [&](const std::string& ns) {
+            policy = fence_policy_json(cfg, ns);
+            binding = fence_binding_json(cfg, ns);
+            name = fence_name(cfg, ns);
+        }))
+        return;
     run(api,
         [](client& api, request_options opts, std::string name, std::string policy, std::string binding) -> asio::awaitable<error_code> {
             fence_io io{api, opts};
@@ -269,7 +266,7 @@ void start_install_fence(client& api, fence_config cfg, request_options opts, as
 
 void start_remove_fence(client& api, fence_config cfg, request_options opts, asio::any_completion_handler<void(error_code)> h) {
     std::string name;
-    if (!checked_name(api, cfg, name, h, opts)) return;
+    if (!checked(api, opts, h, [&](const std::string& ns) { name = fence_name(cfg, ns); })) return;
     run(api,
         [](client& api, request_options opts, std::string name) -> asio::awaitable<error_code> {
             fence_io io{api, opts};
@@ -282,17 +279,7 @@ void start_remove_fence(client& api, fence_config cfg, request_options opts, asi
 void start_fence_status(client& api, fence_config cfg, request_options opts,
                         asio::any_completion_handler<void(error_code, fence_state)> h) {
     std::string name;
-    try {
-        name = fence_name(cfg, api.config().default_namespace);
-    } catch (const config_error& e) {
-        if (opts.diag) {
-            opts.diag->clear();
-            opts.diag->client_message = e.what();
-        }
-        run(api, [](error_code code) -> asio::awaitable<std::pair<error_code, fence_state>> { co_return std::pair{code, fence_state{}}; }(e.code()),
-            std::move(h));
-        return;
-    }
+    if (!checked<std::pair<error_code, fence_state>>(api, opts, h, [&](const std::string& ns) { name = fence_name(cfg, ns); })) return;
     run(api,
         [](client& api, request_options opts, std::string name) -> asio::awaitable<std::pair<error_code, fence_state>> {
             fence_io io{api, opts};
