@@ -348,7 +348,7 @@ std::string help_text(std::string_view verb) {
                "  -l, --selector k=v   only objects with these labels (default: all of those kinds)\n"
                "  --permissive         admit writes without any stamp (a stale stamp is still refused)\n"
                "  --print              print the policy and binding as JSON, send nothing\n"
-               "  --name N             name of the policy and binding (default leaselocker-fence-NS-NAME)\n\n"
+               "  --name N             name of the policy and binding (default leaselocker-fence.NS.NAME)\n\n"
                "remove: deletes both (writes are judged as before). status: says whether both exist\n"
                "(exit 0 if installed, 1 if not).\n\n" +
                connection;

@@ -55,7 +55,8 @@ std::string current_stamp_rule() {
 std::string fence_name(const fence_config& cfg, const std::string& default_namespace) {
     auto lease = resolved(cfg, default_namespace);
     if (!cfg.name.empty()) return cfg.name;
-    return "leaselocker-fence-" + lease.namespace_name + "-" + lease.name;
+    // '.' cannot be in a namespace: "a-b"/"c" and "a"/"b-c" stay apart.
+    return "leaselocker-fence." + lease.namespace_name + "." + lease.name;
 }
 
 std::string fence_policy_json(const fence_config& cfg, const std::string& default_namespace) {
@@ -67,7 +68,9 @@ std::string fence_policy_json(const fence_config& cfg, const std::string& defaul
                                      {"operations", json::array{"CREATE", "UPDATE"}},
                                      {"resources", json::array{json::string(r.resource)}}});
     std::string rule = current_stamp_rule();
-    if (cfg.permissive) rule = std::string("!('") + fence_token_annotation + "' in variables.a) || (" + rule + ")";
+    if (cfg.permissive) // no stamp at all: admitted; any part of one: judged
+        rule = std::string("!('") + fence_holder_annotation + "' in variables.a || '" + fence_token_annotation + "' in variables.a || '" +
+               fence_epoch_annotation + "' in variables.a) || (" + rule + ")";
     const std::string message =
         std::string("'fenced out by lease ' + params.metadata.namespace + '/' + params.metadata.name + ': it names holder \"' + "
                     "(has(params.spec.holderIdentity) ? params.spec.holderIdentity : '') + '\" at token ' + variables.term + "
@@ -118,10 +121,11 @@ std::string fence_binding_json(const fence_config& cfg, const std::string& defau
 }
 
 std::map<std::string, std::string> fence_annotations(const fencing_token& token, const std::string& identity) {
-    if (!token.valid()) return {};
+    // Nothing held: a stamp no Lease matches ("none" is not a number), so a
+    // read-modify-write by a deposed holder cannot keep the successor's.
     return {{fence_holder_annotation, identity},
-            {fence_token_annotation, std::to_string(token.sequence)},
-            {fence_epoch_annotation, token.epoch}};
+            {fence_token_annotation, token.valid() ? std::to_string(token.sequence) : "none"},
+            {fence_epoch_annotation, token.valid() ? token.epoch : ""}};
 }
 
 std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker) {
@@ -134,8 +138,10 @@ error_code fence_write_result(const http_response& response, diagnostics* diag) 
     auto ec = detail::status_to_error(response.status, response.body, server_message);
     // The API server words an admission refusal "ValidatingAdmissionPolicy
     // '<policy>' with binding '<binding>' denied request: <message>".
-    if (server_message.find("ValidatingAdmissionPolicy 'leaselocker-fence-") != std::string::npos ||
-        server_message.find("fenced out") != std::string::npos)
+    // Our policy's own verdict, or (default names) its "no params found"
+    // when the Lease is gone.
+    if (response.status == 422 && (server_message.find("denied request: fenced out") != std::string::npos ||
+                                   server_message.find("ValidatingAdmissionPolicy 'leaselocker-fence.") != std::string::npos))
         ec = error::fenced_out;
     if (diag) {
         diag->clear();
@@ -179,8 +185,12 @@ struct fence_io {
             http_method method = http_method::post;
             std::string target = collection;
             if (got.status == 200) {
-                auto current = json::parse(got.body);
-                body["metadata"].as_object()["resourceVersion"] = current.at("metadata").at("resourceVersion");
+                error_code parse_ec;
+                auto current = json::parse(got.body, parse_ec);
+                const auto* version = parse_ec || !current.is_object() ? nullptr : current.as_object().if_contains("metadata");
+                version = version && version->is_object() ? version->as_object().if_contains("resourceVersion") : nullptr;
+                if (!version) co_return make_error_code(error::malformed_response);
+                body["metadata"].as_object()["resourceVersion"] = *version;
                 method = http_method::put;
                 target = path;
             } else if (got.status != 404) {
@@ -257,6 +267,9 @@ void start_install_fence(client& api, fence_config cfg, request_options opts, as
         return;
     run(api,
         [](client& api, request_options opts, std::string name, std::string policy, std::string binding) -> asio::awaitable<error_code> {
+            // Any cancellation aborts the request in flight; none throws.
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+            co_await asio::this_coro::throw_if_cancelled(false);
             fence_io io{api, opts};
             if (auto ec = co_await io.apply(policies(), name, std::move(policy))) co_return ec;
             co_return co_await io.apply(bindings(), name, std::move(binding));
@@ -269,6 +282,9 @@ void start_remove_fence(client& api, fence_config cfg, request_options opts, asi
     if (!checked(api, opts, h, [&](const std::string& ns) { name = fence_name(cfg, ns); })) return;
     run(api,
         [](client& api, request_options opts, std::string name) -> asio::awaitable<error_code> {
+            // Any cancellation aborts the request in flight; none throws.
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+            co_await asio::this_coro::throw_if_cancelled(false);
             fence_io io{api, opts};
             if (auto ec = co_await io.remove(bindings() + "/" + name)) co_return ec;
             co_return co_await io.remove(policies() + "/" + name);
@@ -282,6 +298,9 @@ void start_fence_status(client& api, fence_config cfg, request_options opts,
     if (!checked<std::pair<error_code, fence_state>>(api, opts, h, [&](const std::string& ns) { name = fence_name(cfg, ns); })) return;
     run(api,
         [](client& api, request_options opts, std::string name) -> asio::awaitable<std::pair<error_code, fence_state>> {
+            // Any cancellation aborts the request in flight; none throws.
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+            co_await asio::this_coro::throw_if_cancelled(false);
             fence_io io{api, opts};
             fence_state state;
             auto [pec, policy] = co_await io.exists(policies() + "/" + name);

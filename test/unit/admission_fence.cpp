@@ -14,7 +14,7 @@ BOOST_AUTO_TEST_SUITE(admission_fence)
 
 BOOST_AUTO_TEST_CASE(the_policy_takes_the_lease_as_its_parameter) {
     fence_config cfg{.lease = {"team", "Billing"}, .resources = {{"", "configmaps"}, {"apps", "deployments"}}};
-    BOOST_TEST(fence_name(cfg) == "leaselocker-fence-team-billing");
+    BOOST_TEST(fence_name(cfg) == "leaselocker-fence.team.billing");
     auto policy = json::parse(fence_policy_json(cfg)).as_object();
     BOOST_TEST(policy.at("kind").as_string() == "ValidatingAdmissionPolicy");
     const auto& spec = policy.at("spec").as_object();
@@ -31,7 +31,9 @@ BOOST_AUTO_TEST_CASE(the_policy_takes_the_lease_as_its_parameter) {
     BOOST_TEST(!rule.starts_with("!("));
     cfg.permissive = true;
     auto permissive = json::parse(fence_policy_json(cfg));
-    BOOST_TEST(std::string(permissive.at("spec").at("validations").at(0).at("expression").as_string()).starts_with("!('leaselocker.io/token' in variables.a) || ("));
+    BOOST_TEST(std::string(permissive.at("spec").at("validations").at(0).at("expression").as_string())
+                   .starts_with("!('leaselocker.io/holder' in variables.a || 'leaselocker.io/token' in variables.a || "
+                                "'leaselocker.io/epoch' in variables.a) || ("));
 }
 
 BOOST_AUTO_TEST_CASE(the_binding_names_the_lease_and_denies_without_it) {
@@ -52,7 +54,8 @@ BOOST_AUTO_TEST_CASE(bad_configurations_are_refused_before_anything_is_sent) {
     BOOST_CHECK_THROW(fence_policy_json({.lease = {"ns", "x"}}), config_error);                         // nothing guarded
     BOOST_CHECK_THROW(fence_policy_json({.lease = {"ns", "x"}, .resources = {{"", ""}}}), config_error); // no resource name
     BOOST_CHECK_THROW(fence_name({.lease = {"ns", "not a name"}}), config_error);
-    BOOST_TEST(fence_name({.lease = {"ns", "x"}}) == "leaselocker-fence-ns-x"); // a name needs no resource
+    BOOST_TEST(fence_name({.lease = {"ns", "x"}}) == "leaselocker-fence.ns.x"); // a name needs no resource
+    BOOST_TEST(fence_name({.lease = {"a-b", "c"}}) != fence_name({.lease = {"a", "b-c"}}));
 }
 
 BOOST_AUTO_TEST_CASE(the_stamp_and_the_verdict) {
@@ -60,13 +63,15 @@ BOOST_AUTO_TEST_CASE(the_stamp_and_the_verdict) {
     BOOST_TEST(stamp.at(fence_holder_annotation) == "me");
     BOOST_TEST(stamp.at(fence_token_annotation) == "7");
     BOOST_TEST(stamp.at(fence_epoch_annotation) == "uid-1");
-    BOOST_TEST(fence_annotations(fencing_token{}, "me").empty()); // nothing held: no stamp
+    const auto none = fence_annotations(fencing_token{}, "me"); // nothing held: a stamp nothing matches
+    BOOST_TEST(none.at(fence_token_annotation) == "none");
+    BOOST_TEST(none.size() == 3u);
 
     BOOST_TEST(!fence_write_result(http_response{.status = 201}));
     diagnostics diag;
     http_response refused{.status = 422,
                           .body = R"({"kind":"Status","status":"Failure","reason":"Invalid","code":422,"message":"configmaps \"x\" is forbidden: )"
-                                  R"(ValidatingAdmissionPolicy 'leaselocker-fence-ns-x' with binding 'leaselocker-fence-ns-x' denied request: )"
+                                  R"(ValidatingAdmissionPolicy 'leaselocker-fence.ns.x' with binding 'leaselocker-fence.ns.x' denied request: )"
                                   R"(fenced out by lease ns/x: it names holder \"b\" at token 3"})"};
     BOOST_TEST(fence_write_result(refused, &diag) == error::fenced_out);
     BOOST_TEST(diag.server_message.find("fenced out by lease ns/x") != std::string::npos, diag.server_message);

@@ -2,6 +2,20 @@
 /// Fencing that the API server enforces: a ValidatingAdmissionPolicy whose
 /// parameter is the Lease admits a write to a guarded object only when the
 /// object carries the Lease's current holder, term and epoch.
+///
+/// What it judges: CREATE and UPDATE of the guarded resources themselves
+/// in the Lease's namespace. Not DELETE, and not subresources
+/// (deployments/scale, /status). Without match_labels it guards every
+/// object of those kinds there (for configmaps: also kube-root-ca.crt,
+/// which the controller manager rewrites): give a selector. While the
+/// Lease does not exist every guarded write is refused.
+///
+/// Known Kubernetes issue (kubernetes/kubernetes#130887): when no binding
+/// with a Lease parameter is left for about a second (remove_fence of the
+/// last one), an API server may stop following Leases for policies for
+/// good, and a fence installed later judges by a frozen copy of the Lease
+/// until that server restarts. Do not remove and reinstall a fence on a
+/// running cluster; change it with install_fence (it replaces in place).
 #pragma once
 
 #include <leaselocker/detail/default_token.hpp>
@@ -48,8 +62,8 @@ struct fence_config {
     /// stale stamp is still refused. Off: every create and update of a
     /// guarded object must carry the current stamp.
     bool permissive = false;
-    /// The policy's and the binding's name; empty: "leaselocker-fence-" +
-    /// namespace + "-" + lease name.
+    /// The policy's and the binding's name; empty: "leaselocker-fence." +
+    /// namespace + "." + lease name.
     std::string name;
 };
 
@@ -63,10 +77,13 @@ std::string fence_binding_json(const fence_config& cfg, const std::string& defau
 std::string fence_name(const fence_config& cfg, const std::string& default_namespace = "default");
 
 /// The annotations a guarded write must carry for the grant `token` held as
-/// `identity` (put them in the object's metadata.annotations, replacing
-/// any old stamp). An invalid token gives an empty map.
+/// `identity`. Set all three on every create and update (a write that
+/// leaves the object's annotations as they were keeps whatever stamp it
+/// had, maybe another holder's). For an invalid token (nothing held) the
+/// stamp is one no Lease matches (token "none").
 std::map<std::string, std::string> fence_annotations(const fencing_token& token, const std::string& identity);
-/// The same for what `locker` holds now (empty if it holds nothing).
+/// The same for what `locker` holds now (the never-matching stamp if it
+/// holds nothing).
 std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker);
 
 /// Whether `response` (to a guarded write) is the fence refusing it:
