@@ -196,7 +196,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor ex, cluster_config cfg, client_options opts)
         : executor_(std::move(ex)), strand_(asio::make_strand(executor_)), cfg_(std::move(cfg)), opts_(std::move(opts)),
-          address_(parse_server_address(cfg_.server, cfg_.source)), tls_inputs_(cfg_),
+          address_(parse_server_address(cfg_.server, cfg_.source)), tls_inputs_(cfg_), tls_files_stamp_(tls_files_stamp()),
           tls_(make_tls_context(cfg_)), tokens_(cfg_, opts_.token_file_reload),
           proxy_(choose_proxy(address_.tls, address_.host_unbracketed(), address_.port, std::string(cfg_.proxy_url.reveal()),
                               opts_.proxy_from_environment ? proxy_environment::from_process() : proxy_environment{}, cfg_.source)) {
@@ -786,7 +786,10 @@ private:
     client_options opts_;
     server_address address_;
     cluster_config tls_inputs_;   // cfg_ with the certificates in use now (files re-read, the exec plugin's)
-    std::string tls_files_stamp_;   // tls_files_stamp() when tls_inputs_ was read ("" at first: read again before the first request)
+    // tls_files_stamp() when tls_inputs_ was read; at first, when the client
+    // was made: the PEMs in cluster_config are used until a file changes
+    // (a caller may have set them over what the loader read).
+    std::string tls_files_stamp_;
     std::string tls_files_refused_; // a stamp whose files could not be used (warned once)
     std::unique_ptr<asio::ssl::context> tls_;
     token_source tokens_;

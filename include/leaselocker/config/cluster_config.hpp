@@ -46,6 +46,7 @@ struct cluster_config {
     /// The file it was read from, if any: re-read when it changes (checked
     /// before each request), so a rotated CA is trusted without a restart;
     /// idle connections are closed then, requests in flight finish on theirs.
+    /// Until the file changes, certificate_authority_pem is what is used.
     std::string certificate_authority_file;
     /// Do not verify the server's certificate (kubeconfig
     /// insecure-skip-tls-verify; not allowed together with a CA).
