@@ -60,7 +60,7 @@ std::string fence_name(const fence_config& cfg, const std::string& default_names
 }
 
 std::string fence_policy_json(const fence_config& cfg, const std::string& default_namespace) {
-    auto lease = resolved_with_resources(cfg, default_namespace);
+    resolved_with_resources(cfg, default_namespace); // throws for a bad name or nothing guarded; the binding names the Lease
     json::array rules;
     for (const auto& r : cfg.resources)
         rules.push_back(json::object{{"apiGroups", json::array{json::string(r.group)}},
@@ -93,7 +93,6 @@ std::string fence_policy_json(const fence_config& cfg, const std::string& defaul
              {"validations", json::array{json::object{{"expression", rule},
                                                       {"message", "fenced out: the write does not carry the lease's current holder and fencing token"},
                                                       {"messageExpression", message}}}}}}};
-    (void)lease;
     return json::serialize(policy);
 }
 
