@@ -5,6 +5,19 @@ LEASELOCKER_CACHE=${LEASELOCKER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/leaselock
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# use_compiler_cache ROOT: with ccache installed (tools/setup.sh does),
+# compiles go through a cache in $LEASELOCKER_CACHE/ccache shared by every
+# clone (paths below ROOT are hashed relative to it), so a fresh clone
+# rebuilds from the cache. Sets cache_cmake_args for cmake, and exports the
+# same for nested CMake builds (the package tests).
+use_compiler_cache() {
+  cache_cmake_args=()
+  command -v ccache >/dev/null || return 0
+  export CCACHE_DIR=${CCACHE_DIR:-$LEASELOCKER_CACHE/ccache} CCACHE_BASEDIR=$1 CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+  cache_cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+}
+
 # run_with_progress LABEL HINT CMD...: runs CMD, and while it runs says every
 # 30 s what it is doing and for how long, so a long step is never silent.
 run_with_progress() {

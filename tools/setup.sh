@@ -10,7 +10,7 @@ packages=(
   libssl-dev libyaml-cpp-dev libc-ares-dev
   python3 curl patch
   clang-14 libclang-rt-14-dev
-  tinyproxy-bin doxygen
+  tinyproxy-bin doxygen ccache
 )
 missing=()
 for p in "${packages[@]}"; do

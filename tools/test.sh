@@ -39,7 +39,7 @@ build_and_test() {
   local dir=$1 label=$2 tests=$3; shift 3
   stage "C++ build ($label)"
   local t=$SECONDS
-  cmake -S "$root" -B "$dir" -G Ninja -DLEASELOCKER_CLUSTER_BIN="$cluster_bin" "$@" >/dev/null
+  cmake -S "$root" -B "$dir" -G Ninja -DLEASELOCKER_CLUSTER_BIN="$cluster_bin" "${cache_cmake_args[@]}" "$@" >/dev/null
   run_with_progress "C++ build ($label)" "(ninja in $dir; incremental next time)" cmake --build "$dir"
   build_times+=("$label $((SECONDS - t)) s")
   stage "tests ($label)"
@@ -58,6 +58,7 @@ build_and_test() {
   test_times+=("$label $((SECONDS - t)) s")
 }
 
+use_compiler_cache "$root"
 status=0 total_passed=0 total_failed=0
 build_times=() test_times=() ctest_args=("$@")
 build_and_test "$build_dir" "plain" . -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} \

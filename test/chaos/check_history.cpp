@@ -3,7 +3,7 @@
 // run passed, 1 if any check failed (a violation, or a minimum or liveness
 // bound not met: an empty folder fails), 2 on bad usage.
 //
-//   leaselocker_chaos_check FOLDER [--lease-ms 2000] [--silence-leases 15] [--failover-margin-ms 1000]
+//   leaselocker_chaos_check FOLDER [--lease-ms 2000] [--silence-leases 15] [--failover-margin-ms 1000] [--fence-window-ms 50]
 #include "history.hpp"
 
 #include <filesystem>
@@ -14,7 +14,7 @@
 int main(int argc, char** argv) {
     using namespace leaselocker::chaos;
     auto usage = [&] {
-        std::cerr << "usage: " << argv[0] << " FOLDER [--lease-ms N] [--silence-leases N] [--failover-margin-ms N]\n";
+        std::cerr << "usage: " << argv[0] << " FOLDER [--lease-ms N] [--silence-leases N] [--failover-margin-ms N] [--fence-window-ms N]\n";
         return 2;
     };
     if (argc < 2 || argc % 2 != 0) return usage();
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
         if (flag == "--lease-ms") opts.lease_ms = value;
         else if (flag == "--silence-leases") opts.silence_leases = static_cast<int>(value);
         else if (flag == "--failover-margin-ms") opts.failover_margin_ms = value;
+        else if (flag == "--fence-window-ms") opts.fence_window_ms = value;
         else return usage();
     }
     if (!std::filesystem::is_directory(dir)) {

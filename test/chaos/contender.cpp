@@ -25,20 +25,36 @@
 //       elector steps down and releases, run() completes ("release"), and
 //       after a rest it runs again. A loss cancels the work (no write after
 //       it); on_stopped_leading logs "stopped" (the checker's elector rule).
-//   leaselocker_chaos_contender record --kubeconfig K --lease L --events F [--seconds 600]
-//       Watches lease L and appends every version it sees.
+//   leaselocker_chaos_contender record --kubeconfig K --lease L --events F [--seconds 600] [--store-configmap S]
+//       Watches lease L and appends every version it sees; with
+//       --store-configmap also every version of ConfigMap S (the guarded
+//       store: its stamp, its writer and when that write was sent).
+//   leaselocker_chaos_contender fence --kubeconfig K --lease L --store S
+//       (An administrator's kubeconfig.) Lets the lease user write
+//       ConfigMaps, creates ConfigMap S, installs the admission fence of
+//       lease L on it (fencing/admission_fence.hpp) and returns once the
+//       API server enforces it.
 //
 // Every event is one JSON line appended to F, stamped with CLOCK_MONOTONIC
 // (steady_clock), which all processes on the host share (history.hpp).
 //
-// The store is a file: "<epoch> <sequence>" of the newest token accepted.
-// A write is accepted only with the same epoch and a sequence not below the
-// stored one, decided under flock(2), and stamped inside it: the stamps are
-// the store's order.
+// The store is a file (--store-kind file, the default): "<epoch> <sequence>"
+// of the newest token accepted. A write is accepted only with the same
+// epoch and a sequence not below the stored one, decided under flock(2),
+// and stamped inside it: the stamps are the store's order.
+// Or (--store-kind configmap) ConfigMap S, guarded by the admission fence:
+// each write is an unconditional PUT stamped with the holder's identity and
+// token (fence_annotations); the API server admits it only while the Lease
+// names that holder and token. Its order is the server's (resourceVersion):
+// the recorder's versions of S and of the Lease, judged by the checker. A
+// write refused while the contender still holds is tried again a few times
+// (the server's copy of the Lease may not have the grant yet), each
+// attempt logged.
 #include <leaselocker/leaselocker.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/json.hpp>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -56,6 +72,7 @@
 #include <string>
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 using namespace leaselocker;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -158,6 +175,142 @@ std::string token_fields(const fencing_token& t) {
     return "\"seq\":" + std::to_string(t.sequence) + ",\"epoch\":" + quoted(t.epoch);
 }
 
+// The guarded ConfigMap: the label the fence selects it by.
+constexpr const char* store_label = "leaselocker-chaos-store";
+
+struct configmap_store {
+    std::string ns, name, lease, identity;
+    std::string path() const { return "/api/v1/namespaces/" + ns + "/configmaps/" + name; }
+};
+
+struct api_write {
+    steady::time_point sent;
+    error_code ec; // success: admitted; error::fenced_out: refused by the fence; else the outcome is unknown
+    std::string why;
+};
+
+// One unconditional PUT of the store, stamped for `token`; `sent` (in its
+// data) names the write in the recorder's versions.
+asio::awaitable<api_write> write_configmap(client& api, const configmap_store& s, const fencing_token& token, std::chrono::milliseconds timeout) {
+    json::object annotations;
+    for (const auto& [k, v] : fence_annotations(token, s.identity)) annotations[k] = v;
+    api_write w{.sent = steady::now()};
+    json::object meta{{"name", s.name}, {"labels", json::object{{store_label, s.lease}}}, {"annotations", std::move(annotations)}};
+    json::object data{{"writer", s.identity}, {"sent", std::to_string(ns(w.sent))}};
+    json::object cm{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", std::move(meta)}, {"data", std::move(data)}};
+    http_request req{.method = http_method::put, .target = s.path(), .body = json::serialize(cm), .timeout = timeout};
+    diagnostics diag;
+    req.diag = &diag;
+    auto [ec, response] = co_await api.request(std::move(req), use_tuple);
+    w.ec = ec ? ec : fence_write_result(response, &diag);
+    if (w.ec) w.why = w.ec.message() + (diag.server_message.empty() ? "" : ": " + diag.server_message);
+    co_return w;
+}
+
+// Every version of the store ConfigMap: its stamp, writer and the write's
+// send time. The watch is opened again where it left off; when the server
+// has forgotten that version (410), from now, logged as a "store_gap".
+asio::awaitable<void> record_store(client& api, std::string name, const event_log& log, const bool& stopping,
+                                   asio::cancellation_signal& stop) {
+    std::string rv;
+    auto text = [](const json::object& o, const char* key) {
+        auto* f = o.if_contains(key);
+        return f && f->is_string() ? std::string(f->get_string()) : std::string();
+    };
+    while (!stopping) {
+        std::string target = "/api/v1/namespaces/" + api.config().default_namespace +
+                             "/configmaps?watch=true&fieldSelector=metadata.name%3D" + name;
+        if (!rv.empty()) target += "&resourceVersion=" + rv;
+        http_request req{.target = std::move(target)};
+        auto [ec, stream] = co_await api.open_stream(std::move(req), asio::bind_cancellation_slot(stop.slot(), use_tuple));
+        const bool forgotten = !ec && stream.status() == 410;
+        while (!ec && stream.status() == 200) {
+            auto [lec, line] = co_await stream.read_line(std::chrono::seconds(30), asio::bind_cancellation_slot(stop.slot(), use_tuple));
+            if (lec) break;
+            boost::system::error_code jec;
+            auto v = json::parse(line, jec);
+            if (jec || !v.is_object()) continue;
+            const auto& ev = v.get_object();
+            const auto type = text(ev, "type");
+            const auto* obj = ev.if_contains("object");
+            if (!obj || !obj->is_object()) continue;
+            if (type == "ERROR") { // e.g. 410: the version we asked from is gone
+                rv.clear();
+                log("store_gap");
+                break;
+            }
+            if (type != "ADDED" && type != "MODIFIED") continue;
+            const auto& o = obj->get_object();
+            const auto* meta = o.if_contains("metadata");
+            if (!meta || !meta->is_object()) continue;
+            rv = text(meta->get_object(), "resourceVersion");
+            json::object none;
+            const auto* ann = meta->get_object().if_contains("annotations");
+            const auto* data = o.if_contains("data");
+            const auto& a = ann && ann->is_object() ? ann->get_object() : none;
+            const auto& d = data && data->is_object() ? data->get_object() : none;
+            const auto token = text(a, fence_token_annotation);
+            const bool numeric = !token.empty() && token.find_first_not_of("0123456789") == std::string::npos;
+            const auto sent = text(d, "sent");
+            log("store_version", "\"holder\":" + quoted(text(a, fence_holder_annotation)) + ",\"seq\":" + (numeric ? token : "-1") +
+                                     ",\"epoch\":" + quoted(text(a, fence_epoch_annotation)) + ",\"writer\":" + quoted(text(d, "writer")) +
+                                     ",\"sent\":" + (sent.empty() ? "0" : sent) + ",\"rv\":" + quoted(rv));
+        }
+        if (forgotten) {
+            rv.clear();
+            log("store_gap");
+        }
+        if (stopping) break;
+        co_await sleep_for(std::chrono::milliseconds(200));
+    }
+}
+
+asio::awaitable<http_response> send(client& api, http_method method, std::string target, std::string body) {
+    http_request req{.method = method, .target = std::move(target), .body = std::move(body)};
+    auto [ec, response] = co_await api.request(std::move(req), use_tuple);
+    if (ec) throw std::runtime_error(ec.message());
+    co_return response;
+}
+
+// The administrator's part: the lease user may write ConfigMaps, the store
+// exists (made before the fence, unstamped), the fence guards it. Returns
+// once an unstamped write is refused (the server enforces the fence).
+asio::awaitable<void> install_store_fence(client& api, std::string lease, std::string store, std::string writer_user) {
+    const auto ns_name = api.config().default_namespace;
+    const auto rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/" + ns_name;
+    json::object role{{"metadata", json::object{{"name", "chaos-store-writer"}}},
+                      {"rules", json::array{json::object{{"apiGroups", json::array{""}},
+                                                         {"resources", json::array{"configmaps"}},
+                                                         {"verbs", json::array{"get", "list", "watch", "create", "update"}}}}}};
+    json::object binding{{"metadata", json::object{{"name", "chaos-store-writer"}}},
+                         {"roleRef", json::object{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "chaos-store-writer"}}},
+                         {"subjects", json::array{json::object{{"kind", "User"}, {"name", writer_user}, {"apiGroup", "rbac.authorization.k8s.io"}}}}};
+    json::object cm{{"apiVersion", "v1"},
+                    {"kind", "ConfigMap"},
+                    {"metadata", json::object{{"name", store}, {"labels", json::object{{store_label, lease}}}}},
+                    {"data", json::object{{"writer", "init"}}}};
+    const std::vector<std::pair<std::string, std::string>> creates{{rbac + "/roles", json::serialize(role)},
+                                                                    {rbac + "/rolebindings", json::serialize(binding)},
+                                                                    {"/api/v1/namespaces/" + ns_name + "/configmaps", json::serialize(cm)}};
+    for (const auto& [target, body] : creates) {
+        auto response = co_await send(api, http_method::post, target, body);
+        if (response.status != 201 && response.status != 409)
+            throw std::runtime_error("POST " + target + ": " + std::to_string(response.status) + " " + response.body);
+    }
+    fence_config fence{.lease = {"", lease}, .resources = {{"", "configmaps"}}, .match_labels = {{store_label, lease}}};
+    co_await install_fence(api, fence, asio::use_awaitable);
+    for (int i = 0; i < 300; ++i) {
+        cm["data"] = json::object{{"writer", "probe"}};
+        auto response = co_await send(api, http_method::put, "/api/v1/namespaces/" + ns_name + "/configmaps/" + store + "?dryRun=All", json::serialize(cm));
+        if (fence_write_result(response) == error::fenced_out) {
+            std::cout << "the fence of lease " << lease << " guards ConfigMap " << store << " (in force after " << i * 100 << " ms)" << std::endl;
+            co_return;
+        }
+        co_await sleep_for(std::chrono::milliseconds(100));
+    }
+    throw std::runtime_error("the fence was not in force 30 s after it was installed");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -170,27 +323,28 @@ int main(int argc, char** argv) {
                                             {"--clock-rate", "1"},  {"--writes", "2"},      {"--work-ms", "20"},
                                             {"--seconds", "600"},   {"--id", "recorder"},   {"--long-hold-percent", "2"},
                                             {"--rest-ms", "20"},     {"--fair", "0"},        {"--yield-every", "0"},
-                                            {"--yield-window-ms", "0"}};
+                                            {"--yield-window-ms", "0"}, {"--store-kind", "file"}};
     for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
     const std::string id = args["--id"];
     event_log log(args.at("--events"), id);
     const auto deadline = steady::now() + std::chrono::seconds(std::stoi(args["--seconds"]));
 
     asio::io_context io;
-    client api{io.get_executor(), load_kubeconfig(args.at("--kubeconfig"), "lease")};
+    client api{io.get_executor(), load_kubeconfig(args.at("--kubeconfig"), mode == "fence" ? "admin" : "lease")};
     bool stopping = false;
-    asio::cancellation_signal stop;
-    asio::signal_set signals(io, SIGTERM, SIGINT);
-    signals.async_wait([&](error_code ec, int) {
-        if (ec) return;
+    asio::cancellation_signal stop, stop_store; // a slot holds one handler: the recorder's two watches get one each
+    auto stop_all = [&] {
         stopping = true;
         stop.emit(asio::cancellation_type::terminal);
+        stop_store.emit(asio::cancellation_type::terminal);
+    };
+    asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](error_code ec, int) {
+        if (!ec) stop_all();
     });
     asio::steady_timer limit(io, deadline);
     limit.async_wait([&](error_code ec) {
-        if (ec) return;
-        stopping = true;
-        stop.emit(asio::cancellation_type::terminal);
+        if (!ec) stop_all();
     });
     std::function<void()> on_finish;
     auto finish = [&] {
@@ -200,12 +354,37 @@ int main(int argc, char** argv) {
         if (on_finish) on_finish();
     };
 
-    if (mode != "record" && mode != "contend" && mode != "elect") {
-        std::cerr << "unknown mode " << mode << " (contend, elect or record)\n";
+    if (mode != "record" && mode != "contend" && mode != "elect" && mode != "fence") {
+        std::cerr << "unknown mode " << mode << " (contend, elect, record or fence)\n";
         return 2;
+    }
+    if (mode == "fence") {
+        int status = 0;
+        asio::co_spawn(io, install_store_fence(api, args.at("--lease"), args.at("--store"), args.count("--writer-user") ? args["--writer-user"] : "lease-user"),
+                       [&](std::exception_ptr e) {
+                           if (e) {
+                               status = 1;
+                               try {
+                                   std::rethrow_exception(e);
+                               } catch (const std::exception& x) {
+                                   std::cerr << "fence: " << x.what() << "\n";
+                               }
+                           }
+                           finish();
+                       });
+        io.run();
+        return status;
     }
     if (mode == "record") {
         lease_client leases{api};
+        int watching = 1;
+        auto watch_ended = [&] {
+            if (--watching == 0) finish();
+        };
+        if (args.count("--store-configmap")) {
+            ++watching;
+            asio::co_spawn(io, record_store(api, args["--store-configmap"], log, stopping, stop_store), [&](std::exception_ptr) { watch_ended(); });
+        }
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
             std::string rv;
             while (!stopping) {
@@ -224,7 +403,7 @@ int main(int argc, char** argv) {
                 log("gap"); // the watch failed: re-opened from the last version, or re-listed
                 co_await sleep_for(200ms);
             }
-            finish();
+            watch_ended();
         }, asio::detached);
         io.run();
         return 0;
@@ -307,6 +486,42 @@ int main(int argc, char** argv) {
         promise_watch.cancel();
     };
 
+    // Writes the held token to the store and logs it; false if a leader's
+    // work was stopped meanwhile (nothing more is written then).
+    const bool configmap = args["--store-kind"] == "configmap";
+    const configmap_store store{api.config().default_namespace, args.at("--store"), args.at("--lease"), id};
+    auto store_write = [&]() -> asio::awaitable<bool> {
+        if (!configmap) {
+            const auto w = co_await write_store(args.at("--store"), held_token);
+            if (!w.written) co_return false;
+            log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
+            co_return true;
+        }
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            // The API server checks the stamp when the write arrives, and
+            // stores it after: a write still in flight when the lease runs
+            // out could be stored after a successor's grant. So a write
+            // may take at most what is left of the validity.
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(valid_until() - steady::now());
+            if (left <= 0ms) co_return true;
+            const auto w = co_await write_configmap(api, store, held_token, std::min<std::chrono::milliseconds>(left, 5s));
+            const auto fields = token_fields(held_token) + ",\"sent\":" + std::to_string(ns(w.sent));
+            if (!w.ec || w.ec == error::fenced_out)
+                log("write", fields + ",\"accepted\":" + (w.ec ? "false" : "true"));
+            else
+                log("write_failed", fields + ",\"why\":" + quoted(w.why));
+            if (w.ec == asio::error::operation_aborted) co_return false;
+            if (w.ec != error::fenced_out) co_return true;
+            // Refused though still ours: the server's copy of the Lease may
+            // not have this grant yet. Again, briefly, while it is ours.
+            const auto cs = co_await asio::this_coro::cancellation_state;
+            if (!held() || token_now() != held_token || steady::now() >= valid_until() || cs.cancelled() != asio::cancellation_type::none)
+                co_return true;
+            co_await sleep_for(5ms);
+        }
+        co_return true;
+    };
+
     std::minstd_rand rng(std::random_device{}());
     // A turn as holder: fence the store in, then rounds of check, work,
     // write; "unlocking" at the end. A leader's work ends (without its
@@ -322,11 +537,7 @@ int main(int argc, char** argv) {
         // Fence the store in at once: from now on it refuses older
         // tokens. Only while valid: stopped between the grant and here,
         // the grant may be someone else's by now.
-        if (steady::now() < granted_until) {
-            const auto fenced = co_await write_store(args.at("--store"), held_token);
-            if (fenced.written)
-                log("write", token_fields(held_token) + ",\"accepted\":" + (fenced.accepted ? "true" : "false"), fenced.at);
-        }
+        if (steady::now() < granted_until) co_await store_write();
         const auto per_round = std::max<long>(work.count(), 1);
         const int rounds = static_cast<int>(rng() % 100) < long_hold_percent ? static_cast<int>((300 + rng() % 700) / per_round) : writes;
         const int armed_rounds = static_cast<int>(2 * std::stol(args["--lease-ms"]) / per_round);
@@ -352,9 +563,7 @@ int main(int argc, char** argv) {
             }
             co_await sleep_for(work);
             if (co_await cancelled()) break;
-            const auto w = co_await write_store(args.at("--store"), held_token);
-            if (!w.written) break; // a leader's work stopped while waiting for the store
-            log("write", token_fields(held_token) + ",\"accepted\":" + (w.accepted ? "true" : "false"), w.at);
+            if (!co_await store_write()) break; // a leader's work stopped while waiting for the store
         }
         promised = {};
         log("unlocking", "\"seq\":" + std::to_string(held_token.sequence));

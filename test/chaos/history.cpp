@@ -43,6 +43,10 @@ std::optional<event> parse_event(const std::string& line) {
     e.granted_at = num("granted_at", 0);
     e.seq = num("seq", -1);
     e.valid_until = num("valid_until", 0);
+    e.sent = num("sent", 0);
+    e.writer = str("writer");
+    if (const auto rv = str("rv"); !rv.empty() && rv.size() < 19 && rv.find_first_not_of("0123456789") == std::string::npos)
+        e.rv = std::stoll(rv);
     if (auto* a = o.if_contains("accepted"); a && a->is_bool()) e.accepted = a->get_bool();
     if (auto* a = o.if_contains("permanent"); a && a->is_bool()) e.permanent = a->get_bool();
     if (auto* r = o.if_contains("clock_rate"); r && r->is_number()) e.clock_rate = r->to_number<double>();
@@ -278,6 +282,83 @@ void check_tokens(const std::vector<grant*>& order, const std::vector<const even
     }
 }
 
+// The guarded ConfigMap, in the server's order: each version the recorder
+// saw against the Lease as of that version (the last Lease version with a
+// lower resourceVersion).
+void check_store_versions(std::vector<const event*> store, const std::vector<const event*>& api_writes,
+                          const std::vector<const event*>& recorder, const std::map<grant_key, const event*>& grant_events,
+                          const std::vector<const event*>& releases, const options& opts, report& r) {
+    r.api_store = true;
+    r.fence_window_ms = opts.fence_window_ms;
+    struct lease_version {
+        std::int64_t rv;
+        const event* e;
+        bool after_gap; // the recorder lost its watch just before it: versions before it may be missing
+    };
+    std::vector<lease_version> lease;
+    bool gap = false;
+    for (const event* v : recorder) {
+        if (v->kind == "gap") gap = true;
+        if (v->kind != "version" || v->rv < 0) continue;
+        lease.push_back({v->rv, v, gap});
+        gap = false;
+    }
+    const bool trailing_gap = gap;
+    std::stable_sort(lease.begin(), lease.end(), [](const lease_version& a, const lease_version& b) { return a.rv < b.rv; });
+    std::stable_sort(store.begin(), store.end(), [](const event* a, const event* b) { return a->rv < b->rv; });
+    auto stamp_of = [](const lease_version& v, const event* s) { return v.e->holder == s->holder && v.e->seq == s->seq; };
+    std::set<std::int64_t> seen_rv;
+    std::set<std::pair<std::string, std::int64_t>> seen_writes; // (writer, sent)
+    std::vector<double> lags;
+    for (const event* s : store) {
+        if (s->rv < 0 || !seen_rv.insert(s->rv).second) continue; // a re-opened watch shows the current version again
+        if (s->sent == 0) continue;                                  // made before the fence (no writer's write)
+        seen_writes.insert({s->writer, s->sent});
+        ++r.store_versions;
+        auto next = std::upper_bound(lease.begin(), lease.end(), s->rv, [](std::int64_t rv, const lease_version& v) { return rv < v.rv; });
+        if (next == lease.begin() || (next == lease.end() ? trailing_gap : next->after_gap)) {
+            ++r.store_versions_unjudged;
+            continue;
+        }
+        auto at = std::prev(next);
+        if (stamp_of(*at, s)) continue; // the Lease's holder and token: admitted rightly
+        // Stale: the turn of the stamp had ended at `ended`, the first of
+        // the versions after its last one that all differ from it.
+        auto ended = at;
+        while (ended != lease.begin() && !stamp_of(*std::prev(ended), s)) --ended;
+        // Known from the earliest of: the recorder seeing it, the grant's
+        // acquire_ok, the stamp holder's release line.
+        std::int64_t known = ended->e->t;
+        if (auto g = grant_events.find({ended->e->holder, ended->e->seq}); !ended->e->holder.empty() && g != grant_events.end())
+            known = std::min(known, g->second->t);
+        if (ended->e->holder.empty()) // released: the holder's release line came after the release was stored
+            for (const event* rel : releases)
+                if (rel->process == s->holder && rel->seq == s->seq && rel->result == "released") known = std::min(known, rel->t);
+        const std::int64_t lag = s->sent - known;
+        if (lag > opts.fence_window_ms * 1'000'000) {
+            ++r.accepted_stale_writes;
+            r.violations.push_back("stale write admitted: " + s->writer + " with token " + std::to_string(s->seq) + " (sent at " + seconds(s->sent) +
+                                   ") stored as version " + std::to_string(s->rv) + ", after the Lease's version " + std::to_string(ended->rv) +
+                                   " (holder \"" + ended->e->holder + "\", token " + std::to_string(ended->e->seq) + ") was known at " +
+                                   seconds(known) + ": " + ms(lag) + " later, outside the fence's window of " +
+                                   std::to_string(opts.fence_window_ms) + " ms");
+        } else {
+            ++(lag < 0 ? r.stale_writes_in_flight : r.stale_writes_in_window);
+            lags.push_back(static_cast<double>(lag) / 1e6);
+        }
+    }
+    r.stale_write_lag = summarize(std::move(lags));
+    for (const event* w : api_writes)
+        if (!seen_writes.count({w->process, w->sent})) ++r.unseen_accepted_writes;
+    if (r.store_versions == 0) r.failures.push_back("the recorder saw no version of the guarded ConfigMap");
+    if (static_cast<double>(r.store_versions_unjudged) > 0.1 * static_cast<double>(r.store_versions))
+        r.failures.push_back(std::to_string(r.store_versions_unjudged) + " of " + std::to_string(r.store_versions) +
+                             " store versions could not be judged (the recorder's watch of the Lease had gaps): more than 0.1");
+    if (static_cast<double>(r.unseen_accepted_writes) > 0.05 * static_cast<double>(api_writes.size()))
+        r.failures.push_back(std::to_string(r.unseen_accepted_writes) + " of " + std::to_string(api_writes.size()) +
+                             " admitted writes are not among the store versions the recorder saw: more than 0.05");
+}
+
 } // namespace
 
 report check(std::vector<event> events, const options& opts) {
@@ -315,7 +396,15 @@ report check(std::vector<event> events, const options& opts) {
         return it == impl_of.end() ? std::string("leaselocker") : it->second;
     };
     std::int64_t history_end = events.empty() ? 0 : events.back().t;
+    std::vector<const event*> store_versions, api_writes;     // the guarded ConfigMap's versions; writes to it that were admitted
+    std::vector<const event*> releases;                      // "release" lines (when a turn was known to have ended)
+    std::vector<double> early_refusal_lag;
     for (const auto& e : events) {
+        if (e.process == "recorder" && (e.kind == "store_version" || e.kind == "store_gap")) {
+            if (e.kind == "store_version") store_versions.push_back(&e);
+            else ++r.store_gaps;
+            continue;
+        }
         if (e.process == "recorder") {
             recorder.push_back(&e);
             if (e.kind == "version") server_holder = e.holder;
@@ -401,6 +490,24 @@ report check(std::vector<event> events, const options& opts) {
             exited.insert(e.process);
         } else if (e.kind == "unlocking") {
             if (auto it = grants.find({e.process, e.seq}); it != grants.end() && !it->second.unlocking) it->second.unlocking = e.t;
+        } else if (e.kind == "write_failed") {
+            ++r.failed_writes;
+        } else if (e.kind == "write" && e.sent > 0) {
+            // The guarded ConfigMap: admitted writes are judged below, in
+            // the server's order; a refusal is right if a higher token was
+            // granted before its answer, else the cache lagged the grant.
+            r.api_store = true;
+            const auto gm = granted_max.find(e.epoch);
+            if (e.accepted) {
+                ++r.accepted_writes;
+                api_writes.push_back(&e);
+            } else if (auto it = grants.find({e.process, e.seq});
+                       (gm != granted_max.end() && e.seq < gm->second) || (it != grants.end() && e.sent >= it->second.promise)) {
+                ++r.rejected_stale_writes; // superseded, or sent past its validity (the successor's acquire_ok not logged yet)
+            } else {
+                ++r.early_refusals;
+                if (it != grants.end()) early_refusal_lag.push_back(static_cast<double>(e.sent - it->second.start) / 1e6);
+            }
         } else if (e.kind == "write") {
             // Judged against the grants before it, in the store's order.
             const auto gm = granted_max.find(e.epoch);
@@ -418,7 +525,9 @@ report check(std::vector<event> events, const options& opts) {
                 r.violations.push_back("write refused without cause: " + e.process + " with token " + std::to_string(e.seq) + " at " +
                                        seconds(e.t) + ", and no higher token had been granted");
             }
-        } else if (e.kind == "release" && e.result == "released") {
+        }
+        if (e.kind == "release") releases.push_back(&e);
+        if (e.kind == "release" && e.result == "released") {
             // Handed over from the moment the holder let go: its "unlocking",
             // logged before unlock() began.
             auto it = grants.find({e.process, e.seq});
@@ -470,6 +579,9 @@ report check(std::vector<event> events, const options& opts) {
         r.violations.push_back(w.what);
     }
     check_tokens(order, recorder, opts, r);
+    if (!store_versions.empty() || r.api_store)
+        check_store_versions(store_versions, api_writes, recorder, grant_events, releases, opts, r);
+    r.early_refusal_lag = summarize(std::move(early_refusal_lag));
 
     // Electors: the leader says it stopped before the next one starts.
     // Grants learned of only after their promise had passed claim nothing
@@ -633,6 +745,20 @@ std::string to_json(const report& r) {
         for (auto& [pair, d] : *pairs) by[pair] = to_json_object(d);
         o[key] = std::move(by);
     }
+    if (r.api_store) {
+        o["store"] = "configmap";
+        o["store_versions"] = r.store_versions;
+        o["store_versions_unjudged"] = r.store_versions_unjudged;
+        o["store_gaps"] = r.store_gaps;
+        o["failed_writes"] = r.failed_writes;
+        o["unseen_accepted_writes"] = r.unseen_accepted_writes;
+        o["early_refusals"] = r.early_refusals;
+        o["stale_writes_in_window"] = r.stale_writes_in_window;
+        o["stale_writes_in_flight"] = r.stale_writes_in_flight;
+        o["fence_window_ms"] = r.fence_window_ms;
+        o["early_refusal_lag"] = to_json_object(r.early_refusal_lag);
+        o["stale_write_lag"] = to_json_object(r.stale_write_lag);
+    }
     o["takeover_margin"] = to_json_object(r.takeover_margin);
     o["handoff"] = to_json_object(r.handoff);
     o["failover"] = to_json_object(r.failover);
@@ -657,6 +783,16 @@ std::string to_table(const report& r) {
     out << "| token violations (order / not recorded) | " << r.token_order_violations << " / " << r.unrecorded_grants << " |\n";
     out << "| fenced writes accepted / stale accepted / stale refused / refused without cause | " << r.accepted_writes << " / "
         << r.accepted_stale_writes << " / " << r.rejected_stale_writes << " / " << r.wrongly_refused_writes << " |\n";
+    if (r.api_store) {
+        out << "| the store: a ConfigMap guarded by the admission fence; versions judged in the server's order / unjudged (recorder gap) / "
+               "lost by the store watch | "
+            << r.store_versions << " / " << r.store_versions_unjudged << " / " << r.store_gaps << " |\n";
+        out << "| stale writes stored: sent later than " << r.fence_window_ms << " ms after the takeover was known (violations) / within "
+            << r.fence_window_ms << " ms (the server's cache lag) / sent before it (in flight across the takeover) | "
+            << r.accepted_stale_writes << " / " << r.stale_writes_in_window << " / " << r.stale_writes_in_flight << " |\n";
+        out << "| writes refused early (the server's copy of the Lease lacked the writer's grant) / without answer / admitted but unseen | "
+            << r.early_refusals << " / " << r.failed_writes << " / " << r.unseen_accepted_writes << " |\n";
+    }
     out << "| stops / effective (takeover during the stop, then loss or refused write) | " << r.stops << " / " << r.effective_stops
         << " |\n";
     out << "| holder partitions / effective | " << r.partitions << " / " << r.effective_partitions << " |\n";
@@ -673,6 +809,10 @@ std::string to_table(const report& r) {
     dist("expiry takeover margin (successor acquire − predecessor valid_until)", r.takeover_margin);
     dist("release → next acquire", r.handoff);
     dist("holder killed → next acquire", r.failover);
+    if (r.api_store) {
+        dist("stale writes admitted: sent − takeover known", r.stale_write_lag);
+        dist("early refusals: sent − the writer's own grant", r.early_refusal_lag);
+    }
     out << "| nemeses injected |";
     for (auto& [k, n] : r.nemeses) out << " " << k << " " << n << ";";
     out << " |\n| grants per contender |";

@@ -40,7 +40,24 @@
 //                  server-order check judges
 //   fencing        an accepted write carries a token not below the highest
 //                  granted before the write's time; a refused write is only
-//                  right if a higher token was granted before it
+//                  right if a higher token was granted before it.
+//                  The store a ConfigMap guarded by the admission fence
+//                  (writes with `sent`; the recorder logs every version of
+//                  it): judged in the server's order, by resourceVersion
+//                  (one etcd: one order for the Lease and the store). A
+//                  store version whose stamp is not the Lease's holder and
+//                  token as of that version is a stale write admitted;
+//                  within the fence's window (sent at most
+//                  `fence_window_ms` after the Lease version that ended the
+//                  stamp's turn was known: a successor's acquire_ok or
+//                  release, or the recorder seeing it) it is the API
+//                  server's cache lag, counted and measured; sent before
+//                  that, it was in flight across the takeover (admitted
+//                  before, stored after: admission is not atomic with
+//                  storage), counted apart; sent later, a violation. A refused write with no higher token granted
+//                  is the cache not having the writer's own grant yet
+//                  ("early refusal"): counted and measured, not a
+//                  violation.
 //   electors       (processes whose start says role "elector") a term's
 //                  `stopped` (its on_stopped_leading) comes before the next
 //                  grant's acquire_ok (the next on_started_leading), unless
@@ -64,11 +81,13 @@
 //              check {seq, valid_until, lease_end?} | promise {seq, valid_until} | poll |
 //              freed {seq, epoch} (a Go peer wrote the lease free with this leaseTransitions) |
 //              lease {seq, epoch, lease_end} (a Go peer's write as holder was answered) |
-//              write {seq, epoch, accepted} | unlocking {seq} |
+//              write {seq, epoch, accepted, sent?} (sent: a write to the guarded ConfigMap, when it was sent) |
+//              write_failed {seq, epoch, sent, why} (its outcome unknown) | unlocking {seq} |
 //              release {seq, result: released | not_held | stepped_down (an elector's: taken from the recorder) | error} |
 //              lost {seq, why} |
 //              acquire_failed {why, permanent} | holding | stopping | exit
-//   recorder   version {holder, seq, rv} | gap
+//   recorder   version {holder, seq, rv} | gap |
+//              store_version {holder, seq, epoch, writer, sent, rv} (the guarded ConfigMap: its stamp) | store_gap
 //   nemesis    <kind> {target?}: kill, stop, cont, partition, heal,
 //              apiserver_restart, ...
 #pragma once
@@ -92,6 +111,9 @@ struct event {
     std::int64_t granted_at = 0;   // Go peers' acquire_ok: when the granting write was sent
     std::int64_t seq = -1;
     std::int64_t valid_until = 0;
+    std::int64_t sent = 0;         // a write to the guarded ConfigMap: when it was sent (also in the store's versions)
+    std::int64_t rv = -1;          // recorder: the version's resourceVersion (a number, one etcd)
+    std::string writer;            // store_version: the process that wrote it
     bool accepted = false;
     bool permanent = false;
     double clock_rate = 1.0;
@@ -111,6 +133,7 @@ struct options {
     int silence_leases = 15;            // a live contender quiet this long is stuck
     std::int64_t failover_margin_ms = 1000; // kill → next acquire, p99, at most lease + this
     std::size_t skipped_lines = 0;      // unparseable lines the reader met
+    std::int64_t fence_window_ms = 50;  // the guarded ConfigMap: a stale write admitted later than this after the takeover is a violation
 };
 
 struct report {
@@ -141,6 +164,20 @@ struct report {
     // on_stopped_leading, or excused (the leader killed or stopped then).
     std::size_t elector_terms = 0, elector_terms_excused = 0;
     std::size_t elector_terms_after_loss = 0; // not released: the successor took over (the rule's hard case)
+
+    // The store a ConfigMap guarded by the admission fence.
+    bool api_store = false;
+    std::size_t store_versions = 0;          // versions written by contenders, judged
+    std::size_t store_versions_unjudged = 0; // the recorder may have missed a Lease version around them
+    std::size_t store_gaps = 0;              // the recorder's watch of the store lost versions
+    std::size_t failed_writes = 0;           // no answer: outcome unknown (the store's versions tell)
+    std::size_t unseen_accepted_writes = 0;  // admitted, yet not among the versions the recorder saw
+    std::size_t early_refusals = 0;          // refused though no higher token was granted: the cache lagged the grant
+    std::size_t stale_writes_in_window = 0;  // admitted stale, sent within fence_window_ms after the takeover was known
+    std::size_t stale_writes_in_flight = 0;  // sent before the takeover was known, stored after it
+    std::int64_t fence_window_ms = 0;
+    distribution early_refusal_lag;          // sent − the writer's own acquire_ok
+    distribution stale_write_lag;            // sent − when the takeover was known (negative: sent before it)
 
     // Safety violations.
     std::size_t server_order_violations = 0;

@@ -603,4 +603,108 @@ BOOST_AUTO_TEST_CASE(an_elector_killed_or_stopped_during_its_term_is_excused) {
     BOOST_TEST(check(h).stopped_after_started == 1u);
 }
 
+// The store a ConfigMap guarded by the admission fence: a and b take turns
+// as in clean(); their admitted writes are among the store's versions, whose
+// resourceVersions interleave with the Lease's (10, 20, 30, 40). b's first
+// write is refused: the server's copy of the Lease lacked its grant.
+namespace {
+std::vector<event> guarded(std::initializer_list<const char*> extra = {}) {
+    auto h = history({
+        R"({"t":0,"p":"a","e":"start","identity":"a","clock_rate":1})",
+        R"({"t":10,"p":"b","e":"start","identity":"b","clock_rate":1})",
+        R"({"t":1000000,"p":"a","e":"acquire_ok","seq":0,"epoch":"u","valid_until":1900000000})",
+        R"({"t":1000000,"p":"recorder","e":"version","holder":"a","seq":0,"rv":"10"})",
+        R"({"t":2000000,"p":"a","e":"check","seq":0,"valid_until":1900000000})",
+        R"({"t":3000000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":true,"sent":2500000})",
+        R"({"t":3100000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":2500000,"rv":"15"})",
+        R"({"t":300000000,"p":"a","e":"unlocking","seq":0})",
+        R"({"t":301000000,"p":"recorder","e":"version","holder":"","seq":0,"rv":"20"})",
+        R"({"t":302000000,"p":"a","e":"release","seq":0,"result":"released"})",
+        R"({"t":400000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":2300000000})",
+        R"({"t":400500000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"30"})",
+        R"({"t":400100000,"p":"b","e":"check","seq":1,"valid_until":2300000000})",
+        R"({"t":400300000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":false,"sent":400200000})",
+        R"({"t":402600000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":true,"sent":402500000})",
+        R"({"t":402700000,"p":"recorder","e":"store_version","holder":"b","seq":1,"epoch":"u","writer":"b","sent":402500000,"rv":"35"})",
+        R"({"t":403000000,"p":"recorder","e":"store_version","holder":"b","seq":1,"epoch":"u","writer":"b","sent":402500000,"rv":"35"})",
+        R"({"t":500000000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"40"})",
+        R"({"t":460000000,"p":"a","e":"exit"})",
+        R"({"t":501000000,"p":"b","e":"exit"})",
+    });
+    for (const char* l : extra) h.push_back(*parse_event(l));
+    return h;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_guarded_configmap_is_judged_in_the_servers_order) {
+    auto r = check(guarded());
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST(r.api_store);
+    BOOST_TEST(r.store_versions == 2u); // the same version seen twice counts once
+    BOOST_TEST(r.accepted_writes == 2u);
+    BOOST_TEST(r.early_refusals == 1u);
+    BOOST_TEST(r.early_refusal_lag.max_ms == 0.2); // sent 0.2 ms after b's acquire_ok
+    BOOST_TEST(r.wrongly_refused_writes == 0u);
+    BOOST_TEST(r.accepted_stale_writes == 0u);
+    BOOST_TEST(r.stale_writes_in_window == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_write_stored_after_the_turn_ended_is_judged_by_how_late_it_was_sent) {
+    auto r = check(guarded({
+        // a's token stored after a's release (rv 20, known when the recorder saw it, 301 ms):
+        // sent 59 ms later: outside the 50 ms window, a violation;
+        R"({"t":461000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":360000000,"rv":"37"})",
+        // sent 1 ms later: the cache's lag, counted;
+        R"({"t":402000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":302000000,"rv":"33"})",
+        // sent before it (stored late): in flight across the release.
+        R"({"t":301500000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":299000000,"rv":"25"})",
+    }));
+    BOOST_TEST(r.accepted_stale_writes == 1u, to_json(r));
+    BOOST_TEST(r.stale_writes_in_window == 1u);
+    BOOST_TEST(r.stale_writes_in_flight == 1u);
+    BOOST_TEST(r.stale_write_lag.min_ms == -2.0);
+    BOOST_TEST(r.stale_write_lag.max_ms == 1.0);
+    BOOST_TEST(!r.ok());
+    bool named = false;
+    for (const auto& v : r.violations)
+        named = named || (v.find("stale write admitted: a with token 0") != std::string::npos && v.find("59.0 ms later") != std::string::npos);
+    BOOST_TEST(named, to_json(r));
+    // A wider window excuses it.
+    options wide;
+    wide.fence_window_ms = 100;
+    auto late = guarded({R"({"t":461000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":360000000,"rv":"37"})"});
+    BOOST_TEST(check(late, wide).ok());
+    BOOST_TEST(!check(late).ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_takeover_is_known_from_the_successors_acquire_ok_if_the_recorder_saw_it_later) {
+    // a never lets go (its claim overlaps b's: not what this judges); its
+    // token stored after b's grant, sent 0.2 ms after b's acquire_ok (the
+    // recorder saw the grant 0.5 ms after it).
+    auto h = guarded({R"({"t":401000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":400200000,"rv":"33"})"});
+    std::erase_if(h, [](const event& e) { return e.kind == "unlocking" || e.kind == "release" || (e.kind == "version" && e.rv == 20); });
+    auto r = check(h);
+    BOOST_TEST(r.stale_writes_in_window == 1u, to_json(r));
+    BOOST_TEST(r.stale_write_lag.max_ms == 0.2);
+}
+
+BOOST_AUTO_TEST_CASE(store_versions_the_recorder_cannot_place_or_did_not_see_fail_the_run) {
+    // A gap in the Lease's watch before rv 30: the store's rv 25 cannot be placed.
+    auto gap = check(guarded({
+        R"({"t":350000000,"p":"recorder","e":"gap"})",
+        R"({"t":351000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":299000000,"rv":"25"})",
+    }));
+    BOOST_TEST(gap.store_versions_unjudged == 1u, to_json(gap));
+    BOOST_TEST(gap.accepted_stale_writes == 0u);
+    BOOST_TEST(failed_with(gap, "could not be judged"));
+    // An admitted write the recorder never saw.
+    auto unseen = check(guarded({R"({"t":3500000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":true,"sent":3200000})"}));
+    BOOST_TEST(unseen.unseen_accepted_writes == 1u, to_json(unseen));
+    BOOST_TEST(failed_with(unseen, "not among the store versions"));
+    // No store version at all.
+    auto none = guarded();
+    std::erase_if(none, [](const event& e) { return e.kind == "store_version"; });
+    BOOST_TEST(failed_with(check(none), "no version of the guarded ConfigMap"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
