@@ -13,6 +13,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
+
 #include <type_traits>
 
 namespace leaselocker {
@@ -129,6 +131,16 @@ std::map<std::string, std::string> fence_annotations(const fencing_token& token,
 
 std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker) {
     return fence_annotations(locker.current_fencing_token(), locker.identity());
+}
+
+std::chrono::milliseconds fence_write_timeout(std::chrono::steady_clock::time_point valid_until, std::chrono::milliseconds cap) {
+    // Rounded down: the write is given up at or before valid_until.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(valid_until - std::chrono::steady_clock::now());
+    return std::clamp(left, std::chrono::milliseconds::zero(), std::max(cap, std::chrono::milliseconds::zero()));
+}
+
+std::chrono::milliseconds fence_write_timeout(const lease_locker_base& locker, std::chrono::milliseconds cap) {
+    return locker.held() ? fence_write_timeout(locker.valid_until(), cap) : std::chrono::milliseconds::zero();
 }
 
 error_code fence_write_result(const http_response& response, diagnostics* diag) {

@@ -498,13 +498,10 @@ int main(int argc, char** argv) {
             co_return true;
         }
         for (int attempt = 0; attempt < 100; ++attempt) {
-            // The API server checks the stamp when the write arrives, and
-            // stores it after: a write still in flight when the lease runs
-            // out could be stored after a successor's grant. So a write
-            // may take at most what is left of the validity.
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(valid_until() - steady::now());
-            if (left <= 0ms) co_return true;
-            const auto w = co_await write_configmap(api, store, held_token, std::min<std::chrono::milliseconds>(left, 5s));
+            // Sent whatever the validity left (no fence_write_timeout): a
+            // holder stopped between its check and its write sends it after
+            // a successor's grant, and the API server must refuse it.
+            const auto w = co_await write_configmap(api, store, held_token, 5s);
             const auto fields = token_fields(held_token) + ",\"sent\":" + std::to_string(ns(w.sent));
             if (!w.ec || w.ec == error::fenced_out)
                 log("write", fields + ",\"accepted\":" + (w.ec ? "false" : "true"));

@@ -146,6 +146,8 @@ BOOST_FIXTURE_TEST_CASE(a_paused_holder_resumes_and_its_write_is_refused, fence_
     lease_locker successor{writer, {ns, lease}, {.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .identity = "successor"}};
     test::run(io, successor.lock(asio::use_awaitable)); // after the paused one's lease ran out
     wait_for_verdict(fence_annotations(successor), {}, "the successor's stamp admitted");
+    const auto timeout = fence_write_timeout(successor, 60s);
+    BOOST_TEST((timeout > 0ms && timeout <= 3s), timeout.count()); // what is left of a 3 s lease
     auto ok = write(writer, test::unique_name("fresh"), fence_annotations(successor));
     BOOST_TEST(ok.status == 201u, ok.body);
 
@@ -157,6 +159,7 @@ BOOST_FIXTURE_TEST_CASE(a_paused_holder_resumes_and_its_write_is_refused, fence_
     auto stored = send(admin, http_method::get, "/api/v1/namespaces/" + ns + "/configmaps/" + stale_name);
     BOOST_TEST(stored.status == 404u, "the deposed holder's object was stored");
     test::run(io, successor.unlock(asio::use_awaitable));
+    BOOST_TEST(fence_write_timeout(successor).count() == 0); // holds nothing
     std::filesystem::remove(go);
 }
 

@@ -25,6 +25,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -85,6 +86,19 @@ std::map<std::string, std::string> fence_annotations(const fencing_token& token,
 /// The same for what `locker` holds now (the never-matching stamp if it
 /// holds nothing).
 std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker);
+
+/// How long a guarded write may take: what is left until `valid_until`, at
+/// most `cap`; zero once it has passed (do not send the write then). The
+/// API server judges the stamp when the write arrives and stores the object
+/// after that: a write still under way when the lease runs out could be
+/// stored after a successor's grant (measured: an etcd restart held one
+/// for 2 s). With this as its request timeout the client gives the write up
+/// in time, and the server cancels it with the request; an etcd write
+/// already sent may still land.
+std::chrono::milliseconds fence_write_timeout(std::chrono::steady_clock::time_point valid_until,
+                                              std::chrono::milliseconds cap = std::chrono::seconds(10));
+/// The same for what `locker` holds now (zero if it holds nothing).
+std::chrono::milliseconds fence_write_timeout(const lease_locker_base& locker, std::chrono::milliseconds cap = std::chrono::seconds(10));
 
 /// Whether `response` (to a guarded write) is the fence refusing it:
 /// error::fenced_out, with the policy's message in `diag` if given; else
