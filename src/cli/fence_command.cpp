@@ -54,11 +54,14 @@ asio::awaitable<int> fence_flow(session& s, const fence_options& o) {
     const bool installed = state.policy && state.binding;
     if (s.out.json()) {
         std::cout << boost::json::serialize(boost::json::object{{"lease", name}, {"name", fence_name(cfg)}, {"policy", state.policy},
-                                                                {"binding", state.binding}, {"installed", installed}})
+                                                                {"binding", state.binding}, {"installed", installed}, {"anchor", state.anchor}})
                   << "\n";
     } else {
         std::cout << "fence " << fence_name(cfg) << ": "
                   << (installed ? "installed" : state.policy || state.binding ? "partly installed (policy or binding missing)" : "not installed")
+                  << (installed && !state.anchor ? "; its anchor " + std::string(fence_anchor_name) +
+                                                       " is missing: `fence install` again creates it (kubernetes/kubernetes#130887)"
+                                                 : "")
                   << "\n";
     }
     co_return installed ? exit_code::ok : exit_code::conflict;
@@ -69,8 +72,8 @@ asio::awaitable<int> fence_flow(session& s, const fence_options& o) {
 int fence_command(const fence_options& o) {
     if (o.print) { // nothing sent: no kubeconfig needed
         auto cfg = to_config(o, o.lease.namespace_name.empty() ? "default" : o.lease.namespace_name);
-        std::cout << boost::json::serialize(boost::json::parse(fence_policy_json(cfg))) << "\n"
-                  << boost::json::serialize(boost::json::parse(fence_binding_json(cfg))) << "\n";
+        std::cout << fence_anchor_policy_json() << "\n" << fence_anchor_binding_json() << "\n" << fence_policy_json(cfg) << "\n"
+                  << fence_binding_json(cfg) << "\n";
         return exit_code::ok;
     }
     session s{o.conn};

@@ -121,6 +121,37 @@ std::string fence_binding_json(const fence_config& cfg, const std::string& defau
     return json::serialize(binding);
 }
 
+// The anchor only has to exist: an API server follows Leases for policies
+// while any binding of a policy with the Lease as paramKind exists. It
+// matches a resource no server serves, so it never judges a request.
+std::string fence_anchor_policy_json() {
+    json::object policy{
+        {"apiVersion", "admissionregistration.k8s.io/v1"},
+        {"kind", "ValidatingAdmissionPolicy"},
+        {"metadata", json::object{{"name", fence_anchor_name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"spec", json::object{{"failurePolicy", "Ignore"},
+                              {"paramKind", json::object{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}}},
+                              {"matchConstraints", json::object{{"resourceRules", json::array{json::object{
+                                                                                      {"apiGroups", json::array{"leaselocker.io"}},
+                                                                                      {"apiVersions", json::array{"v1"}},
+                                                                                      {"operations", json::array{"CREATE"}},
+                                                                                      {"resources", json::array{"fence-anchors"}}}}}}},
+                              {"validations", json::array{json::object{{"expression", "true"}}}}}}};
+    return json::serialize(policy);
+}
+
+std::string fence_anchor_binding_json() {
+    json::object binding{
+        {"apiVersion", "admissionregistration.k8s.io/v1"},
+        {"kind", "ValidatingAdmissionPolicyBinding"},
+        {"metadata", json::object{{"name", fence_anchor_name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"spec", json::object{{"policyName", fence_anchor_name},
+                              {"validationActions", json::array{"Deny"}},
+                              {"paramRef", json::object{{"selector", json::object{{"matchLabels", json::object{{"leaselocker.io/fence-anchor", "none"}}}}},
+                                                        {"parameterNotFoundAction", "Allow"}}}}}};
+    return json::serialize(binding);
+}
+
 std::map<std::string, std::string> fence_annotations(const fencing_token& token, const std::string& identity) {
     // Nothing held: a stamp no Lease matches ("none" is not a number), so a
     // read-modify-write by a deposed holder cannot keep the successor's.
@@ -133,14 +164,18 @@ std::map<std::string, std::string> fence_annotations(const lease_locker_base& lo
     return fence_annotations(locker.current_fencing_token(), locker.identity());
 }
 
-std::chrono::milliseconds fence_write_timeout(std::chrono::steady_clock::time_point valid_until, std::chrono::milliseconds cap) {
+std::optional<std::chrono::milliseconds> fence_write_timeout(std::chrono::steady_clock::time_point valid_until,
+                                                             std::chrono::milliseconds cap) {
     // Rounded down: the write is given up at or before valid_until.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(valid_until - std::chrono::steady_clock::now());
-    return std::clamp(left, std::chrono::milliseconds::zero(), std::max(cap, std::chrono::milliseconds::zero()));
+    const auto timeout = std::min(left, cap);
+    if (timeout < std::chrono::milliseconds(1)) return std::nullopt;
+    return timeout;
 }
 
-std::chrono::milliseconds fence_write_timeout(const lease_locker_base& locker, std::chrono::milliseconds cap) {
-    return locker.held() ? fence_write_timeout(locker.valid_until(), cap) : std::chrono::milliseconds::zero();
+std::optional<std::chrono::milliseconds> fence_write_timeout(const lease_locker_base& locker, std::chrono::milliseconds cap) {
+    if (!locker.held()) return std::nullopt;
+    return fence_write_timeout(locker.valid_until(), cap);
 }
 
 error_code fence_write_result(const http_response& response, diagnostics* diag) {
@@ -216,6 +251,16 @@ struct fence_io {
         co_return make_error_code(error::conflict);
     }
 
+    // POST unless it exists (an existing one is left as it is).
+    asio::awaitable<error_code> ensure(const std::string& collection, const std::string& name, std::string body_json) {
+        auto [present_ec, present] = co_await exists(collection + "/" + name);
+        if (present_ec || present) co_return present_ec;
+        auto [ec, written] = co_await send(http_method::post, collection, std::move(body_json));
+        if (ec) co_return ec;
+        if (written.status / 100 == 2 || written.status == 409) co_return error_code{};
+        co_return failed(written, "writing " + collection + "/" + name);
+    }
+
     asio::awaitable<error_code> remove(const std::string& path) {
         auto [ec, resp] = co_await send(http_method::delete_, path);
         if (ec) co_return ec;
@@ -282,6 +327,9 @@ void start_install_fence(client& api, fence_config cfg, request_options opts, as
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
             co_await asio::this_coro::throw_if_cancelled(false);
             fence_io io{api, opts};
+            // The anchor first: from then on no server can stop following Leases.
+            if (auto ec = co_await io.ensure(policies(), fence_anchor_name, fence_anchor_policy_json())) co_return ec;
+            if (auto ec = co_await io.ensure(bindings(), fence_anchor_name, fence_anchor_binding_json())) co_return ec;
             if (auto ec = co_await io.apply(policies(), name, std::move(policy))) co_return ec;
             co_return co_await io.apply(bindings(), name, std::move(binding));
         }(api, opts, name, std::move(policy), std::move(binding)),
@@ -317,9 +365,14 @@ void start_fence_status(client& api, fence_config cfg, request_options opts,
             auto [pec, policy] = co_await io.exists(policies() + "/" + name);
             if (pec) co_return std::pair{pec, state};
             auto [bec, binding] = co_await io.exists(bindings() + "/" + name);
+            if (bec) co_return std::pair{bec, state};
+            auto [apec, anchor_policy] = co_await io.exists(policies() + "/" + fence_anchor_name);
+            if (apec) co_return std::pair{apec, state};
+            auto [abec, anchor_binding] = co_await io.exists(bindings() + "/" + fence_anchor_name);
             state.policy = policy;
             state.binding = binding;
-            co_return std::pair{bec, state};
+            state.anchor = anchor_policy && anchor_binding;
+            co_return std::pair{abec, state};
         }(api, opts, name),
         std::move(h));
 }

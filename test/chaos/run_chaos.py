@@ -637,6 +637,8 @@ def main():
             profile["impls"] = [("client-go" if i == "go-reference" else i) for i in profile["impls"]]
     log(f"profile {args.profile}: {profile['contenders']} contenders, {profile['seconds']} s of nemeses, seed {args.seed}")
     chaos = Chaos(args, profile)
+    # Terminated (ctest's timeout, a person): leave no process behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     try:
         chaos.start()

@@ -1102,6 +1102,7 @@ class cli_fence(unittest.TestCase):
         code, out, _ = cli("fence", "status", "--json", self.ref)
         self.assertEqual(code, 0)
         self.assertEqual(json.loads(out)["installed"], True)
+        self.assertEqual(json.loads(out)["anchor"], True)
         wait_for(lambda: self.write(None)[0] == 422, 10, "the fence in force (an unstamped write refused)")
 
         # A command run under the lease stamps its write from its environment.
@@ -1130,6 +1131,10 @@ class cli_fence(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual([e["event"] for e in events(err)], ["fence_removed"])
         wait_for(lambda: self.write(None)[0] == 201, 10, "writes judged as before once the fence is removed")
+        code, out, _ = cli("fence", "status", "--json", self.ref)
+        self.assertEqual(code, 1)
+        self.assertEqual(json.loads(out)["installed"], False)
+        self.assertEqual(json.loads(out)["anchor"], True)  # left in place (kubernetes/kubernetes#130887)
         code, out, _ = cli("fence", "status", self.ref)
         self.assertEqual(code, 1)
         self.assertIn("not installed", out)
@@ -1149,7 +1154,10 @@ class cli_fence(unittest.TestCase):
             self.assertEqual(code, 64, err)
             self.assertIn(expected, err)
         code, out, _ = cli("fence", "install", self.ref, "-r", "deployments.apps", "--print")
-        policy, binding = (json.loads(line) for line in out.splitlines())
+        anchor_policy, anchor_binding, policy, binding = (json.loads(line) for line in out.splitlines())
+        self.assertEqual(anchor_policy["metadata"]["name"], "leaselocker-fence-anchor")
+        self.assertEqual(anchor_policy["spec"]["paramKind"]["kind"], "Lease")
+        self.assertEqual(anchor_binding["spec"]["policyName"], "leaselocker-fence-anchor")
         self.assertEqual(policy["spec"]["matchConstraints"]["resourceRules"][0]["apiGroups"], ["apps"])
         self.assertEqual(binding["spec"]["paramRef"], {"name": self.lease, "namespace": NS, "parameterNotFoundAction": "Deny"})
 

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -85,9 +86,13 @@ struct fence_fixture {
     // (success or fenced_out): the policy, or a change of the Lease, reaches
     // the API server's cache a little after it was written.
     void wait_for_verdict(const std::map<std::string, std::string>& stamp, error_code want, const std::string& what) {
+        wait_for_verdict(admin, stamp, want, what);
+    }
+    // The same through client `c` (an administrator's, maybe of another API server).
+    void wait_for_verdict(client& c, const std::map<std::string, std::string>& stamp, error_code want, const std::string& what) {
         error_code got;
         for (int i = 0; i < 500; ++i) {
-            got = fence_write_result(write(admin, test::unique_name("probe"), stamp, true));
+            got = fence_write_result(write(c, test::unique_name("probe"), stamp, true));
             if (got == want) return;
             asio::steady_timer t(io, 20ms);
             test::run(io, t.async_wait(asio::use_awaitable));
@@ -146,7 +151,7 @@ BOOST_FIXTURE_TEST_CASE(a_paused_holder_resumes_and_its_write_is_refused, fence_
     lease_locker successor{writer, {ns, lease}, {.lease_duration = 3s, .renew_deadline = 2s, .retry_period = 500ms, .identity = "successor"}};
     test::run(io, successor.lock(asio::use_awaitable)); // after the paused one's lease ran out
     wait_for_verdict(fence_annotations(successor), {}, "the successor's stamp admitted");
-    const auto timeout = fence_write_timeout(successor, 60s);
+    const auto timeout = fence_write_timeout(successor, 60s).value_or(0ms);
     BOOST_TEST((timeout > 0ms && timeout <= 3s), timeout.count()); // what is left of a 3 s lease
     auto ok = write(writer, test::unique_name("fresh"), fence_annotations(successor));
     BOOST_TEST(ok.status == 201u, ok.body);
@@ -159,7 +164,7 @@ BOOST_FIXTURE_TEST_CASE(a_paused_holder_resumes_and_its_write_is_refused, fence_
     auto stored = send(admin, http_method::get, "/api/v1/namespaces/" + ns + "/configmaps/" + stale_name);
     BOOST_TEST(stored.status == 404u, "the deposed holder's object was stored");
     test::run(io, successor.unlock(asio::use_awaitable));
-    BOOST_TEST(fence_write_timeout(successor).count() == 0); // holds nothing
+    BOOST_TEST(!fence_write_timeout(successor).has_value()); // holds nothing
     std::filesystem::remove(go);
 }
 
@@ -243,6 +248,69 @@ BOOST_FIXTURE_TEST_CASE(the_writer_cannot_change_the_fence, fence_fixture) {
     no_resources.resources.clear();
     std::tie(ec) = test::run(io, install_fence(admin, no_resources, tuple_awaitable));
     BOOST_TEST(ec == error::config_invalid, ec.message());
+}
+
+// A second kube-apiserver on the cluster's etcd with a production
+// cluster's defaults (`llcluster apiserver2`), for as long as it lives.
+struct second_api_server {
+    std::string url;
+    second_api_server() {
+        control("start");
+        std::ifstream state(test::cluster().dir + "/state.json");
+        std::stringstream text;
+        text << state.rdbuf();
+        url = std::string(json::parse(text.str()).at("server2").as_string());
+        BOOST_TEST_REQUIRE(!url.empty());
+    }
+    ~second_api_server() { control("stop"); }
+    static void control(const std::string& action) {
+        const auto cmd = std::string(LEASELOCKER_LLCLUSTER) + " apiserver2 " + action + " --dir " + test::cluster().dir;
+        BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, cmd);
+    }
+};
+
+// kubernetes/kubernetes#130887: when no binding of a policy with a Lease
+// parameter is left for about a second, an API server stops following
+// Leases for policies until it restarts. The first API server here runs
+// coordinated leader election, whose Lease informer hides that; a second
+// one with a production cluster's defaults does not. A fence removed there
+// and installed again 2.5 s later must judge the live Lease: the anchor
+// install_fence creates (and remove_fence leaves) keeps it followed.
+BOOST_FIXTURE_TEST_CASE(a_fence_installed_again_after_its_removal_judges_the_live_lease, fence_fixture) {
+    // From a state without the anchor (other tests leave it): no Lease
+    // policy bound when the second server starts.
+    send(admin, http_method::delete_, std::string("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/") + fence_anchor_name);
+    send(admin, http_method::delete_, std::string("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/") + fence_anchor_name);
+    second_api_server second;
+    auto config2 = cluster_config_for("admin");
+    config2.server = second.url;
+    client admin2{io.get_executor(), config2};
+
+    lease_locker holder{writer, {ns, lease}, {.lease_duration = 15s, .identity = "first"}};
+    test::run(io, holder.lock(asio::use_awaitable));
+    const auto first = get_lease();
+    test::run(io, install_fence(admin2, fence, asio::use_awaitable));
+    auto [sec, state] = test::run(io, fence_status(admin2, fence, tuple_awaitable));
+    BOOST_TEST_REQUIRE(!sec, sec.message());
+    BOOST_TEST(state.anchor);
+    wait_for_verdict(admin2, {}, error::fenced_out, "the fence in force on the second server");
+    wait_for_verdict(admin2, stamp_of(first), {}, "the holder's stamp admitted by the second server");
+
+    test::run(io, remove_fence(admin2, fence, asio::use_awaitable));
+    wait_for_verdict(admin2, {}, {}, "the fence gone from the second server");
+    {
+        asio::steady_timer t(io, 2500ms); // more than the policies' refresh tick (1 s)
+        test::run(io, t.async_wait(asio::use_awaitable));
+    }
+    test::run(io, install_fence(admin2, fence, asio::use_awaitable));
+    wait_for_verdict(admin2, {}, error::fenced_out, "the fence in force again on the second server");
+    auto second_holder = take_over("second");
+    // A frozen copy of the Lease would go on naming "first": the new
+    // holder refused, the old one admitted.
+    wait_for_verdict(admin2, stamp_of(second_holder), {}, "the new holder's stamp admitted by the second server");
+    BOOST_TEST(fence_write_result(write(admin2, test::unique_name("stale"), stamp_of(first), true)) == error::fenced_out);
+    test::run(io, remove_fence(admin2, fence, asio::use_awaitable));
+    test::run(io, holder.unlock(asio::use_awaitable)); // not held any more: taken over
 }
 
 // How long the old token keeps being admitted after a takeover (the API

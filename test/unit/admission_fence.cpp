@@ -84,10 +84,11 @@ BOOST_AUTO_TEST_CASE(a_guarded_write_may_take_what_is_left_of_the_validity) {
     using namespace std::chrono_literals;
     const auto now = std::chrono::steady_clock::now();
     const auto left = fence_write_timeout(now + 3s);
-    BOOST_TEST((left > 2900ms && left <= 3000ms), left.count());
-    BOOST_TEST(fence_write_timeout(now + 3s, 1s) == 1000ms); // capped
-    BOOST_TEST(fence_write_timeout(now - 1ms) == 0ms);       // passed: do not write
-    BOOST_TEST(fence_write_timeout(now + 3s, -5ms) == 0ms);
+    BOOST_TEST_REQUIRE(left.has_value());
+    BOOST_TEST((*left > 2900ms && *left <= 3000ms), left->count());
+    BOOST_TEST(fence_write_timeout(now + 3s, 1s).value_or(0ms) == 1000ms); // capped
+    BOOST_TEST(!fence_write_timeout(now - 1ms).has_value());               // passed: do not write
+    BOOST_TEST(!fence_write_timeout(now + 3s, 0ms).has_value());           // never a zero timeout (the client's default)
 }
 
 BOOST_AUTO_TEST_SUITE_END()

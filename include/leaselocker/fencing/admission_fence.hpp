@@ -10,12 +10,14 @@
 /// which the controller manager rewrites): give a selector. While the
 /// Lease does not exist every guarded write is refused.
 ///
-/// Known Kubernetes issue (kubernetes/kubernetes#130887): when no binding
-/// with a Lease parameter is left for about a second (remove_fence of the
-/// last one), an API server may stop following Leases for policies for
-/// good, and a fence installed later judges by a frozen copy of the Lease
-/// until that server restarts. Do not remove and reinstall a fence on a
-/// running cluster; change it with install_fence (it replaces in place).
+/// Kubernetes issue kubernetes/kubernetes#130887 (1.36 and before): when
+/// no binding with a Lease parameter is left for about a second, an API
+/// server stops following Leases for policies until it restarts, and a
+/// fence installed later would judge by a frozen copy of the Lease. So
+/// install_fence also creates an anchor (fence_anchor_name: a policy with
+/// the Lease as parameter that matches no request, and its binding), which
+/// remove_fence leaves in place: while it exists that cannot happen. A
+/// server that lost track before the anchor existed needs a restart.
 #pragma once
 
 #include <leaselocker/detail/default_token.hpp>
@@ -27,10 +29,16 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace leaselocker {
+
+/// The anchor's name (policy and binding): install_fence creates it if
+/// missing, remove_fence leaves it, see the file's description. Deleting it
+/// by hand with no fence left is harmless; with fences left, do not.
+inline constexpr const char* fence_anchor_name = "leaselocker-fence-anchor";
 
 /// The annotation naming the writer's identity (the Lease's holderIdentity).
 inline constexpr const char* fence_holder_annotation = "leaselocker.io/holder";
@@ -76,6 +84,11 @@ std::string fence_policy_json(const fence_config& cfg, const std::string& defaul
 std::string fence_binding_json(const fence_config& cfg, const std::string& default_namespace = "default");
 /// The name the policy and binding get.
 std::string fence_name(const fence_config& cfg, const std::string& default_namespace = "default");
+/// The anchor's ValidatingAdmissionPolicy, as JSON: the Lease as parameter
+/// kind, matching only a resource no API server serves.
+std::string fence_anchor_policy_json();
+/// The anchor's ValidatingAdmissionPolicyBinding, as JSON.
+std::string fence_anchor_binding_json();
 
 /// The annotations a guarded write must carry for the grant `token` held as
 /// `identity`. Set all three on every create and update (a write that
@@ -88,17 +101,20 @@ std::map<std::string, std::string> fence_annotations(const fencing_token& token,
 std::map<std::string, std::string> fence_annotations(const lease_locker_base& locker);
 
 /// How long a guarded write may take: what is left until `valid_until`, at
-/// most `cap`; zero once it has passed (do not send the write then). The
-/// API server judges the stamp when the write arrives and stores the object
-/// after that: a write still under way when the lease runs out could be
-/// stored after a successor's grant (measured: an etcd restart held one
-/// for 2 s). With this as its request timeout the client gives the write up
-/// in time, and the server cancels it with the request; an etcd write
-/// already sent may still land.
-std::chrono::milliseconds fence_write_timeout(std::chrono::steady_clock::time_point valid_until,
-                                              std::chrono::milliseconds cap = std::chrono::seconds(10));
-/// The same for what `locker` holds now (zero if it holds nothing).
-std::chrono::milliseconds fence_write_timeout(const lease_locker_base& locker, std::chrono::milliseconds cap = std::chrono::seconds(10));
+/// most `cap`; std::nullopt once less than a millisecond is left (do not
+/// send the write then; a zero http_request::timeout would mean the
+/// client's default). The API server judges the stamp when the write
+/// arrives and stores the object after that: a write still under way when
+/// the lease runs out could be stored after a successor's grant (seen in
+/// the chaos suite: an etcd restart held one for 2 s). With this as its
+/// request timeout the writer stops waiting by the end of its validity and
+/// takes the outcome as unknown; Kubernetes drops a request whose client
+/// has gone, but an etcd write already sent may still land.
+std::optional<std::chrono::milliseconds> fence_write_timeout(std::chrono::steady_clock::time_point valid_until,
+                                                             std::chrono::milliseconds cap = std::chrono::seconds(10));
+/// The same for what `locker` holds now (std::nullopt if it holds nothing).
+std::optional<std::chrono::milliseconds> fence_write_timeout(const lease_locker_base& locker,
+                                                             std::chrono::milliseconds cap = std::chrono::seconds(10));
 
 /// Whether `response` (to a guarded write) is the fence refusing it:
 /// error::fenced_out, with the policy's message in `diag` if given; else
@@ -109,6 +125,7 @@ error_code fence_write_result(const http_response& response, diagnostics* diag =
 struct fence_state {
     bool policy = false;  ///< the ValidatingAdmissionPolicy exists
     bool binding = false; ///< the ValidatingAdmissionPolicyBinding exists
+    bool anchor = false;  ///< the anchor's policy and binding exist (fence_anchor_name)
 };
 
 /// @cond INTERNAL
@@ -120,10 +137,10 @@ void start_fence_status(client& api, fence_config cfg, request_options opts,
 } // namespace detail
 /// @endcond
 
-/// Creates or replaces the policy and the binding (admin rights: get,
-/// create and update on validatingadmissionpolicies and
-/// validatingadmissionpolicybindings). The API server enforces them from
-/// when its cache has them (milliseconds on one server).
+/// Creates or replaces the policy and the binding, after creating the
+/// anchor if it is missing (admin rights: get, create and update on
+/// validatingadmissionpolicies and validatingadmissionpolicybindings). The
+/// API server enforces them from when its cache has them (about a second).
 /// Signature: void(error_code). Errors: error::config_invalid for a bad
 /// lease name or no resource (nothing sent); the server's (error::forbidden
 /// without the rights, error::invalid for labels it refuses, ...);
@@ -143,9 +160,9 @@ auto install_fence(client& api, fence_config cfg, CompletionToken&& token = {}) 
     return install_fence(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
 }
 
-/// Deletes the binding, then the policy (missing ones are fine): guarded
-/// objects are written as usual again (`resources` may be empty: only the
-/// lease and the name count). Signature: void(error_code). Errors and
+/// Deletes the binding, then the policy (missing ones are fine), not the
+/// anchor: guarded objects are written as usual again (`resources` may be
+/// empty: only the lease and the name count). Signature: void(error_code). Errors and
 /// cancellation as install_fence.
 template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
 auto remove_fence(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
@@ -159,8 +176,8 @@ auto remove_fence(client& api, fence_config cfg, CompletionToken&& token = {}) {
     return remove_fence(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
 }
 
-/// Reads whether the policy and the binding exist (`resources` may be
-/// empty). Signature: void(error_code, fence_state). Errors and
+/// Reads whether the policy, the binding and the anchor exist
+/// (`resources` may be empty). Signature: void(error_code, fence_state). Errors and
 /// cancellation as install_fence.
 template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, fence_state)) CompletionToken = boost::asio::deferred_t>
 auto fence_status(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {

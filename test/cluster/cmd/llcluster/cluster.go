@@ -28,9 +28,14 @@ type cluster struct {
 	etcdPort int
 	peerPort int
 	apiPort  int
+	api2Port int
 	etcd     *component
 	api      *component
-	admin    *http.Client
+	// api2: a second kube-apiserver on the same etcd, started on demand,
+	// with the defaults of a production cluster (no coordinated leader
+	// election, whose Lease informer hides kubernetes/kubernetes#130887).
+	api2  *component
+	admin *http.Client
 }
 
 func freePort() int {
@@ -41,6 +46,13 @@ func freePort() int {
 }
 
 func (c *cluster) server() string { return "https://127.0.0.1:" + strconv.Itoa(c.apiPort) }
+
+func (c *cluster) server2() string {
+	if !c.api2.running() {
+		return ""
+	}
+	return "https://127.0.0.1:" + strconv.Itoa(c.api2Port)
+}
 
 func newCluster(dir, bin string) *cluster {
 	c := &cluster{dir: dir, bin: bin}
@@ -62,31 +74,36 @@ func newCluster(dir, bin string) *cluster {
 				"--unsafe-no-fsync", "--log-level=warn",
 			}
 		}}
+	apiArgs := func(port int, certDir string, coordinated bool) []string {
+		args := []string{
+			"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(c.etcdPort),
+			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+			"--secure-port=" + strconv.Itoa(port),
+			"--cert-dir=" + filepath.Join(dir, "pki", certDir),
+			"--tls-cert-file=" + pkiFile("apiserver.crt"), "--tls-private-key-file=" + pkiFile("apiserver.key"),
+			"--client-ca-file=" + pkiFile("ca.crt"),
+			"--token-auth-file=" + pkiFile("tokens.csv"),
+			"--service-account-issuer=https://kubernetes.default.svc",
+			"--service-account-key-file=" + pkiFile("sa.pub"),
+			"--service-account-signing-key-file=" + pkiFile("sa.key"),
+			"--service-cluster-ip-range=10.0.0.0/24",
+			"--authorization-mode=RBAC",
+			"--disable-admission-plugins=ServiceAccount",
+			"--endpoint-reconciler-type=none",
+			"--v=1",
+		}
+		if coordinated {
+			// Coordinated leader election (KEP-4355, beta, off by
+			// default): the server's election controller and the
+			// LeaseCandidate API, for the tests of candidates.
+			args = append(args, "--feature-gates=CoordinatedLeaderElection=true", "--runtime-config=coordination.k8s.io/v1beta1=true")
+		}
+		return args
+	}
 	c.api = &component{name: "kube-apiserver", binary: filepath.Join(bin, "kube-apiserver"), logPath: filepath.Join(dir, "logs", "kube-apiserver.log"),
-		args: func() []string {
-			return []string{
-				"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(c.etcdPort),
-				"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-				"--secure-port=" + strconv.Itoa(c.apiPort),
-				"--cert-dir=" + filepath.Join(dir, "pki", "generated"),
-				"--tls-cert-file=" + pkiFile("apiserver.crt"), "--tls-private-key-file=" + pkiFile("apiserver.key"),
-				"--client-ca-file=" + pkiFile("ca.crt"),
-				"--token-auth-file=" + pkiFile("tokens.csv"),
-				"--service-account-issuer=https://kubernetes.default.svc",
-				"--service-account-key-file=" + pkiFile("sa.pub"),
-				"--service-account-signing-key-file=" + pkiFile("sa.key"),
-				"--service-cluster-ip-range=10.0.0.0/24",
-				"--authorization-mode=RBAC",
-				// Coordinated leader election (KEP-4355, beta, off by
-				// default): the server's election controller and the
-				// LeaseCandidate API, for the tests of candidates.
-				"--feature-gates=CoordinatedLeaderElection=true",
-				"--runtime-config=coordination.k8s.io/v1beta1=true",
-				"--disable-admission-plugins=ServiceAccount",
-				"--endpoint-reconciler-type=none",
-				"--v=1",
-			}
-		}}
+		args: func() []string { return apiArgs(c.apiPort, "generated", true) }}
+	c.api2 = &component{name: "kube-apiserver-2", binary: filepath.Join(bin, "kube-apiserver"), logPath: filepath.Join(dir, "logs", "kube-apiserver-2.log"),
+		args: func() []string { return apiArgs(c.api2Port, "generated2", false) }}
 
 	cert, err := tls.LoadX509KeyPair(pkiFile("admin.crt"), pkiFile("admin.key"))
 	check(err, "loading the admin certificate")
@@ -153,11 +170,30 @@ func (c *cluster) startAPIServer(keepPort bool) error {
 	return err
 }
 
+// startAPIServer2 starts the second kube-apiserver on a fresh port.
+func (c *cluster) startAPIServer2() error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		c.api2Port = freePort()
+		if err = c.api2.start(); err != nil {
+			return err
+		}
+		err = c.api2.waitReady(90*time.Second, func() error { return c.apiReadyAt("https://127.0.0.1:" + strconv.Itoa(c.api2Port)) })
+		if err == nil || !c.api2.failedOnBind() {
+			return err
+		}
+		c.api2.stop(0)
+	}
+	return err
+}
+
 // apiReady asks as the admin: anonymous probes can get 403 while RBAC
 // bootstraps, and /readyz alone can pass before the default namespace exists.
-func (c *cluster) apiReady() error {
+func (c *cluster) apiReady() error { return c.apiReadyAt(c.server()) }
+
+func (c *cluster) apiReadyAt(server string) error {
 	for _, path := range []string{"/readyz", "/api/v1/namespaces/default"} {
-		if status, body, err := c.request("GET", path, nil); err != nil {
+		if status, body, err := c.requestAt(server, "GET", path, nil); err != nil {
 			return err
 		} else if status != http.StatusOK {
 			return fmt.Errorf("GET %s: %d %s", path, status, body)
@@ -167,6 +203,10 @@ func (c *cluster) apiReady() error {
 }
 
 func (c *cluster) request(method, path string, body any) (int, string, error) {
+	return c.requestAt(c.server(), method, path, body)
+}
+
+func (c *cluster) requestAt(server, method, path string, body any) (int, string, error) {
 	var reader io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -175,7 +215,7 @@ func (c *cluster) request(method, path string, body any) (int, string, error) {
 		}
 		reader = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.server()+path, reader)
+	req, err := http.NewRequest(method, server+path, reader)
 	if err != nil {
 		return 0, "", err
 	}
@@ -248,6 +288,8 @@ type state struct {
 	EtcdURL       string `json:"etcd_url"`
 	EtcdPID       int    `json:"etcd_pid"`
 	APIServerPID  int    `json:"apiserver_pid"`
+	Server2       string `json:"server2,omitempty"` // the second kube-apiserver, while it runs
+	APIServer2PID int    `json:"apiserver2_pid,omitempty"`
 	Namespace     string `json:"namespace"`
 	LeaseUser     string `json:"lease_user"`
 	Kubeconfig    string `json:"kubeconfig"`
@@ -258,6 +300,7 @@ func (c *cluster) writeState() {
 	s := state{
 		SupervisorPID: os.Getpid(), Server: c.server(),
 		EtcdURL: "http://127.0.0.1:" + strconv.Itoa(c.etcdPort), EtcdPID: c.etcd.pid(), APIServerPID: c.api.pid(),
+		Server2: c.server2(), APIServer2PID: c.api2.pid(),
 		Namespace: testNamespace, LeaseUser: leaseUser,
 		Kubeconfig: filepath.Join(c.dir, "kubeconfig"), KubeconfigInl: filepath.Join(c.dir, "kubeconfig-inline"),
 	}
@@ -271,6 +314,7 @@ func (c *cluster) writeState() {
 // shutdown stops the apiserver before etcd, so it does not spend its grace
 // period retrying a vanished store.
 func (c *cluster) shutdown() {
+	c.api2.stop(15 * time.Second)
 	c.api.stop(15 * time.Second)
 	c.etcd.stop(10 * time.Second)
 }

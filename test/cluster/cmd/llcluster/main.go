@@ -7,6 +7,11 @@
 //	llcluster status  --dir D                   print state.json; exit 1 if not running
 //	llcluster run     --dir D -- CMD ARGS...    start, run CMD with cluster.env in its environment, stop
 //	llcluster apiserver|etcd stop|start|restart|kill|pause|resume --dir D
+//	llcluster apiserver2 start|stop|kill --dir D
+//
+// apiserver2 is a second kube-apiserver on the same etcd, started on
+// demand, with the defaults of a production cluster (no coordinated leader
+// election); state.json names it as "server2" while it runs.
 //
 // start runs a supervisor in the background that owns both processes. They
 // die with it (Pdeathsig), and it tears them down when the owner process
@@ -82,7 +87,7 @@ func main() {
 		owner := fs.Int("owner-pid", 0, "")
 		fs.Parse(args)
 		supervise(*dir, *bin, *owner)
-	case "apiserver", "etcd":
+	case "apiserver", "etcd", "apiserver2":
 		if len(args) == 0 {
 			fail("%s: which action? stop|start|restart|kill|pause|resume", verb)
 		}
@@ -184,11 +189,11 @@ func stop(dir string) error {
 	}
 	syscall.Kill(s.SupervisorPID, syscall.SIGTERM)
 	for deadline := time.Now().Add(40 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if !alive(s.SupervisorPID) && !alive(s.APIServerPID) && !alive(s.EtcdPID) {
+		if !alive(s.SupervisorPID) && !alive(s.APIServerPID) && !alive(s.APIServer2PID) && !alive(s.EtcdPID) {
 			return nil
 		}
 	}
-	for _, pid := range []int{s.SupervisorPID, s.APIServerPID, s.EtcdPID} {
+	for _, pid := range []int{s.SupervisorPID, s.APIServerPID, s.APIServer2PID, s.EtcdPID} {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return fmt.Errorf("cluster in %s did not stop within 40 s; killed", dir)
@@ -319,9 +324,16 @@ func supervise(dir, bin string, owner int) {
 // apiserver comes back on its old port; etcd keeps its data directory.
 func (c *cluster) act(which, action string) error {
 	comp, restartFn := c.api, func() error { return c.startAPIServer(true) }
-	if which == "etcd" {
+	switch which {
+	case "etcd":
 		comp, restartFn = c.etcd, c.restartEtcd
-	} else if which != "apiserver" {
+	case "apiserver2":
+		comp, restartFn = c.api2, c.startAPIServer2
+		if action != "start" && action != "stop" && action != "kill" {
+			return fmt.Errorf("apiserver2: only start, stop and kill")
+		}
+	case "apiserver":
+	default:
 		return fmt.Errorf("unknown component %q", which)
 	}
 	fmt.Printf("%s: %s %s\n", time.Now().Format(time.RFC3339Nano), which, action)
