@@ -7,13 +7,21 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # use_compiler_cache ROOT: with ccache installed (tools/setup.sh does),
 # compiles go through a cache in $LEASELOCKER_CACHE/ccache shared by every
-# clone (paths below ROOT are hashed relative to it), so a fresh clone
-# rebuilds from the cache. Sets cache_cmake_args for cmake, and exports the
-# same for nested CMake builds (the package tests).
+# clone (paths below ROOT are hashed relative to it, the build directory
+# not at all), so a fresh clone rebuilds from the cache; an object taken
+# from the cache names the first clone's folder in its debug information.
+# Sets cache_cmake_args for cmake (without ccache: no launcher, also in a
+# build folder configured with one before), and exports the launcher for
+# nested CMake builds (the package tests).
 use_compiler_cache() {
-  cache_cmake_args=()
-  command -v ccache >/dev/null || return 0
-  export CCACHE_DIR=${CCACHE_DIR:-$LEASELOCKER_CACHE/ccache} CCACHE_BASEDIR=$1 CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+  if ! command -v ccache >/dev/null; then
+    cache_cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER= -DCMAKE_C_COMPILER_LAUNCHER=)
+    return 0
+  fi
+  if [ -z "${CCACHE_DIR:-}" ]; then
+    export CCACHE_DIR=$LEASELOCKER_CACHE/ccache CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+  fi
+  export CCACHE_BASEDIR=$1 CCACHE_NOHASHDIR=true
   export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
   cache_cmake_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 }

@@ -219,7 +219,7 @@ asio::awaitable<void> record_store(client& api, std::string name, const event_lo
     };
     while (!stopping) {
         std::string target = "/api/v1/namespaces/" + api.config().default_namespace +
-                             "/configmaps?watch=true&fieldSelector=metadata.name%3D" + name;
+                             "/configmaps?watch=true&allowWatchBookmarks=true&fieldSelector=metadata.name%3D" + name;
         if (!rv.empty()) target += "&resourceVersion=" + rv;
         http_request req{.target = std::move(target)};
         auto [ec, stream] = co_await api.open_stream(std::move(req), asio::bind_cancellation_slot(stop.slot(), use_tuple));
@@ -234,15 +234,19 @@ asio::awaitable<void> record_store(client& api, std::string name, const event_lo
             const auto type = text(ev, "type");
             const auto* obj = ev.if_contains("object");
             if (!obj || !obj->is_object()) continue;
-            if (type == "ERROR") { // e.g. 410: the version we asked from is gone
-                rv.clear();
-                log("store_gap");
+            if (type == "ERROR") { // 410: the version we asked from is gone; else open again from it
+                const auto* code = obj->get_object().if_contains("code");
+                if (code && code->is_int64() && code->get_int64() == 410) {
+                    rv.clear();
+                    log("store_gap");
+                }
                 break;
             }
-            if (type != "ADDED" && type != "MODIFIED") continue;
             const auto& o = obj->get_object();
             const auto* meta = o.if_contains("metadata");
             if (!meta || !meta->is_object()) continue;
+            if (type == "BOOKMARK") rv = text(meta->get_object(), "resourceVersion");
+            if (type != "ADDED" && type != "MODIFIED") continue;
             rv = text(meta->get_object(), "resourceVersion");
             json::object none;
             const auto* ann = meta->get_object().if_contains("annotations");
@@ -383,7 +387,16 @@ int main(int argc, char** argv) {
         };
         if (args.count("--store-configmap")) {
             ++watching;
-            asio::co_spawn(io, record_store(api, args["--store-configmap"], log, stopping, stop_store), [&](std::exception_ptr) { watch_ended(); });
+            asio::co_spawn(io, record_store(api, args["--store-configmap"], log, stopping, stop_store), [&](std::exception_ptr e) {
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                        log("store_gap", "\"why\":" + quoted(x.what())); // the store's watch ended early
+                    }
+                }
+                watch_ended();
+            });
         }
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
             std::string rv;
@@ -397,6 +410,7 @@ int main(int argc, char** argv) {
                     const auto& spec = ev.object.spec;
                     log("version", "\"holder\":" + quoted(spec.holder_identity.value_or("")) +
                                        ",\"seq\":" + std::to_string(spec.lease_transitions.value_or(-1)) +
+                                       ",\"epoch\":" + quoted(ev.object.metadata.uid) +
                                        ",\"rv\":" + quoted(ev.object.metadata.resource_version));
                 }
                 if (stopping) break;
@@ -498,6 +512,12 @@ int main(int argc, char** argv) {
             co_return true;
         }
         for (int attempt = 0; attempt < 100; ++attempt) {
+            // Tried again only while the grant is ours and its work goes on
+            // (a leader's loss cancels it, maybe during the pause).
+            const auto cs = co_await asio::this_coro::cancellation_state;
+            if (attempt > 0 && (!held() || token_now() != held_token || steady::now() >= valid_until() ||
+                                cs.cancelled() != asio::cancellation_type::none))
+                co_return cs.cancelled() == asio::cancellation_type::none;
             // Sent whatever the validity left (no fence_write_timeout): a
             // holder stopped between its check and its write sends it after
             // a successor's grant, and the API server must refuse it.
@@ -509,11 +529,8 @@ int main(int argc, char** argv) {
                 log("write_failed", fields + ",\"why\":" + quoted(w.why));
             if (w.ec == asio::error::operation_aborted) co_return false;
             if (w.ec != error::fenced_out) co_return true;
-            // Refused though still ours: the server's copy of the Lease may
-            // not have this grant yet. Again, briefly, while it is ours.
-            const auto cs = co_await asio::this_coro::cancellation_state;
-            if (!held() || token_now() != held_token || steady::now() >= valid_until() || cs.cancelled() != asio::cancellation_type::none)
-                co_return true;
+            // Refused though maybe still ours: the server's copy of the
+            // Lease may not have this grant yet. Again, briefly.
             co_await sleep_for(5ms);
         }
         co_return true;

@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -284,12 +285,15 @@ void check_tokens(const std::vector<grant*>& order, const std::vector<const even
 
 // The guarded ConfigMap, in the server's order: each version the recorder
 // saw against the Lease as of that version (the last Lease version with a
-// lower resourceVersion).
+// lower resourceVersion). Admitted writes the recorder did not see are
+// judged by their send time against the next grant.
 void check_store_versions(std::vector<const event*> store, const std::vector<const event*>& api_writes,
                           const std::vector<const event*>& recorder, const std::map<grant_key, const event*>& grant_events,
-                          const std::vector<const event*>& releases, const options& opts, report& r) {
+                          const std::vector<const event*>& releases, const std::vector<strike_window>& windows, const options& opts,
+                          report& r) {
     r.api_store = true;
     r.fence_window_ms = opts.fence_window_ms;
+    const std::int64_t window_ns = opts.fence_window_ms * 1'000'000;
     struct lease_version {
         std::int64_t rv;
         const event* e;
@@ -306,7 +310,36 @@ void check_store_versions(std::vector<const event*> store, const std::vector<con
     const bool trailing_gap = gap;
     std::stable_sort(lease.begin(), lease.end(), [](const lease_version& a, const lease_version& b) { return a.rv < b.rv; });
     std::stable_sort(store.begin(), store.end(), [](const event* a, const event* b) { return a->rv < b->rv; });
-    auto stamp_of = [](const lease_version& v, const event* s) { return v.e->holder == s->holder && v.e->seq == s->seq; };
+    // The stamp names this version's holder, token (a Lease without
+    // leaseTransitions: 0, as the fence reads it) and epoch (if known).
+    auto stamp_of = [](const lease_version& v, const event* s) {
+        return v.e->holder == s->holder && std::max<std::int64_t>(v.e->seq, 0) == s->seq &&
+               (v.e->epoch.empty() || s->epoch.empty() || v.e->epoch == s->epoch);
+    };
+    // The stamp holder's turn ended, at the latest, when its release was answered.
+    auto released_at = [&](const std::string& process, std::int64_t seq) {
+        std::int64_t at = INT64_MAX;
+        for (const event* rel : releases)
+            if (rel->process == process && rel->seq == seq && rel->result == "released") at = std::min(at, rel->t);
+        return at;
+    };
+    // Stopped between stamping `sent` and `until`: when the bytes left is unknown.
+    auto stopped_while_sending = [&](const std::string& process, std::int64_t sent, std::int64_t until) {
+        return std::any_of(windows.begin(), windows.end(),
+                           [&](const strike_window& w) { return w.kind == "stop" && w.target == process && w.from < until && w.to > sent; });
+    };
+    auto judge = [&](const std::string& writer, std::int64_t seq, std::int64_t sent, std::int64_t known, const std::string& what) {
+        const std::int64_t lag = sent - known;
+        if (lag > window_ns) {
+            ++r.accepted_stale_writes;
+            r.violations.push_back("stale write admitted: " + writer + " with token " + std::to_string(seq) + " (sent at " + seconds(sent) + ") " +
+                                   what + " known at " + seconds(known) + ": " + ms(lag) + " later, outside the fence's window of " +
+                                   std::to_string(opts.fence_window_ms) + " ms");
+            return;
+        }
+        ++(lag < 0 ? r.stale_writes_in_flight : r.stale_writes_in_window);
+        return;
+    };
     std::set<std::int64_t> seen_rv;
     std::set<std::pair<std::string, std::int64_t>> seen_writes; // (writer, sent)
     std::vector<double> lags;
@@ -323,33 +356,45 @@ void check_store_versions(std::vector<const event*> store, const std::vector<con
         auto at = std::prev(next);
         if (stamp_of(*at, s)) continue; // the Lease's holder and token: admitted rightly
         // Stale: the turn of the stamp had ended at `ended`, the first of
-        // the versions after its last one that all differ from it.
+        // the versions after its last one that all differ from it. Not
+        // judged if a gap may hide where it ended, or the stamp's own
+        // version was never seen.
         auto ended = at;
-        while (ended != lease.begin() && !stamp_of(*std::prev(ended), s)) --ended;
+        bool uncertain = ended->after_gap;
+        while (ended != lease.begin() && !stamp_of(*std::prev(ended), s)) {
+            --ended;
+            uncertain = uncertain || ended->after_gap;
+        }
+        if (ended == lease.begin() || uncertain || stopped_while_sending(s->writer, s->sent, s->t)) {
+            ++r.store_versions_unjudged;
+            continue;
+        }
         // Known from the earliest of: the recorder seeing it, the grant's
         // acquire_ok, the stamp holder's release line.
-        std::int64_t known = ended->e->t;
+        std::int64_t known = std::min(ended->e->t, released_at(s->holder, s->seq));
         if (auto g = grant_events.find({ended->e->holder, ended->e->seq}); !ended->e->holder.empty() && g != grant_events.end())
             known = std::min(known, g->second->t);
-        if (ended->e->holder.empty()) // released: the holder's release line came after the release was stored
-            for (const event* rel : releases)
-                if (rel->process == s->holder && rel->seq == s->seq && rel->result == "released") known = std::min(known, rel->t);
-        const std::int64_t lag = s->sent - known;
-        if (lag > opts.fence_window_ms * 1'000'000) {
-            ++r.accepted_stale_writes;
-            r.violations.push_back("stale write admitted: " + s->writer + " with token " + std::to_string(s->seq) + " (sent at " + seconds(s->sent) +
-                                   ") stored as version " + std::to_string(s->rv) + ", after the Lease's version " + std::to_string(ended->rv) +
-                                   " (holder \"" + ended->e->holder + "\", token " + std::to_string(ended->e->seq) + ") was known at " +
-                                   seconds(known) + ": " + ms(lag) + " later, outside the fence's window of " +
-                                   std::to_string(opts.fence_window_ms) + " ms");
-        } else {
-            ++(lag < 0 ? r.stale_writes_in_flight : r.stale_writes_in_window);
-            lags.push_back(static_cast<double>(lag) / 1e6);
+        judge(s->writer, s->seq, s->sent, known,
+              "stored as version " + std::to_string(s->rv) + ", after the Lease's version " + std::to_string(ended->rv) + " (holder \"" +
+                  ended->e->holder + "\", token " + std::to_string(ended->e->seq) + ") was");
+        lags.push_back(static_cast<double>(s->sent - known) / 1e6);
+    }
+    // Admitted, but among no version the recorder saw (its watch of the
+    // store lost some): admitted when it arrived, after it was sent; stale
+    // if the turn had ended more than the window before.
+    for (const event* w : api_writes) {
+        if (seen_writes.count({w->process, w->sent})) continue;
+        ++r.unseen_accepted_writes;
+        std::int64_t ended = released_at(w->process, w->seq);
+        for (const auto& [key, g] : grant_events)
+            if (g->seq > w->seq && g->epoch == w->epoch) ended = std::min(ended, g->t);
+        if (ended == INT64_MAX || stopped_while_sending(w->process, w->sent, w->t)) continue;
+        if (w->sent - ended > window_ns) {
+            judge(w->process, w->seq, w->sent, ended, "admitted (the recorder did not see it) after its turn ended,");
+            lags.push_back(static_cast<double>(w->sent - ended) / 1e6);
         }
     }
     r.stale_write_lag = summarize(std::move(lags));
-    for (const event* w : api_writes)
-        if (!seen_writes.count({w->process, w->sent})) ++r.unseen_accepted_writes;
     if (r.store_versions == 0) r.failures.push_back("the recorder saw no version of the guarded ConfigMap");
     if (static_cast<double>(r.store_versions_unjudged) > 0.1 * static_cast<double>(r.store_versions))
         r.failures.push_back(std::to_string(r.store_versions_unjudged) + " of " + std::to_string(r.store_versions) +
@@ -580,7 +625,7 @@ report check(std::vector<event> events, const options& opts) {
     }
     check_tokens(order, recorder, opts, r);
     if (!store_versions.empty() || r.api_store)
-        check_store_versions(store_versions, api_writes, recorder, grant_events, releases, opts, r);
+        check_store_versions(store_versions, api_writes, recorder, grant_events, releases, windows, opts, r);
     r.early_refusal_lag = summarize(std::move(early_refusal_lag));
 
     // Electors: the leader says it stopped before the next one starts.
@@ -781,8 +826,12 @@ std::string to_table(const report& r) {
     out << "| leaseTransitions order violations | " << r.server_order_violations << " |\n";
     out << "| overlapping claims (claim = to the promised valid_until, cut at unlock) | " << r.overlapping_claims << " |\n";
     out << "| token violations (order / not recorded) | " << r.token_order_violations << " / " << r.unrecorded_grants << " |\n";
-    out << "| fenced writes accepted / stale accepted / stale refused / refused without cause | " << r.accepted_writes << " / "
-        << r.accepted_stale_writes << " / " << r.rejected_stale_writes << " / " << r.wrongly_refused_writes << " |\n";
+    if (r.api_store) // a refusal without cause is an early refusal there (below)
+        out << "| fenced writes accepted / stale accepted (violations) / stale refused | " << r.accepted_writes << " / "
+            << r.accepted_stale_writes << " / " << r.rejected_stale_writes << " |\n";
+    else
+        out << "| fenced writes accepted / stale accepted / stale refused / refused without cause | " << r.accepted_writes << " / "
+            << r.accepted_stale_writes << " / " << r.rejected_stale_writes << " / " << r.wrongly_refused_writes << " |\n";
     if (r.api_store) {
         out << "| the store: a ConfigMap guarded by the admission fence; versions judged in the server's order / unjudged (recorder gap) / "
                "lost by the store watch | "

@@ -613,21 +613,21 @@ std::vector<event> guarded(std::initializer_list<const char*> extra = {}) {
         R"({"t":0,"p":"a","e":"start","identity":"a","clock_rate":1})",
         R"({"t":10,"p":"b","e":"start","identity":"b","clock_rate":1})",
         R"({"t":1000000,"p":"a","e":"acquire_ok","seq":0,"epoch":"u","valid_until":1900000000})",
-        R"({"t":1000000,"p":"recorder","e":"version","holder":"a","seq":0,"rv":"10"})",
+        R"({"t":1000000,"p":"recorder","e":"version","holder":"a","seq":0,"epoch":"u","rv":"10"})",
         R"({"t":2000000,"p":"a","e":"check","seq":0,"valid_until":1900000000})",
         R"({"t":3000000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":true,"sent":2500000})",
         R"({"t":3100000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":2500000,"rv":"15"})",
         R"({"t":300000000,"p":"a","e":"unlocking","seq":0})",
-        R"({"t":301000000,"p":"recorder","e":"version","holder":"","seq":0,"rv":"20"})",
+        R"({"t":301000000,"p":"recorder","e":"version","holder":"","seq":0,"epoch":"u","rv":"20"})",
         R"({"t":302000000,"p":"a","e":"release","seq":0,"result":"released"})",
         R"({"t":400000000,"p":"b","e":"acquire_ok","seq":1,"epoch":"u","valid_until":2300000000})",
-        R"({"t":400500000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"30"})",
+        R"({"t":400500000,"p":"recorder","e":"version","holder":"b","seq":1,"epoch":"u","rv":"30"})",
         R"({"t":400100000,"p":"b","e":"check","seq":1,"valid_until":2300000000})",
         R"({"t":400300000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":false,"sent":400200000})",
         R"({"t":402600000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":true,"sent":402500000})",
         R"({"t":402700000,"p":"recorder","e":"store_version","holder":"b","seq":1,"epoch":"u","writer":"b","sent":402500000,"rv":"35"})",
         R"({"t":403000000,"p":"recorder","e":"store_version","holder":"b","seq":1,"epoch":"u","writer":"b","sent":402500000,"rv":"35"})",
-        R"({"t":500000000,"p":"recorder","e":"version","holder":"b","seq":1,"rv":"40"})",
+        R"({"t":500000000,"p":"recorder","e":"version","holder":"b","seq":1,"epoch":"u","rv":"40"})",
         R"({"t":460000000,"p":"a","e":"exit"})",
         R"({"t":501000000,"p":"b","e":"exit"})",
     });
@@ -663,7 +663,7 @@ BOOST_AUTO_TEST_CASE(a_stale_write_stored_after_the_turn_ended_is_judged_by_how_
     BOOST_TEST(r.stale_writes_in_window == 1u);
     BOOST_TEST(r.stale_writes_in_flight == 1u);
     BOOST_TEST(r.stale_write_lag.min_ms == -2.0);
-    BOOST_TEST(r.stale_write_lag.max_ms == 1.0);
+    BOOST_TEST(r.stale_write_lag.max_ms == 59.0); // every stale write's lag, the violation's too
     BOOST_TEST(!r.ok());
     bool named = false;
     for (const auto& v : r.violations)
@@ -705,6 +705,57 @@ BOOST_AUTO_TEST_CASE(store_versions_the_recorder_cannot_place_or_did_not_see_fai
     auto none = guarded();
     std::erase_if(none, [](const event& e) { return e.kind == "store_version"; });
     BOOST_TEST(failed_with(check(none), "no version of the guarded ConfigMap"));
+}
+
+BOOST_AUTO_TEST_CASE(store_versions_are_placed_by_resource_version_not_by_when_the_recorder_saw_them) {
+    auto r = check(guarded({
+        // b's stamp seen before the recorder saw b's grant, but stored after it (rv 36 > 30): right.
+        R"({"t":350000000,"p":"recorder","e":"store_version","holder":"b","seq":1,"epoch":"u","writer":"b","sent":402550000,"rv":"36"})",
+        // a's stamp seen late, but stored while a held (rv 16 < 20): right.
+        R"({"t":600000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":2600000,"rv":"16"})",
+    }));
+    BOOST_TEST(r.ok(), to_json(r));
+    BOOST_TEST(r.store_versions == 4u);
+    BOOST_TEST(r.accepted_stale_writes + r.stale_writes_in_window + r.stale_writes_in_flight == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_store_version_whose_turn_cannot_be_placed_is_not_judged) {
+    // A stamp whose grant the recorder never saw: where its turn ended is unknown.
+    auto unseen_grant = check(guarded({R"({"t":470000000,"p":"recorder","e":"store_version","holder":"z","seq":9,"epoch":"u","writer":"z","sent":460000000,"rv":"37"})"}));
+    BOOST_TEST(unseen_grant.store_versions_unjudged == 1u, to_json(unseen_grant));
+    BOOST_TEST(unseen_grant.accepted_stale_writes == 0u);
+    // A gap between the stamp's last version (rv 10) and the store's: the end may be hidden.
+    auto gap = check(guarded({
+        R"({"t":350000000,"p":"recorder","e":"gap"})",
+        R"({"t":470000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":460000000,"rv":"37"})",
+    }));
+    BOOST_TEST(gap.store_versions_unjudged == 1u, to_json(gap));
+    BOOST_TEST(gap.accepted_stale_writes == 0u);
+    // The writer stopped between stamping `sent` and its write reaching the store: when it was sent is unknown.
+    auto stopped = check(guarded({
+        R"({"t":350000000,"p":"nemesis","e":"stop","target":"a"})",
+        R"({"t":459000000,"p":"nemesis","e":"cont","target":"a"})",
+        R"({"t":470000000,"p":"recorder","e":"store_version","holder":"a","seq":0,"epoch":"u","writer":"a","sent":340000000,"rv":"37"})",
+    }));
+    BOOST_TEST(stopped.store_versions_unjudged == 1u, to_json(stopped));
+    BOOST_TEST(stopped.accepted_stale_writes == 0u);
+    // Another epoch's stamp is not the Lease's.
+    auto epoch = check(guarded({R"({"t":403000000,"p":"recorder","e":"store_version","holder":"b","seq":1,"epoch":"v","writer":"b","sent":402900000,"rv":"36"})"}));
+    BOOST_TEST(epoch.store_versions_unjudged == 1u, to_json(epoch)); // its own version (epoch v) never seen
+}
+
+BOOST_AUTO_TEST_CASE(refusals_and_unseen_admissions_are_judged_by_their_send_time) {
+    auto r = check(guarded({
+        // b's write refused after b's validity (2.3 s) ran out: stale, rightly refused.
+        R"({"t":2400100000,"p":"b","e":"write","seq":1,"epoch":"u","accepted":false,"sent":2400000000})",
+        // a's write admitted, never seen by the recorder, sent 600 ms after b's grant (400 ms): a violation.
+        R"({"t":1000100000,"p":"a","e":"write","seq":0,"epoch":"u","accepted":true,"sent":1000000000})",
+    }));
+    BOOST_TEST(r.rejected_stale_writes == 1u, to_json(r));
+    BOOST_TEST(r.early_refusals == 1u); // only b's first, in guarded()
+    BOOST_TEST(r.unseen_accepted_writes == 1u);
+    BOOST_TEST(r.accepted_stale_writes == 1u);
+    BOOST_TEST(!r.ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

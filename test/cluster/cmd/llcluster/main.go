@@ -194,7 +194,9 @@ func stop(dir string) error {
 		}
 	}
 	for _, pid := range []int{s.SupervisorPID, s.APIServerPID, s.APIServer2PID, s.EtcdPID} {
-		syscall.Kill(pid, syscall.SIGKILL)
+		if pid > 0 { // kill(0) would hit our own process group
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	return fmt.Errorf("cluster in %s did not stop within 40 s; killed", dir)
 }
