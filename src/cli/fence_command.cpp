@@ -59,9 +59,8 @@ asio::awaitable<int> fence_flow(session& s, const fence_options& o) {
     } else {
         std::cout << "fence " << fence_name(cfg) << ": "
                   << (installed ? "installed" : state.policy || state.binding ? "partly installed (policy or binding missing)" : "not installed")
-                  << (installed && !state.anchor ? "; its anchor " + std::string(fence_anchor_name) +
-                                                       " is missing: `fence install` again creates it (kubernetes/kubernetes#130887)"
-                                                 : "")
+                  << (state.anchor ? "" : "; no anchor " + std::string(fence_anchor_name) +
+                                              " (`fence install` creates it; kubernetes/kubernetes#130887)")
                   << "\n";
     }
     co_return installed ? exit_code::ok : exit_code::conflict;

@@ -42,6 +42,10 @@ lease_name resolved_with_resources(const fence_config& cfg, const std::string& d
     return name;
 }
 
+// The fence's and the anchor's parameter: one kind, or the anchor keeps
+// the wrong informer alive.
+json::object lease_param_kind() { return json::object{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}}; }
+
 // CEL over the guarded object's annotations (`a`) and the Lease (`params`).
 // Strings compared, so a stamp that is not a number is refused, not an
 // evaluation error. leaseTransitions is left out of a Lease when 0.
@@ -56,6 +60,8 @@ std::string current_stamp_rule() {
 
 std::string fence_name(const fence_config& cfg, const std::string& default_namespace) {
     auto lease = resolved(cfg, default_namespace);
+    if (cfg.name == fence_anchor_name)
+        throw config_error(make_error_code(error::config_invalid), std::string("fence name ") + fence_anchor_name + " is the anchor's");
     if (!cfg.name.empty()) return cfg.name;
     // '.' cannot be in a namespace: "a-b"/"c" and "a"/"b-c" stay apart.
     return "leaselocker-fence." + lease.namespace_name + "." + lease.name;
@@ -86,7 +92,7 @@ std::string fence_policy_json(const fence_config& cfg, const std::string& defaul
         {"spec",
          json::object{
              {"failurePolicy", "Fail"},
-             {"paramKind", json::object{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}}},
+             {"paramKind", lease_param_kind()},
              {"matchConstraints", json::object{{"resourceRules", rules}}},
              {"variables",
               json::array{json::object{{"name", "a"}, {"expression", "has(object.metadata.annotations) ? object.metadata.annotations : {}"}},
@@ -130,7 +136,7 @@ std::string fence_anchor_policy_json() {
         {"kind", "ValidatingAdmissionPolicy"},
         {"metadata", json::object{{"name", fence_anchor_name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
         {"spec", json::object{{"failurePolicy", "Ignore"},
-                              {"paramKind", json::object{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}}},
+                              {"paramKind", lease_param_kind()},
                               {"matchConstraints", json::object{{"resourceRules", json::array{json::object{
                                                                                       {"apiGroups", json::array{"leaselocker.io"}},
                                                                                       {"apiVersions", json::array{"v1"}},
@@ -145,10 +151,9 @@ std::string fence_anchor_binding_json() {
         {"apiVersion", "admissionregistration.k8s.io/v1"},
         {"kind", "ValidatingAdmissionPolicyBinding"},
         {"metadata", json::object{{"name", fence_anchor_name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
-        {"spec", json::object{{"policyName", fence_anchor_name},
-                              {"validationActions", json::array{"Deny"}},
-                              {"paramRef", json::object{{"selector", json::object{{"matchLabels", json::object{{"leaselocker.io/fence-anchor", "none"}}}}},
-                                                        {"parameterNotFoundAction", "Allow"}}}}}};
+        // No paramRef: creating a binding with one needs read rights on
+        // what it names; this one is never evaluated.
+        {"spec", json::object{{"policyName", fence_anchor_name}, {"validationActions", json::array{"Deny"}}}}};
     return json::serialize(binding);
 }
 
@@ -345,6 +350,10 @@ void start_remove_fence(client& api, fence_config cfg, request_options opts, asi
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
             co_await asio::this_coro::throw_if_cancelled(false);
             fence_io io{api, opts};
+            // A fence installed before the anchor existed: it first, or
+            // removing the last fence would trigger the issue it is for.
+            if (auto ec = co_await io.ensure(policies(), fence_anchor_name, fence_anchor_policy_json())) co_return ec;
+            if (auto ec = co_await io.ensure(bindings(), fence_anchor_name, fence_anchor_binding_json())) co_return ec;
             if (auto ec = co_await io.remove(bindings() + "/" + name)) co_return ec;
             co_return co_await io.remove(policies() + "/" + name);
         }(api, opts, name),

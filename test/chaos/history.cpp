@@ -837,7 +837,7 @@ std::string to_table(const report& r) {
                "lost by the store watch | "
             << r.store_versions << " / " << r.store_versions_unjudged << " / " << r.store_gaps << " |\n";
         out << "| stale writes stored: sent later than " << r.fence_window_ms << " ms after the takeover was known (violations) / within "
-            << r.fence_window_ms << " ms (the server's cache lag) / sent before it (in flight across the takeover) | "
+            << r.fence_window_ms << " ms (the server's cache lag) / sent before it (held up on the way: a fault, an etcd restart) | "
             << r.accepted_stale_writes << " / " << r.stale_writes_in_window << " / " << r.stale_writes_in_flight << " |\n";
         out << "| writes refused early (the server's copy of the Lease lacked the writer's grant) / without answer / admitted but unseen | "
             << r.early_refusals << " / " << r.failed_writes << " / " << r.unseen_accepted_writes << " |\n";

@@ -52,9 +52,10 @@
 //                  stamp's turn was known: a successor's acquire_ok or
 //                  release, or the recorder seeing it) it is the API
 //                  server's cache lag, counted and measured; sent before
-//                  that, it was in flight across the takeover (admitted
-//                  before, stored after: admission is not atomic with
-//                  storage), counted apart; sent later, a violation. A refused write with no higher token granted
+//                  that, it was held up on its way (a network fault that
+//                  held the takeover too, or an etcd restart holding an
+//                  admitted write in the API server), counted apart; sent
+//                  later, a violation. A refused write with no higher token granted
 //                  is the cache not having the writer's own grant yet
 //                  ("early refusal"): counted and measured, not a
 //                  violation.
@@ -174,7 +175,7 @@ struct report {
     std::size_t unseen_accepted_writes = 0;  // admitted, yet not among the versions the recorder saw
     std::size_t early_refusals = 0;          // refused though no higher token was granted: the cache lagged the grant
     std::size_t stale_writes_in_window = 0;  // admitted stale, sent within fence_window_ms after the takeover was known
-    std::size_t stale_writes_in_flight = 0;  // sent before the takeover was known, stored after it
+    std::size_t stale_writes_in_flight = 0;  // sent before the takeover was known, stored after it (held up on its way)
     std::int64_t fence_window_ms = 0;
     distribution early_refusal_lag;          // sent − the writer's own acquire_ok
     distribution stale_write_lag;            // sent − when the takeover was known (negative: sent before it)

@@ -698,7 +698,7 @@ def main():
                 log("FAIL: fewer than 50 contested C++ grants: the waiting order was hardly put to the test")
     if report.get("store") == "configmap":
         log(f"guarded ConfigMap: {report['store_versions']} versions judged ({report['store_versions_unjudged']} unjudged); stale writes "
-            f"stored outside / within the {FENCE_WINDOW_MS} ms window / in flight across the takeover {report['accepted_stale_writes']} / "
+            f"stored outside / within the {FENCE_WINDOW_MS} ms window / held up on the way {report['accepted_stale_writes']} / "
             f"{report['stale_writes_in_window']} / {report['stale_writes_in_flight']}, stale refused {report['rejected_stale_writes']}; refused early "
             f"{report['early_refusals']} (sent − own grant max {report['early_refusal_lag']['max_ms']:.1f} ms)")
     log(f"strikes {chaos.struck}; stops {report['stops']}, effective {report['effective_stops']}; "

@@ -91,4 +91,21 @@ BOOST_AUTO_TEST_CASE(a_guarded_write_may_take_what_is_left_of_the_validity) {
     BOOST_TEST(!fence_write_timeout(now + 3s, 0ms).has_value());           // never a zero timeout (the client's default)
 }
 
+BOOST_AUTO_TEST_CASE(the_anchor_keeps_the_fences_parameter_kind_bound_and_judges_nothing) {
+    const fence_config cfg{.lease = {"team", "billing"}, .resources = {{"", "configmaps"}}};
+    const auto policy = boost::json::parse(fence_policy_json(cfg));
+    const auto anchor = boost::json::parse(fence_anchor_policy_json());
+    const auto binding = boost::json::parse(fence_anchor_binding_json());
+    BOOST_TEST(anchor.at("spec").at("paramKind") == policy.at("spec").at("paramKind")); // the same informer
+    BOOST_TEST(anchor.at("metadata").at("name") == fence_anchor_name);
+    BOOST_TEST(binding.at("spec").at("policyName") == fence_anchor_name);
+    BOOST_TEST(!binding.at("spec").as_object().contains("paramRef")); // creating it needs no read rights on Leases
+    BOOST_TEST(anchor.at("spec").at("failurePolicy") == "Ignore");
+    const auto& rule = anchor.at("spec").at("matchConstraints").at("resourceRules").at(0);
+    BOOST_TEST(rule.at("apiGroups").at(0) == "leaselocker.io"); // a group no server serves: no request matches
+    auto named = cfg;
+    named.name = fence_anchor_name;
+    BOOST_CHECK_THROW(fence_name(named), config_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,14 +10,19 @@
 /// which the controller manager rewrites): give a selector. While the
 /// Lease does not exist every guarded write is refused.
 ///
-/// Kubernetes issue kubernetes/kubernetes#130887 (1.36 and before): when
-/// no binding with a Lease parameter is left for about a second, an API
-/// server stops following Leases for policies until it restarts, and a
-/// fence installed later would judge by a frozen copy of the Lease. So
-/// install_fence also creates an anchor (fence_anchor_name: a policy with
-/// the Lease as parameter that matches no request, and its binding), which
-/// remove_fence leaves in place: while it exists that cannot happen. A
-/// server that lost track before the anchor existed needs a restart.
+/// Kubernetes issue kubernetes/kubernetes#130887 (seen on 1.36.3): when no
+/// binding of a policy with a Lease parameter is left at an API server's
+/// next refresh of its policies (within a second), that server stops
+/// following Leases for policies until it restarts, and a fence installed
+/// later would judge by a frozen copy of the Lease. So install_fence and
+/// remove_fence first create an anchor if it is missing (fence_anchor_name:
+/// a policy with the Lease as parameter that matches no request, and its
+/// binding), and nothing here deletes it: while it exists, that cannot
+/// happen through ValidatingAdmissionPolicies. (A MutatingAdmissionPolicy
+/// with a Lease parameter shares the servers' Lease informer: one that
+/// started it, then lost its last binding, can still stop it.) The cost:
+/// every API server keeps a cache of all Leases. A server that lost track
+/// before the anchor existed needs a restart.
 #pragma once
 
 #include <leaselocker/detail/default_token.hpp>
@@ -35,9 +40,10 @@
 
 namespace leaselocker {
 
-/// The anchor's name (policy and binding): install_fence creates it if
-/// missing, remove_fence leaves it, see the file's description. Deleting it
-/// by hand with no fence left is harmless; with fences left, do not.
+/// The anchor's name (policy and binding): install_fence and remove_fence
+/// create it if missing, nothing deletes it; see the file's description.
+/// Do not delete it on a running cluster (to be rid of it: remove every
+/// fence, delete it, then restart every API server).
 inline constexpr const char* fence_anchor_name = "leaselocker-fence-anchor";
 
 /// The annotation naming the writer's identity (the Lease's holderIdentity).
@@ -72,17 +78,18 @@ struct fence_config {
     /// guarded object must carry the current stamp.
     bool permissive = false;
     /// The policy's and the binding's name; empty: "leaselocker-fence." +
-    /// namespace + "." + lease name.
+    /// namespace + "." + lease name. Not fence_anchor_name.
     std::string name;
 };
 
 /// The ValidatingAdmissionPolicy install_fence() writes, as JSON (for
 /// review, or for `kubectl apply -f`). Throws config_error for a bad lease
-/// name, no resource, or an invalid label.
+/// name, no resource, an invalid label, or the anchor's name.
 std::string fence_policy_json(const fence_config& cfg, const std::string& default_namespace = "default");
-/// Its ValidatingAdmissionPolicyBinding, as JSON.
+/// Its ValidatingAdmissionPolicyBinding, as JSON (throws as above).
 std::string fence_binding_json(const fence_config& cfg, const std::string& default_namespace = "default");
-/// The name the policy and binding get.
+/// The name the policy and binding get (throws config_error for a bad
+/// lease name or the anchor's name).
 std::string fence_name(const fence_config& cfg, const std::string& default_namespace = "default");
 /// The anchor's ValidatingAdmissionPolicy, as JSON: the Lease as parameter
 /// kind, matching only a resource no API server serves.
@@ -106,10 +113,10 @@ std::map<std::string, std::string> fence_annotations(const lease_locker_base& lo
 /// client's default). The API server judges the stamp when the write
 /// arrives and stores the object after that: a write still under way when
 /// the lease runs out could be stored after a successor's grant (seen in
-/// the chaos suite: an etcd restart held one for 2 s). With this as its
+/// the chaos suite: an etcd restart held one for 2-3 s). With this as its
 /// request timeout the writer stops waiting by the end of its validity and
-/// takes the outcome as unknown; Kubernetes drops a request whose client
-/// has gone, but an etcd write already sent may still land.
+/// takes the outcome as unknown, not as done (the server may still store
+/// it).
 std::optional<std::chrono::milliseconds> fence_write_timeout(std::chrono::steady_clock::time_point valid_until,
                                                              std::chrono::milliseconds cap = std::chrono::seconds(10));
 /// The same for what `locker` holds now (std::nullopt if it holds nothing).
@@ -139,11 +146,14 @@ void start_fence_status(client& api, fence_config cfg, request_options opts,
 
 /// Creates or replaces the policy and the binding, after creating the
 /// anchor if it is missing (admin rights: get, create and update on
-/// validatingadmissionpolicies and validatingadmissionpolicybindings). The
-/// API server enforces them from when its cache has them (about a second).
+/// validatingadmissionpolicies and validatingadmissionpolicybindings, and
+/// get on leases in every namespace, which Kubernetes asks of whoever
+/// writes a policy whose parameter is the Lease). The API server enforces
+/// them from when its cache has them (about a second).
 /// Signature: void(error_code). Errors: error::config_invalid for a bad
-/// lease name or no resource (nothing sent); the server's (error::forbidden
-/// without the rights, error::invalid for labels it refuses, ...);
+/// lease name, no resource or the anchor's name (nothing sent); the
+/// server's (error::forbidden without rights on the policies or bindings,
+/// error::invalid for labels it refuses or without get on leases, ...);
 /// transport errors. request_options::diag, if set, gets the server's
 /// message; each request is bounded by request_options::timeout.
 /// Cancellation: any type aborts the request in flight
@@ -160,10 +170,10 @@ auto install_fence(client& api, fence_config cfg, CompletionToken&& token = {}) 
     return install_fence(api, std::move(cfg), request_options{}, std::forward<CompletionToken>(token));
 }
 
-/// Deletes the binding, then the policy (missing ones are fine), not the
-/// anchor: guarded objects are written as usual again (`resources` may be
-/// empty: only the lease and the name count). Signature: void(error_code). Errors and
-/// cancellation as install_fence.
+/// Creates the anchor if it is missing, then deletes the binding and the
+/// policy (missing ones are fine): guarded objects are written as usual
+/// again (`resources` may be empty: only the lease and the name count).
+/// Signature: void(error_code). Errors and cancellation as install_fence.
 template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code)) CompletionToken = boost::asio::deferred_t>
 auto remove_fence(client& api, fence_config cfg, request_options opts, CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, void(error_code)>(

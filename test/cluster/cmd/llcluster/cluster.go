@@ -32,8 +32,8 @@ type cluster struct {
 	etcd     *component
 	api      *component
 	// api2: a second kube-apiserver on the same etcd, started on demand,
-	// with the defaults of a production cluster (no coordinated leader
-	// election, whose Lease informer hides kubernetes/kubernetes#130887).
+	// without coordinated leader election (whose Lease informer hides
+	// kubernetes/kubernetes#130887).
 	api2  *component
 	admin *http.Client
 }
@@ -170,7 +170,10 @@ func (c *cluster) startAPIServer(keepPort bool) error {
 	return err
 }
 
-// startAPIServer2 starts the second kube-apiserver on a fresh port.
+// startAPIServer2 starts the second kube-apiserver on a fresh port; if it
+// does not become ready, it is stopped again. Both servers renew the same
+// identity Lease in kube-system (their ID hashes the host name): harmless
+// here, nothing reads it.
 func (c *cluster) startAPIServer2() error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -179,10 +182,14 @@ func (c *cluster) startAPIServer2() error {
 			return err
 		}
 		err = c.api2.waitReady(90*time.Second, func() error { return c.apiReadyAt("https://127.0.0.1:" + strconv.Itoa(c.api2Port)) })
-		if err == nil || !c.api2.failedOnBind() {
+		if err == nil {
+			return nil
+		}
+		bind := c.api2.failedOnBind()
+		c.api2.stop(0)
+		if !bind {
 			return err
 		}
-		c.api2.stop(0)
 	}
 	return err
 }
@@ -314,7 +321,9 @@ func (c *cluster) writeState() {
 // shutdown stops the apiserver before etcd, so it does not spend its grace
 // period retrying a vanished store.
 func (c *cluster) shutdown() {
-	c.api2.stop(15 * time.Second)
+	second := make(chan struct{})
+	go func() { c.api2.stop(15 * time.Second); close(second) }()
 	c.api.stop(15 * time.Second)
+	<-second
 	c.etcd.stop(10 * time.Second)
 }

@@ -88,13 +88,19 @@ func (c *component) running() bool {
 	}
 }
 
+// pid is 0 unless the process runs (a dead one's pid may be reused).
 func (c *component) pid() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cmd == nil {
 		return 0
 	}
-	return c.cmd.Process.Pid
+	select {
+	case <-c.exited:
+		return 0
+	default:
+		return c.cmd.Process.Pid
+	}
 }
 
 func (c *component) signal(sig syscall.Signal) error {
@@ -102,6 +108,11 @@ func (c *component) signal(sig syscall.Signal) error {
 	defer c.mu.Unlock()
 	if c.cmd == nil {
 		return fmt.Errorf("%s is not running", c.name)
+	}
+	select {
+	case <-c.exited: // its pid may be someone else's by now
+		return fmt.Errorf("%s is not running", c.name)
+	default:
 	}
 	return syscall.Kill(-c.cmd.Process.Pid, sig)
 }

@@ -10,8 +10,9 @@
 //	llcluster apiserver2 start|stop|kill --dir D
 //
 // apiserver2 is a second kube-apiserver on the same etcd, started on
-// demand, with the defaults of a production cluster (no coordinated leader
-// election); state.json names it as "server2" while it runs.
+// demand, without coordinated leader election (whose Lease informer hides
+// kubernetes/kubernetes#130887); state.json names it as "server2" while it
+// runs.
 //
 // start runs a supervisor in the background that owns both processes. They
 // die with it (Pdeathsig), and it tears them down when the owner process
@@ -34,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -88,7 +90,9 @@ func main() {
 		fs.Parse(args)
 		supervise(*dir, *bin, *owner)
 	case "apiserver", "etcd", "apiserver2":
-		if len(args) == 0 {
+		if len(args) == 0 && verb == "apiserver2" {
+			fail("%s: which action? start|stop|kill", verb)
+		} else if len(args) == 0 {
 			fail("%s: which action? stop|start|restart|kill|pause|resume", verb)
 		}
 		fs, dir, _ := flags(verb)
@@ -288,17 +292,20 @@ func supervise(dir, bin string, owner int) {
 	if err != nil {
 		failStart(err)
 	}
+	var acting sync.Mutex // one action at a time: ports and state.json stay consistent
 	go http.Serve(listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 		if len(parts) != 2 {
 			http.Error(w, "want /COMPONENT/ACTION", http.StatusNotFound)
 			return
 		}
-		if err := c.act(parts[0], parts[1]); err != nil {
+		acting.Lock()
+		defer acting.Unlock()
+		err := c.act(parts[0], parts[1])
+		c.writeState() // what runs now, whatever happened
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
 		}
-		c.writeState()
 	}))
 	writeFile(filepath.Join(dir, "ready"), nil)
 	fmt.Printf("cluster ready after %.1f s\n", time.Since(began).Seconds())

@@ -116,8 +116,10 @@ func (kp keyPair) write(dir, name string) {
 	writeFile(filepath.Join(dir, name+".key"), keyPEM(kp.key))
 }
 
+// writeFile replaces path at once (a reader never sees half a file).
 func writeFile(path string, data []byte) {
-	check(os.WriteFile(path, data, 0o600), "writing "+path)
+	check(os.WriteFile(path+".tmp", data, 0o600), "writing "+path)
+	check(os.Rename(path+".tmp", path), "writing "+path)
 }
 
 func randomToken() string {
