@@ -49,7 +49,12 @@ func (c *component) start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cmd != nil {
-		return fmt.Errorf("%s is already running", c.name)
+		select {
+		case <-c.exited: // it died by itself: start it again
+			c.cmd, c.exited = nil, nil
+		default:
+			return fmt.Errorf("%s is already running", c.name)
+		}
 	}
 	log, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -125,6 +130,16 @@ func (c *component) stop(grace time.Duration) error {
 	c.mu.Unlock()
 	if cmd == nil {
 		return nil
+	}
+	select {
+	case <-exited: // gone already: its process group may be someone else's
+		c.mu.Lock()
+		if c.cmd == cmd {
+			c.cmd, c.exited = nil, nil
+		}
+		c.mu.Unlock()
+		return nil
+	default:
 	}
 	pgid := -cmd.Process.Pid
 	if grace > 0 {

@@ -247,7 +247,7 @@ func socketPath(dir string) string { return filepath.Join(dir, "control.sock") }
 // control asks the supervisor to act on one component.
 func control(dir, which, action string) error {
 	dir = mustDir(dir)
-	client := &http.Client{Timeout: 150 * time.Second, Transport: &http.Transport{
+	client := &http.Client{Timeout: 330 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socketPath(dir))
 		}}}
@@ -301,6 +301,9 @@ func supervise(dir, bin string, owner int) {
 		}
 		acting.Lock()
 		defer acting.Unlock()
+		if r.Context().Err() != nil { // its client gave up while it waited
+			return
+		}
 		err := c.act(parts[0], parts[1])
 		c.writeState() // what runs now, whatever happened
 		if err != nil {
