@@ -42,6 +42,11 @@ lease_name resolved_with_resources(const fence_config& cfg, const std::string& d
     return name;
 }
 
+// What leaselocker writes is labelled as its own.
+json::object managed_metadata(std::string_view name) {
+    return json::object{{"name", name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}};
+}
+
 // The fence's and the anchor's parameter: one kind, or the anchor keeps
 // the wrong informer alive.
 json::object lease_param_kind() { return json::object{{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}}; }
@@ -87,8 +92,7 @@ std::string fence_policy_json(const fence_config& cfg, const std::string& defaul
     json::object policy{
         {"apiVersion", "admissionregistration.k8s.io/v1"},
         {"kind", "ValidatingAdmissionPolicy"},
-        {"metadata", json::object{{"name", fence_name(cfg, default_namespace)},
-                                  {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"metadata", managed_metadata(fence_name(cfg, default_namespace))},
         {"spec",
          json::object{
              {"failurePolicy", "Fail"},
@@ -117,7 +121,7 @@ std::string fence_binding_json(const fence_config& cfg, const std::string& defau
     json::object binding{
         {"apiVersion", "admissionregistration.k8s.io/v1"},
         {"kind", "ValidatingAdmissionPolicyBinding"},
-        {"metadata", json::object{{"name", name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"metadata", managed_metadata(name)},
         {"spec", json::object{{"policyName", name},
                               {"validationActions", json::array{"Deny"}},
                               {"paramRef", json::object{{"name", json::string(lease.name)},
@@ -134,7 +138,7 @@ std::string fence_anchor_policy_json() {
     json::object policy{
         {"apiVersion", "admissionregistration.k8s.io/v1"},
         {"kind", "ValidatingAdmissionPolicy"},
-        {"metadata", json::object{{"name", fence_anchor_name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"metadata", managed_metadata(fence_anchor_name)},
         {"spec", json::object{{"failurePolicy", "Ignore"},
                               {"paramKind", lease_param_kind()},
                               {"matchConstraints", json::object{{"resourceRules", json::array{json::object{
@@ -150,7 +154,7 @@ std::string fence_anchor_binding_json() {
     json::object binding{
         {"apiVersion", "admissionregistration.k8s.io/v1"},
         {"kind", "ValidatingAdmissionPolicyBinding"},
-        {"metadata", json::object{{"name", fence_anchor_name}, {"labels", json::object{{"app.kubernetes.io/managed-by", "leaselocker"}}}}},
+        {"metadata", managed_metadata(fence_anchor_name)},
         // No paramRef: creating a binding with one needs read rights on
         // what it names; this one is never evaluated.
         {"spec", json::object{{"policyName", fence_anchor_name}, {"validationActions", json::array{"Deny"}}}}};
@@ -205,6 +209,9 @@ error_code fence_write_result(const http_response& response, diagnostics* diag) 
 namespace detail {
 
 namespace {
+
+std::string policies() { return std::string(admission_api) + "/validatingadmissionpolicies"; }
+std::string bindings() { return std::string(admission_api) + "/validatingadmissionpolicybindings"; }
 
 struct fence_io {
     client& api;
@@ -266,6 +273,12 @@ struct fence_io {
         co_return failed(written, "writing " + collection + "/" + name);
     }
 
+    // The anchor (policy and binding), unless it exists.
+    asio::awaitable<error_code> ensure_anchor() {
+        if (auto ec = co_await ensure(policies(), fence_anchor_name, fence_anchor_policy_json())) co_return ec;
+        co_return co_await ensure(bindings(), fence_anchor_name, fence_anchor_binding_json());
+    }
+
     asio::awaitable<error_code> remove(const std::string& path) {
         auto [ec, resp] = co_await send(http_method::delete_, path);
         if (ec) co_return ec;
@@ -282,8 +295,6 @@ struct fence_io {
     }
 };
 
-std::string policies() { return std::string(admission_api) + "/validatingadmissionpolicies"; }
-std::string bindings() { return std::string(admission_api) + "/validatingadmissionpolicybindings"; }
 
 template <class Task, class Handler>
 void run(client& api, Task task, Handler h) {
@@ -333,8 +344,7 @@ void start_install_fence(client& api, fence_config cfg, request_options opts, as
             co_await asio::this_coro::throw_if_cancelled(false);
             fence_io io{api, opts};
             // The anchor first: from then on no server can stop following Leases.
-            if (auto ec = co_await io.ensure(policies(), fence_anchor_name, fence_anchor_policy_json())) co_return ec;
-            if (auto ec = co_await io.ensure(bindings(), fence_anchor_name, fence_anchor_binding_json())) co_return ec;
+            if (auto ec = co_await io.ensure_anchor()) co_return ec;
             if (auto ec = co_await io.apply(policies(), name, std::move(policy))) co_return ec;
             co_return co_await io.apply(bindings(), name, std::move(binding));
         }(api, opts, name, std::move(policy), std::move(binding)),
@@ -352,8 +362,7 @@ void start_remove_fence(client& api, fence_config cfg, request_options opts, asi
             fence_io io{api, opts};
             // A fence installed before the anchor existed: it first, or
             // removing the last fence would trigger the issue it is for.
-            if (auto ec = co_await io.ensure(policies(), fence_anchor_name, fence_anchor_policy_json())) co_return ec;
-            if (auto ec = co_await io.ensure(bindings(), fence_anchor_name, fence_anchor_binding_json())) co_return ec;
+            if (auto ec = co_await io.ensure_anchor()) co_return ec;
             if (auto ec = co_await io.remove(bindings() + "/" + name)) co_return ec;
             co_return co_await io.remove(policies() + "/" + name);
         }(api, opts, name),

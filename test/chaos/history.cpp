@@ -328,21 +328,21 @@ void check_store_versions(std::vector<const event*> store, const std::vector<con
         return std::any_of(windows.begin(), windows.end(),
                            [&](const strike_window& w) { return w.kind == "stop" && w.target == process && w.from < until && w.to > sent; });
     };
+    std::vector<double> lags;
     auto judge = [&](const std::string& writer, std::int64_t seq, std::int64_t sent, std::int64_t known, const std::string& what) {
         const std::int64_t lag = sent - known;
-        if (lag > window_ns) {
-            ++r.accepted_stale_writes;
-            r.violations.push_back("stale write admitted: " + writer + " with token " + std::to_string(seq) + " (sent at " + seconds(sent) + ") " +
-                                   what + " known at " + seconds(known) + ": " + ms(lag) + " later, outside the fence's window of " +
-                                   std::to_string(opts.fence_window_ms) + " ms");
+        lags.push_back(static_cast<double>(lag) / 1e6);
+        if (lag <= window_ns) {
+            ++(lag < 0 ? r.stale_writes_in_flight : r.stale_writes_in_window);
             return;
         }
-        ++(lag < 0 ? r.stale_writes_in_flight : r.stale_writes_in_window);
-        return;
+        ++r.accepted_stale_writes;
+        r.violations.push_back("stale write admitted: " + writer + " with token " + std::to_string(seq) + " (sent at " + seconds(sent) + ") " +
+                               what + " known at " + seconds(known) + ": " + ms(lag) + " later, outside the fence's window of " +
+                               std::to_string(opts.fence_window_ms) + " ms");
     };
     std::set<std::int64_t> seen_rv;
     std::set<std::pair<std::string, std::int64_t>> seen_writes; // (writer, sent)
-    std::vector<double> lags;
     for (const event* s : store) {
         if (s->rv < 0 || !seen_rv.insert(s->rv).second) continue; // a re-opened watch shows the current version again
         if (s->sent == 0) continue;                                  // made before the fence (no writer's write)
@@ -377,7 +377,6 @@ void check_store_versions(std::vector<const event*> store, const std::vector<con
         judge(s->writer, s->seq, s->sent, known,
               "stored as version " + std::to_string(s->rv) + ", after the Lease's version " + std::to_string(ended->rv) + " (holder \"" +
                   ended->e->holder + "\", token " + std::to_string(ended->e->seq) + ") was");
-        lags.push_back(static_cast<double>(s->sent - known) / 1e6);
     }
     // Admitted, but among no version the recorder saw (its watch of the
     // store lost some): admitted when it arrived, after it was sent; stale
@@ -389,10 +388,7 @@ void check_store_versions(std::vector<const event*> store, const std::vector<con
         for (const auto& [key, g] : grant_events)
             if (g->seq > w->seq && g->epoch == w->epoch) ended = std::min(ended, g->t);
         if (ended == INT64_MAX || stopped_while_sending(w->process, w->sent, w->t)) continue;
-        if (w->sent - ended > window_ns) {
-            judge(w->process, w->seq, w->sent, ended, "admitted (the recorder did not see it) after its turn ended,");
-            lags.push_back(static_cast<double>(w->sent - ended) / 1e6);
-        }
+        if (w->sent - ended > window_ns) judge(w->process, w->seq, w->sent, ended, "admitted (the recorder did not see it) after its turn ended,");
     }
     r.stale_write_lag = summarize(std::move(lags));
     if (r.store_versions == 0) r.failures.push_back("the recorder saw no version of the guarded ConfigMap");

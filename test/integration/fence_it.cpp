@@ -82,6 +82,18 @@ struct fence_fixture {
         return send(c, http_method::post, "/api/v1/namespaces/" + ns + "/configmaps" + (dry_run ? "?dryRun=All" : ""), json::serialize(cm));
     }
 
+    void sleep(std::chrono::milliseconds d) {
+        asio::steady_timer t(io, d);
+        test::run(io, t.async_wait(asio::use_awaitable));
+    }
+
+    // Removes the anchor (other tests leave it), as an administrator.
+    void delete_anchor() {
+        const std::string admission = "/apis/admissionregistration.k8s.io/v1";
+        send(admin, http_method::delete_, admission + "/validatingadmissionpolicybindings/" + fence_anchor_name);
+        send(admin, http_method::delete_, admission + "/validatingadmissionpolicies/" + fence_anchor_name);
+    }
+
     // Polls (bounded) until a dry-run write with `stamp` gets `want`
     // (success or fenced_out): the policy, or a change of the Lease, reaches
     // the API server's cache a little after it was written.
@@ -94,8 +106,7 @@ struct fence_fixture {
         for (int i = 0; i < 500; ++i) {
             got = fence_write_result(write(c, test::unique_name("probe"), stamp, true));
             if (got == want) return;
-            asio::steady_timer t(io, 20ms);
-            test::run(io, t.async_wait(asio::use_awaitable));
+            sleep(20ms);
         }
         BOOST_FAIL("after 10 s, " << what << ": still " << got.message());
     }
@@ -295,10 +306,6 @@ struct second_api_server {
 // what made the difference).
 BOOST_FIXTURE_TEST_CASE(a_fence_installed_again_after_its_removal_judges_the_live_lease, fence_fixture) {
     const std::string admission = "/apis/admissionregistration.k8s.io/v1";
-    auto delete_anchor = [&] {
-        send(admin, http_method::delete_, admission + "/validatingadmissionpolicybindings/" + fence_anchor_name);
-        send(admin, http_method::delete_, admission + "/validatingadmissionpolicies/" + fence_anchor_name);
-    };
     // From a state where no policy has a Lease parameter (other tests leave
     // the anchor; a leftover fence would keep the informer alive and prove
     // nothing).
@@ -312,10 +319,7 @@ BOOST_FIXTURE_TEST_CASE(a_fence_installed_again_after_its_removal_judges_the_liv
     auto config2 = cluster_config_for("admin");
     config2.server = second.url;
     client admin2{io.get_executor(), config2};
-    auto pause = [&] {
-        asio::steady_timer t(io, 2500ms); // more than the policies' refresh tick (1 s)
-        test::run(io, t.async_wait(asio::use_awaitable));
-    };
+    auto pause = [&] { sleep(2500ms); }; // more than the policies' refresh tick (1 s)
 
     lease_locker holder{writer, {ns, lease}, {.lease_duration = 15s, .identity = "first"}};
     test::run(io, holder.lock(asio::use_awaitable));
@@ -346,10 +350,7 @@ BOOST_FIXTURE_TEST_CASE(a_fence_installed_again_after_its_removal_judges_the_liv
         return send(admin2, http_method::get, admission + "/validatingadmissionpolicybindings/" + fence_anchor_name + "?resourceVersion=0")
                    .status != 404u;
     };
-    for (int i = 0; i < 100 && anchor_seen(); ++i) {
-        asio::steady_timer t(io, 100ms);
-        test::run(io, t.async_wait(asio::use_awaitable));
-    }
+    for (int i = 0; i < 100 && anchor_seen(); ++i) sleep(100ms);
     BOOST_TEST_REQUIRE(!anchor_seen(), "the second server still shows the anchor 10 s after its deletion");
     pause();
     test::run(io, install_fence(admin2, fence, asio::use_awaitable)); // the anchor again, too late for this server
@@ -361,8 +362,7 @@ BOOST_FIXTURE_TEST_CASE(a_fence_installed_again_after_its_removal_judges_the_liv
     for (int i = 0; i < 15; ++i) {
         refused_new += fence_write_result(write(admin2, test::unique_name("probe"), stamp_of(third_holder), true)) == error::fenced_out;
         admitted_old += !fence_write_result(write(admin2, test::unique_name("probe"), stamp_of(second_holder), true));
-        asio::steady_timer t(io, 200ms);
-        test::run(io, t.async_wait(asio::use_awaitable));
+        sleep(200ms);
     }
     BOOST_TEST(refused_new == 15, "the control did not show the issue: the second server followed the Lease without the anchor "
                                   "(a Kubernetes with kubernetes/kubernetes#130887 fixed?)");
@@ -377,9 +377,7 @@ BOOST_FIXTURE_TEST_CASE(a_fence_installed_again_after_its_removal_judges_the_liv
 // is the Lease).
 BOOST_FIXTURE_TEST_CASE(an_installer_with_the_documented_rights_installs_and_removes_a_fence, fence_fixture) {
     const std::string rbac = "/apis/rbac.authorization.k8s.io/v1";
-    const std::string admission = "/apis/admissionregistration.k8s.io/v1";
-    send(admin, http_method::delete_, admission + "/validatingadmissionpolicybindings/" + fence_anchor_name); // made by it here
-    send(admin, http_method::delete_, admission + "/validatingadmissionpolicies/" + fence_anchor_name);
+    delete_anchor(); // made by the installer here
     const std::string grant = test::unique_name("fence-installer");
     // The lease user's extra rights go, however the test ends (later tests
     // need it least-privileged).
@@ -407,10 +405,7 @@ BOOST_FIXTURE_TEST_CASE(an_installer_with_the_documented_rights_installs_and_rem
     error_code ec = error::forbidden;
     diagnostics diag;
     for (int i = 0; i < 50 && ec == error::forbidden; ++i) {
-        if (i > 0) {
-            asio::steady_timer t(io, 100ms);
-            test::run(io, t.async_wait(asio::use_awaitable));
-        }
+        if (i > 0) sleep(100ms);
         std::tie(ec) = test::run(io, install_fence(writer, fence, request_options{.diag = &diag}, tuple_awaitable));
     }
     BOOST_TEST(!ec, ec.message() << ": " << diag.to_string());
